@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+// polar-train: Brenier polar factorization with neural networks, data-parallel over MPI.
+// Layout and dependency direction: ../shared/DESIGN.md §2.
+import PackageDescription
+
+let package = Package(
+  name: "polar-train",
+  products: [
+    .executable(name: "polar-train", targets: ["polar-train"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // System libraries, found through pkg-config. hdf5-openmpi is named explicitly: hdf5.pc is
+    // an alternatives link that may point to the serial build.
+    .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                   providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+    .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi",
+                   providers: [.apt(["libhdf5-openmpi-dev"])]),
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                   providers: [.apt(["libopenblas-dev"])]),
+    // Handles that are C macros (MPI_COMM_WORLD, H5P_DEFAULT, ...) returned by tiny functions.
+    .target(name: "CShims", dependencies: ["CMPI", "CHDF5"]),
+
+    .target(name: "SwiftMPI", dependencies: ["CMPI", "CShims"]),
+    .target(name: "ParallelHDF5", dependencies: ["CHDF5", "CShims", "SwiftMPI"]),
+    .target(name: "PolarCore", dependencies: ["CBLAS"]),
+    .target(name: "PolarTrain", dependencies: ["SwiftMPI", "ParallelHDF5", "PolarCore"]),
+    .executableTarget(name: "polar-train", dependencies: [
+      "PolarTrain", "SwiftMPI",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+
+    // Programs the tests run under mpirun (1..4 ranks); not installed.
+    .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5"],
+                      path: "Tests/MPIChecks"),
+    .testTarget(name: "SwiftMPITests", dependencies: ["SwiftMPI", "TestSupport", "mpi-checks"]),
+    .testTarget(name: "ParallelHDF5Tests",
+                dependencies: ["ParallelHDF5", "TestSupport", "mpi-checks"]),
+    .testTarget(name: "PolarCoreTests", dependencies: ["PolarCore"]),
+    .testTarget(name: "PolarTrainTests", dependencies: ["PolarTrain", "TestSupport", "polar-train"]),
+    .target(name: "TestSupport", path: "Tests/TestSupport"),
+  ]
+)

@@ -1,0 +1,48 @@
+// CShims: the handles Swift cannot import because they are C macros (casts of addresses of
+// library globals, or expressions that call H5open). No API of its own (DESIGN §2).
+#pragma once
+#include <mpi.h>
+#include <hdf5.h>
+
+// MPI predefined handles.
+MPI_Comm pt_mpi_comm_world(void);
+MPI_Comm pt_mpi_comm_self(void);
+MPI_Comm pt_mpi_comm_null(void);
+MPI_Datatype pt_mpi_float(void);
+MPI_Datatype pt_mpi_double(void);
+MPI_Datatype pt_mpi_int32(void);
+MPI_Datatype pt_mpi_int64(void);
+MPI_Datatype pt_mpi_uint8(void);
+MPI_Datatype pt_mpi_char(void);
+MPI_Op pt_mpi_sum(void);
+MPI_Op pt_mpi_max(void);
+MPI_Op pt_mpi_min(void);
+MPI_Info pt_mpi_info_null(void);
+MPI_Errhandler pt_mpi_errors_return(void);
+int pt_mpi_undefined(void);
+int pt_mpi_max_error_string(void);
+int pt_mpi_max_library_version_string(void);
+int pt_mpi_max_processor_name(void);
+void *pt_mpi_in_place(void);
+
+// HDF5 predefined identifiers and flags.
+hid_t pt_h5p_default(void);
+hid_t pt_h5e_default(void);
+hid_t pt_h5s_all(void);
+hid_t pt_h5p_file_access(void);
+hid_t pt_h5p_dataset_create(void);
+hid_t pt_h5p_dataset_xfer(void);
+hid_t pt_h5p_link_create(void);
+hid_t pt_h5t_native_float(void);
+hid_t pt_h5t_native_double(void);
+hid_t pt_h5t_native_int32(void);
+hid_t pt_h5t_native_int64(void);
+hid_t pt_h5t_native_uint8(void);
+hid_t pt_h5t_c_s1(void);
+unsigned pt_h5f_acc_trunc(void);
+unsigned pt_h5f_acc_excl(void);
+unsigned pt_h5f_acc_rdonly(void);
+unsigned pt_h5f_acc_rdwr(void);
+unsigned pt_h5f_obj_all(void);
+size_t pt_h5t_variable(void);
+int pt_h5_have_parallel(void);

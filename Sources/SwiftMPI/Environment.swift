@@ -1,0 +1,115 @@
+// The MPI scope: initialise once with a thread level, finalise exactly once, wall clock, abort.
+// DESIGN §3: every MPI call happens on the main thread; an error escaping the program's body
+// aborts all ranks (never a hang), after printing `polar-train: rank R: <message>`.
+import CMPI
+import CShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum ThreadLevel: Int32, Sendable, Comparable {
+  case single, funneled, serialized, multiple
+
+  var raw: Int32 {
+    switch self {
+    case .single: Int32(MPI_THREAD_SINGLE)
+    case .funneled: Int32(MPI_THREAD_FUNNELED)
+    case .serialized: Int32(MPI_THREAD_SERIALIZED)
+    case .multiple: Int32(MPI_THREAD_MULTIPLE)
+    }
+  }
+  init(raw: Int32) {
+    switch raw {
+    case Int32(MPI_THREAD_SINGLE): self = .single
+    case Int32(MPI_THREAD_FUNNELED): self = .funneled
+    case Int32(MPI_THREAD_SERIALIZED): self = .serialized
+    default: self = .multiple
+    }
+  }
+  public static func < (a: ThreadLevel, b: ThreadLevel) -> Bool { a.rawValue < b.rawValue }
+}
+
+public enum MPIEnvironment {
+  nonisolated(unsafe) private static var finalizedByUs = false
+
+  /// MPI_Initialized.
+  public static var isInitialized: Bool {
+    var flag: Int32 = 0
+    _ = MPI_Initialized(&flag)
+    return flag != 0
+  }
+
+  /// MPI_Finalized.
+  public static var isFinalized: Bool {
+    var flag: Int32 = 0
+    _ = MPI_Finalized(&flag)
+    return flag != 0
+  }
+
+  /// MPI_Init_thread with the requested level; returns the level provided. Sets MPI_ERRORS_RETURN
+  /// on the world communicator so failures come back as `MPIError` instead of aborting.
+  @discardableResult
+  public static func initialize(threadLevel: ThreadLevel = .funneled) throws(MPIError) -> ThreadLevel {
+    guard !isInitialized else {
+      throw MPIError(function: "MPI_Init_thread", code: -1, message: "MPI is already initialized")
+    }
+    var provided: Int32 = 0
+    try check("MPI_Init_thread", MPI_Init_thread(nil, nil, threadLevel.raw, &provided))
+    try check("MPI_Comm_set_errhandler",
+              MPI_Comm_set_errhandler(pt_mpi_comm_world(), pt_mpi_errors_return()))
+    try check("MPI_Comm_set_errhandler",
+              MPI_Comm_set_errhandler(pt_mpi_comm_self(), pt_mpi_errors_return()))
+    return ThreadLevel(raw: provided)
+  }
+
+  /// MPI_Finalize, exactly once: a second call is a no-op.
+  public static func finalize() throws(MPIError) {
+    guard isInitialized, !isFinalized, !finalizedByUs else { return }
+    finalizedByUs = true
+    try check("MPI_Finalize", MPI_Finalize())
+  }
+
+  /// MPI_Wtime: seconds since an arbitrary point, per rank.
+  public static func wallTime() -> Double { MPI_Wtime() }
+
+  /// MPI_Abort on the world communicator: ends every rank of the job with `code`.
+  public static func abort(code: Int32, message: String? = nil) -> Never {
+    if let message { printError(message) }
+    if isInitialized && !isFinalized {
+      _ = MPI_Abort(pt_mpi_comm_world(), code)
+    }
+    exit(code)
+  }
+
+  /// Writes one line to standard error, unbuffered.
+  public static func printError(_ line: String) {
+    let text = line.hasSuffix("\n") ? line : line + "\n"
+    fflush(nil)
+    _ = Array(text.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+  }
+
+  /// The whole MPI program: initialise, run `body` with the world communicator, finalise and exit
+  /// with the status `body` returns. An error escaping `body` prints
+  /// `<program>: rank R: <error>` and aborts every rank with `abortCode`.
+  public static func run(program: String, threadLevel: ThreadLevel = .funneled,
+                         abortCode: Int32 = 1,
+                         _ body: (Communicator) throws -> Int32) -> Never {
+    do {
+      try initialize(threadLevel: threadLevel)
+    } catch {
+      printError("\(program): \(error)")
+      exit(abortCode)
+    }
+    let world = Communicator.world
+    let status: Int32
+    do {
+      status = try body(world)
+    } catch {
+      fflush(nil)
+      abort(code: abortCode, message: "\(program): rank \(world.rank): \(error)")
+    }
+    fflush(nil)
+    do { try finalize() } catch { printError("\(program): rank \(world.rank): \(error)") }
+    exit(status)
+  }
+}

@@ -1,0 +1,120 @@
+// Exact, reproducible sum of Float/Double vectors across ranks (DESIGN §3).
+//
+// Element i of every contribution is written as a fixed-point integer on a grid shared by all
+// ranks: E_i = max over all contributions of the smallest e with |v| < 2^e (one all-reduce MAX),
+// then V = round(v * 2^(K - E_i)) with K = 96 fraction bits, an integer of at most 96 bits held in
+// three signed 32-bit limbs inside Int64 words. Integer addition is associative, so the limb sums
+// (one all-reduce SUM) are the same whatever the number of ranks, the grouping of contributions
+// on ranks, or their order; the result is converted back once, deterministically. The headroom of
+// the Int64 limbs allows 2^31 contributions. Values more than 2^-96 below the largest contribution
+// to the same element are rounded to that grid (far below Float and Double resolution of the sum).
+import CMPI
+
+public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {}
+extension Float: ExactSummable {}
+extension Double: ExactSummable {}
+
+/// The fixed-point codec, a pure function of (value, shared exponent); no MPI.
+public enum FixedPointSum {
+  public static let fractionBits = 96
+  static let two32 = 4294967296.0
+  static let two64 = 18446744073709551616.0
+  /// Shared exponent of an element whose contributions are all zero.
+  public static let zeroExponent = Int32.min
+
+  /// Smallest e with |x| < 2^e, for finite non-zero x; `zeroExponent` for zero.
+  @inline(__always)
+  public static func exponent(_ x: Double) -> Int32 {
+    x == 0 ? zeroExponent : Int32(x.exponent) + 1
+  }
+
+  /// The limbs (high, middle, low) of round(x * 2^(K - E)), |x| < 2^E.
+  @inline(__always)
+  public static func limbs(_ x: Double, exponent e: Int32) -> (Int64, Int64, Int64) {
+    if x == 0 { return (0, 0, 0) }
+    let s = Double(sign: .plus, exponent: fractionBits - Int(e), significand: x.magnitude)
+    let hi = (s / two64).rounded(.down)
+    let r1 = s - hi * two64  // exact: the low bits of s
+    let mid = (r1 / two32).rounded(.down)
+    let lo = (r1 - mid * two32).rounded(.toNearestOrEven)
+    let l = (Int64(hi), Int64(mid), Int64(lo))
+    return x < 0 ? (-l.0, -l.1, -l.2) : l
+  }
+
+  /// The value (t * 2^64 + m * 2^32 + l) * 2^(E - K) of summed limbs, carries propagated first.
+  @inline(__always)
+  public static func value(_ t: Int64, _ m: Int64, _ l: Int64, exponent e: Int32) -> Double {
+    if e == zeroExponent { return 0 }
+    var (t, m, l) = (t, m, l)
+    var c = l >> 32; l -= c << 32; m += c
+    c = m >> 32; m -= c << 32; t += c
+    let low = (UInt64(m) << 32) | UInt64(l)  // both in [0, 2^32)
+    let v = Double(t) * two64 + Double(low)
+    return Double(sign: .plus, exponent: Int(e) - fractionBits, significand: v)
+  }
+}
+
+extension Communicator {
+  /// result[i] = exact sum over every rank's contributions c of c[i], rounded once.
+  /// Each rank may pass any number of contributions (e.g. one per micro-batch), all of the
+  /// result's length; the bytes of the result do not depend on how contributions are spread
+  /// over ranks or ordered. NaN, or +Inf with -Inf, gives NaN; an Inf alone gives that Inf.
+  public func exactSum<T: ExactSummable>(_ contributions: [UnsafeBufferPointer<T>],
+                                         into result: UnsafeMutableBufferPointer<T>) throws(MPIError) {
+    let n = result.count
+    for c in contributions { precondition(c.count == n, "exactSum: contribution length differs") }
+    // 1. Shared exponents and non-finite flags: [E | NaN | +Inf | -Inf], all-reduce MAX.
+    var header = [Int32](repeating: 0, count: 4 * n)
+    for i in 0 ..< n { header[i] = FixedPointSum.zeroExponent }
+    for c in contributions {
+      for i in 0 ..< n {
+        let x = Double(c[i])
+        if x.isFinite {
+          header[i] = max(header[i], FixedPointSum.exponent(x))
+        } else if x.isNaN {
+          header[n + i] = 1
+        } else {
+          header[(x > 0 ? 2 : 3) * n + i] = 1
+        }
+      }
+    }
+    try allreduce(&header, op: .max)
+    // 2. Limbs of every finite contribution on the shared grid, summed locally then globally.
+    var limbs = [Int64](repeating: 0, count: 3 * n)
+    for c in contributions {
+      for i in 0 ..< n where c[i].isFinite {
+        let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: header[i])
+        limbs[3 * i] &+= t
+        limbs[3 * i + 1] &+= m
+        limbs[3 * i + 2] &+= l
+      }
+    }
+    try allreduce(&limbs, op: .sum)
+    // 3. Back to floating point, once.
+    for i in 0 ..< n {
+      let nan = header[n + i] != 0, pinf = header[2 * n + i] != 0, ninf = header[3 * n + i] != 0
+      if nan || (pinf && ninf) {
+        result[i] = T.nan
+      } else if pinf {
+        result[i] = T.infinity
+      } else if ninf {
+        result[i] = -T.infinity
+      } else {
+        result[i] = T(FixedPointSum.value(limbs[3 * i], limbs[3 * i + 1], limbs[3 * i + 2],
+                                          exponent: header[i]))
+      }
+    }
+  }
+
+  /// In place: buffer[i] <- exact sum over ranks of buffer[i].
+  public func exactSum<T: ExactSummable>(inPlace buffer: UnsafeMutableBufferPointer<T>) throws(MPIError) {
+    let copy = Array(buffer)
+    try copy.withUnsafeBufferPointer { (c) throws(MPIError) in
+      try exactSum([c], into: buffer)
+    }
+  }
+
+  public func exactSum<T: ExactSummable>(_ buffer: inout [T]) throws(MPIError) {
+    try buffer.withUnsafeMutableBufferPointer { (p) throws(MPIError) in try exactSum(inPlace: p) }
+  }
+}
