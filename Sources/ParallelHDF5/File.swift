@@ -110,3 +110,18 @@ public enum HDF5Info {
     return c
   }
 }
+
+extension HDF5Info {
+  /// Whether an MPI-IO file access list can be made (false when a serial libhdf5 got linked:
+  /// H5Pset_fapl_mpio then fails with "not a file access list", DESIGN §3).
+  public static func mpioAccessWorks(_ communicator: Communicator) -> Bool {
+    HDF5Library.quiet
+    let ctx = ErrorContext(file: "(doctor)", object: "/")
+    do {
+      _ = try FileAccess.mpio(communicator).make(ctx)
+      return true
+    } catch {
+      return false
+    }
+  }
+}

@@ -1,1 +1,29 @@
-print("x")
+// polar-train: the command line. Parsing happens inside the MPI scope (parseAsRoot, not main(),
+// which would exit without MPI_Finalize); help and usage errors print on rank 0 only, and every
+// rank exits with the same status. An error escaping a command aborts all ranks (DESIGN §3).
+import ArgumentParser
+import SwiftMPI
+
+MPIEnvironment.run(program: "polar-train") { world in
+  do {
+    var command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
+    try command.run()
+    return 0
+  } catch let error as PolarTrainExit {
+    if world.rank == 0 || error.allRanksPrint { MPIEnvironment.printError("polar-train: \(error.message)") }
+    return error.status
+  } catch let error as ExitCode {
+    return error.rawValue
+  } catch {
+    // Parsing errors, --help and --version: identical on every rank; rank 0 speaks.
+    let code = PolarTrainCommand.exitCode(for: error)
+    if world.rank == 0 {
+      let message = PolarTrainCommand.fullMessage(for: error)
+      if !message.isEmpty {
+        if code == .success { print(message) } else { MPIEnvironment.printError(message) }
+      }
+    }
+    // DESIGN §5: 2 for usage or configuration errors.
+    return code == .validationFailure ? 2 : code.rawValue
+  }
+}
