@@ -118,3 +118,21 @@ extension Communicator {
     try buffer.withUnsafeMutableBufferPointer { (p) throws(MPIError) in try exactSum(inPlace: p) }
   }
 }
+
+extension Communicator {
+  /// The exact sum of every rank's `contributions` (each of length `count`; a rank may pass none).
+  public func exactSum<T: ExactSummable>(_ contributions: [[T]], count: Int) throws(MPIError) -> [T] {
+    let buffers = contributions.map { c -> UnsafeMutableBufferPointer<T> in
+      precondition(c.count == count, "exactSum: contribution length \(c.count), expected \(count)")
+      let b = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
+      _ = b.initialize(from: c)
+      return b
+    }
+    defer { buffers.forEach { $0.deallocate() } }
+    var result = [T](repeating: 0, count: count)
+    try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
+      try exactSum(buffers.map { UnsafeBufferPointer($0) }, into: r)
+    }
+    return result
+  }
+}

@@ -1,0 +1,78 @@
+// The exact sum: the same bytes whatever the number of ranks and the order of contributions.
+// Every rank can build all contributions, so the expected answer is computed locally too.
+import Foundation
+import SwiftMPI
+
+/// Contribution j of `count`, length n: adversarial magnitudes 1e-30 .. 1e30 and cancellation.
+func contribution(_ j: Int, count: Int, n: Int, seed: UInt64) -> [Double] {
+  var state = seed &+ UInt64(j) &* 0x9E37_79B9_7F4A_7C15
+  func next() -> Double {  // xorshift-multiply, deterministic, enough for test data
+    state ^= state >> 12; state ^= state << 25; state ^= state >> 27
+    return Double((state &* 0x2545_F491_4F6C_DD1D) >> 11) * 0x1p-53
+  }
+  return (0 ..< n).map { i in
+    switch i % 6 {
+    case 0: (next() - 0.5) * pow(10, Double(Int(next() * 60) - 30))  // 1e-30 .. 1e30
+    case 1: j % 2 == 0 ? 1e30 : -1e30  // cancels across pairs
+    case 2: (j == count - 1 ? -1.0 : 1.0 / Double(count - 1)) * 3.0e20 + next()  // cancellation
+    case 3: 1e-30 * (next() + 0.5)  // all tiny
+    case 4: next() - 0.5
+    default: j == 0 ? 1e25 : 1e-5 * next()  // one big, many small
+    }
+  }
+}
+
+func checkExactSum(_ world: Communicator, _ args: [String]) throws {
+  let seed = UInt64(args.first ?? "1") ?? 1
+  let count = 12, n = 600
+  let all = (0 ..< count).map { contribution($0, count: count, n: n, seed: seed) }
+  // Rank r owns contributions r, r + size, ... (round robin, so grouping changes with N).
+  let mine = Array(stride(from: world.rank, to: count, by: world.size))
+  var outputs = [String]()
+  for type in ["float", "double"] {
+    let forward: [Double], backward: [Double]
+    if type == "float" {
+      forward = try exact(world, mine.map { all[$0].map { Float($0) } }).map(Double.init)
+      backward = try exact(world, mine.reversed().map { all[$0].map { Float($0) } }).map(Double.init)
+      let bytes = forward.map { Float($0).bitPattern }
+      outputs.append("float " + bytes.map { String($0, radix: 16) }.joined(separator: ","))
+      // Against a Double-accumulated reference, to Float rounding.
+      for i in 0 ..< n {
+        let terms = all.map { Double(Float($0[i])) }
+        let ref = terms.reduce(0, +), scale = terms.reduce(0) { $0 + abs($1) }
+        try expect(abs(forward[i] - ref) <= 0x1p-24 * abs(ref) + 0x1p-40 * scale,
+                   "float exact sum[\(i)] = \(forward[i]), reference \(ref)")
+      }
+    } else {
+      forward = try exact(world, mine.map { all[$0] })
+      backward = try exact(world, mine.reversed().map { all[$0] })
+      outputs.append("double " + forward.map { String($0.bitPattern, radix: 16) }.joined(separator: ","))
+      for i in 0 ..< n {
+        let terms = all.map { $0[i] }
+        let ref = terms.reduce(0, +), scale = terms.reduce(0) { $0 + abs($1) }
+        try expect(abs(forward[i] - ref) <= 0x1p-52 * abs(ref) + 0x1p-48 * scale, "double exact sum[\(i)] = \(forward[i]), reference \(ref)")
+      }
+    }
+    try expect(forward.map(\.bitPattern) == backward.map(\.bitPattern),
+               "\(type): order of contributions changed the bytes")
+  }
+  // Single-buffer form: rank r contributes (r + 1) * 0.1 everywhere.
+  var v = [Float](repeating: Float(world.rank + 1) * 0.1, count: 5)
+  try world.exactSum(&v)
+  let expected = Float((1 ... world.size).reduce(0.0) { $0 + Double(Float($1) * 0.1) })
+  try expect(v.allSatisfy { $0 == expected }, "in-place exact sum \(v) vs \(expected)")
+  // Non-finite values.
+  var special: [Double] = [world.rank == 0 ? .nan : 1, world.rank == 0 ? .infinity : 2,
+                           world.rank == 0 ? .infinity : (world.size > 1 && world.rank == 1 ? -.infinity : 3),
+                           0]
+  try world.exactSum(&special)
+  try expect(special[0].isNaN && special[1] == .infinity && special[3] == 0, "exact sum NaN/Inf \(special)")
+  try expect(world.size > 1 ? special[2].isNaN : special[2] == .infinity, "exact sum +Inf with -Inf \(special)")
+  if world.rank == 0 {
+    for line in outputs { print(line) }
+  }
+}
+
+func exact<T: ExactSummable>(_ world: Communicator, _ parts: [[T]]) throws -> [T] {
+  try world.exactSum(parts, count: 600)
+}
