@@ -60,8 +60,8 @@ public enum Programs {
     if let directory { process.currentDirectoryURL = directory }
     let outFile = FileManager.default.temporaryDirectory
       .appendingPathComponent("pt-run-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: outFile.path + ".out", contents: nil)
-    FileManager.default.createFile(atPath: outFile.path + ".err", contents: nil)
+    _ = FileManager.default.createFile(atPath: outFile.path + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: outFile.path + ".err", contents: nil)
     let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile.path + ".out"))
     let err = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile.path + ".err"))
     process.standardOutput = out
