@@ -3,6 +3,7 @@
 // only checks that it happened (DESIGN §2).
 import CHDF5
 import CShims
+import Foundation
 import SwiftMPI
 
 public final class File: Location {
@@ -38,6 +39,9 @@ public final class File: Location {
                           access: FileAccess = .serial) throws(HDF5Error) -> File {
     HDF5Library.quiet
     let ctx = ErrorContext(file: path, object: "/")
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw ctx.error("open file", "no such file")
+    }
     let fapl = try access.make(ctx)
     let flags = mode == .readOnly ? pt_h5f_acc_rdonly() : pt_h5f_acc_rdwr()
     let id = try ctx.id("open file", H5Fopen(path, flags, fapl.id))
