@@ -10,6 +10,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
   ],
   targets: [
     // System libraries, found through pkg-config. hdf5-openmpi is named explicitly: hdf5.pc is
@@ -25,7 +26,9 @@ let package = Package(
 
     .target(name: "SwiftMPI", dependencies: ["CMPI", "CShims"]),
     .target(name: "ParallelHDF5", dependencies: ["CHDF5", "CShims", "SwiftMPI"]),
-    .target(name: "PolarCore", dependencies: ["CBLAS"]),
+    .target(name: "PolarCore", dependencies: [
+      "CBLAS", .product(name: "RealModule", package: "swift-numerics"),
+    ]),
     .target(name: "PolarTrain", dependencies: ["SwiftMPI", "ParallelHDF5", "PolarCore"]),
     .executableTarget(name: "polar-train", dependencies: [
       "PolarTrain", "SwiftMPI",

@@ -1,8 +1,10 @@
 // The BLAS operations the models need, generic over Float and Double (sgemm/dgemm, ...), on
 // row-major storage. Each wrapper states the operation it computes.
 import CBLAS
+import RealModule
 
-public protocol BLASScalar: BinaryFloatingPoint, Sendable, BitwiseCopyable
+/// Float or Double: a BLAS type with elementary functions (RealModule's Real: exp, log, ...).
+public protocol BLASScalar: BinaryFloatingPoint, Real, Sendable, BitwiseCopyable
 where Self.RawSignificand: FixedWidthInteger {
   /// C <- alpha * op(A) * op(B) + beta * C; op(A) is m x k, op(B) is k x n, C is m x n.
   static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
