@@ -107,7 +107,12 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
         var ft = ut[r]
         for j in 0 ..< d { ft -= trial[r, j] * y[b, j] }
         let armijo = ft <= f[b] + T(config.armijo) * alpha[k] * slope[k]
-        if (armijo && ft.isFinite) || tries > config.maxLineSearch {
+        // Near the solution the decrease |slope| falls below the rounding of f: then accept a
+        // step that leaves f unchanged up to rounding and shrinks the gradient (what we stop on).
+        var gNew: T = 0
+        for j in 0 ..< d { let e = gut[r, j] - y[b, j]; gNew += e * e }
+        let flat = ft - f[b] <= 64 * T.ulpOfOne * max(abs(f[b]), 1) && gNew.squareRoot() < residual[b]
+        if ((armijo || flat) && ft.isFinite) || tries > config.maxLineSearch {
           if !ft.isFinite { failed[b] = true; continue }
           // Accept: update the history with s = alpha p, dg = g_new - g_old.
           var s = [T](repeating: 0, count: d), dg = [T](repeating: 0, count: d)
