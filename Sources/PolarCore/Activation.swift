@@ -53,6 +53,8 @@ public enum Activation: Sendable, Equatable, Codable {
   }
 
   /// A[i] = act(Z[i]) over a whole matrix.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ z: Matrix<T>) -> Matrix<T> {
     var a = z
     for i in a.storage.indices { a.storage[i] = apply(z.storage[i]) }
@@ -60,6 +62,8 @@ public enum Activation: Sendable, Equatable, Codable {
   }
 
   /// dZ[i] = dA[i] * act'(Z[i]).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ z: Matrix<T>, _ dA: Matrix<T>) -> Matrix<T> {
     var dZ = dA
     for i in dZ.storage.indices { dZ.storage[i] = dA.storage[i] * derivative(z.storage[i]) }

@@ -56,6 +56,8 @@ public struct AdamStepReport: Sendable {
 }
 
 /// One Adam step on `params` with gradient `grad` (not modified).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 @discardableResult
 public func adamStep<T: BLASScalar>(_ params: inout [T], grad: [T], state: inout AdamState<T>,
                                     config: AdamConfig) -> AdamStepReport {

@@ -47,6 +47,8 @@ public struct ConjugateResult<T: BLASScalar>: Sendable {
 
 /// Solves the conjugate problems for the rows of `y`, starting at `start` (e.g. the amortizer's
 /// prediction). `potential(X)` returns u and grad u at the rows of X.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config: ConjugateSolverConfig,
                                           potential: (Matrix<T>) -> (u: [T], grad: Matrix<T>)) -> ConjugateResult<T> {
   precondition(y.rows == start.rows && y.cols == start.cols, "solveConjugate: y and start differ in shape")

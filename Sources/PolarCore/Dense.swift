@@ -20,6 +20,8 @@ public struct Dense: Sendable, Equatable {
   }
 
   /// Forward: Y = X W^T + b.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: Matrix<T>) -> Matrix<T> {
     precondition(x.cols == input, "Dense \(weight.name): input has \(x.cols) columns, expected \(input)")
     var y = Matrix<T>(rows: x.rows, cols: output)
@@ -36,6 +38,8 @@ public struct Dense: Sendable, Equatable {
 
   /// Backward: dW += dY^T X, db += sum_rows dY (when `grad` is given); returns dX = dY W when
   /// `inputGradient`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: Matrix<T>, _ dY: Matrix<T>,
                                       grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
     if let grad {

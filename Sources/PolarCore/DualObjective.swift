@@ -2,7 +2,9 @@
 //   L(theta) = E_{x~rho}[u(x)] + E_{y~F#rho}[<xhat(y), y> - u(xhat(y))],  xhat(y) = grad u*(y).
 // By the envelope theorem (xhat maximises <x, y> - u(x)), dL/dtheta needs no derivative of xhat:
 //   dL/dtheta = E[d_theta u(x)] - E[d_theta u(xhat(y))].
-// Samples whose conjugate did not converge are masked out of the second term.
+// Samples whose conjugate did not converge are masked out of the second expectation. The two
+// sums are kept apart so that, across micro-batches and ranks, each is divided by its own global
+// count (the batch size, and the number of converged conjugates).
 
 public struct DualTerms: Sendable {
   /// sum_i u(x_i) over the rows of x.
@@ -15,31 +17,28 @@ public struct DualTerms: Sendable {
 }
 
 extension ICNN {
-  /// Accumulates into `grad` the weighted envelope gradient
-  ///   weightX * sum_i d_theta u(x_i) - weightY * sum_{j unmasked} d_theta u(xhat_j)
-  /// with one forward and one backward over the stacked rows [x; xhat], and returns the sums
-  /// that make up the objective.
-  public func dualGradient<T: BLASScalar>(_ params: [T], x: Matrix<T>, y: Matrix<T>,
-                                          xhat: Matrix<T>, mask: [Bool],
-                                          weightX: T, weightY: T, grad: inout [T]) -> DualTerms {
+  /// Accumulates gradX += sum_i d_theta u(x_i) and gradY += sum_{j unmasked} d_theta u(xhat_j),
+  /// and returns the sums that make up the objective.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func dualGradients<T: BLASScalar>(_ params: [T], x: Matrix<T>, y: Matrix<T>, xhat: Matrix<T>,
+                                           mask: [Bool], gradX: inout [T], gradY: inout [T]) -> DualTerms {
     precondition(x.cols == dim && y.cols == dim && xhat.rows == y.rows && mask.count == y.rows,
-                 "dualGradient: shapes differ")
-    let kept = (0 ..< y.rows).filter { mask[$0] }
-    var stacked = Matrix<T>(rows: x.rows + kept.count, cols: dim)
-    for i in 0 ..< x.storage.count { stacked.storage[i] = x.storage[i] }
-    for (r, j) in kept.enumerated() {
-      for k in 0 ..< dim { stacked[x.rows + r, k] = xhat[j, k] }
-    }
-    let tape = forward(params, stacked)
-    var du = [T](repeating: weightX, count: x.rows)
-    du += [T](repeating: -weightY, count: kept.count)
-    _ = backward(params, tape, du: du, grad: &grad, inputGradient: false)
+                 "dualGradients: shapes differ")
     var terms = DualTerms()
-    for i in 0 ..< x.rows { terms.sumU += Double(tape.u[i]) }
+    let tx = forward(params, x)
+    _ = backward(params, tx, du: [T](repeating: 1, count: x.rows), grad: &gradX, inputGradient: false)
+    for v in tx.u { terms.sumU += Double(v) }
+    let kept = (0 ..< y.rows).filter { mask[$0] }
+    guard !kept.isEmpty else { return terms }
+    var xk = Matrix<T>(rows: kept.count, cols: dim)
+    for (r, j) in kept.enumerated() { for k in 0 ..< dim { xk[r, k] = xhat[j, k] } }
+    let ty = forward(params, xk)
+    _ = backward(params, ty, du: [T](repeating: 1, count: kept.count), grad: &gradY, inputGradient: false)
     for (r, j) in kept.enumerated() {
       var xy = 0.0
       for k in 0 ..< dim { xy += Double(xhat[j, k]) * Double(y[j, k]) }
-      terms.sumConjugate += xy - Double(tape.u[x.rows + r])
+      terms.sumConjugate += xy - Double(ty.u[r])
     }
     terms.conjugateCount = kept.count
     return terms

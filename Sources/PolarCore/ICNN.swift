@@ -43,6 +43,8 @@ public struct ICNN: Sendable, Equatable {
   /// Initial parameters: hidden layers small and random (a pure function of `seed`), q set so
   /// that grad q(x) = S x + t, with S = I, t = 0 (identity) unless `gaussianMap` gives (S, t),
   /// S symmetric positive definite.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func initialParameters<T: BLASScalar>(seed: UInt64,
                                                gaussianMap: (s: Matrix<Double>, t: [Double])? = nil) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x1C, 0x22))
@@ -82,6 +84,8 @@ public struct ICNN: Sendable, Equatable {
   }
 
   /// u at every row of X [B, d].
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> Tape<T> {
     precondition(params.count == layout.count, "ICNN: \(params.count) parameters, expected \(layout.count)")
     return params.withUnsafeBufferPointer { buf in
@@ -112,6 +116,8 @@ public struct ICNN: Sendable, Equatable {
 
   /// Backward from dL/du = `du` (one weight per row): accumulates dL/dtheta into `grad` when
   /// given, and returns dL/dx (row b: du_b grad u(x_b)) when `inputGradient`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ params: [T], _ tape: Tape<T>, du: [T],
                                       grad: inout [T], accumulate: Bool = true,
                                       inputGradient: Bool) -> Matrix<T>? {
@@ -125,6 +131,8 @@ public struct ICNN: Sendable, Equatable {
   }
 
   /// dL/dx only (no parameter gradient).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func inputGradient<T: BLASScalar>(_ params: [T], _ tape: Tape<T>, du: [T]) -> Matrix<T> {
     params.withUnsafeBufferPointer { backward($0.baseAddress!, tape, du: du, grad: nil, inputGradient: true)! }
   }
@@ -149,12 +157,16 @@ public struct ICNN: Sendable, Equatable {
   }
 
   /// u and grad u at every row of X.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func valueAndGradient<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> (u: [T], grad: Matrix<T>) {
     let tape = forward(params, x)
     return (tape.u, inputGradient(params, tape, du: [T](repeating: 1, count: x.rows)))
   }
 
   /// Keeps the ICNN convex after an optimizer step: W_k <- max(W_k, 0).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func project<T: BLASScalar>(_ params: inout [T]) {
     params.withUnsafeMutableBufferPointer { buf in
       for w in weights { w.project(buf.baseAddress!) }

@@ -32,6 +32,8 @@ public struct MLP: Sendable, Equatable {
 
   /// LeCun-normal weights N(0, 1/fan_in), zero biases; the last layer scaled by `lastScale`
   /// (0.01 by default for residual nets, so they start near the identity).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func initialParameters<T: BLASScalar>(seed: UInt64, stream: UInt64 = 0x3A,
                                                lastScale: Double? = nil) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x4D4C50, stream))
@@ -51,6 +53,8 @@ public struct MLP: Sendable, Equatable {
   }
 
   /// Forward on a batch X [B, input].
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> Tape<T> {
     precondition(params.count == layout.count, "MLP: \(params.count) parameters, expected \(layout.count)")
     return params.withUnsafeBufferPointer { buf in
@@ -72,11 +76,15 @@ public struct MLP: Sendable, Equatable {
     }
   }
 
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func callAsFunction<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> Matrix<T> {
     forward(params, x).y
   }
 
   /// Backward from dL/dy: accumulates dL/dparams into `grad`, returns dL/dx when `inputGradient`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ params: [T], _ tape: Tape<T>, dy: Matrix<T>,
                                       grad: inout [T], inputGradient: Bool = false) -> Matrix<T>? {
     precondition(grad.count == layout.count, "MLP: gradient buffer has the wrong size")

@@ -39,6 +39,8 @@ public struct Quadratic: Sendable, Equatable {
   }
 
   /// Forward: Q [B, width].
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ x: Matrix<T>) -> (Matrix<T>, Tape<T>) {
     precondition(x.cols == dim, "Quadratic \(a.name): input has \(x.cols) columns, expected \(dim)")
     let n = x.rows, wr = width * rank
@@ -66,6 +68,8 @@ public struct Quadratic: Sendable, Equatable {
 
   /// Backward: accumulates parameter gradients into `grad` (when given) and returns dX (when
   /// `inputGradient`).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ tape: Tape<T>, _ g: Matrix<T>,
                                       grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
     let x = tape.x, n = x.rows, wr = width * rank

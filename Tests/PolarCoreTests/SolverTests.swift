@@ -61,16 +61,15 @@ struct SolverTests {
       let config = ConjugateSolverConfig(maxIterations: 300, tolerance: 1e-12)
       func loss(_ p: [Double]) -> Double {
         let xhat = solveConjugate(y: y, start: y, config: config) { net.valueAndGradient(p, $0) }
-        var grad = [Double](repeating: 0, count: net.parameterCount)
-        let t = net.dualGradient(p, x: x, y: y, xhat: xhat.x, mask: xhat.converged,
-                                 weightX: 1, weightY: 1, grad: &grad)
+        var gx = [Double](repeating: 0, count: net.parameterCount), gy = gx
+        let t = net.dualGradients(p, x: x, y: y, xhat: xhat.x, mask: xhat.converged, gradX: &gx, gradY: &gy)
         return t.sumU / 8 + t.sumConjugate / 7
       }
       let xhat = solveConjugate(y: y, start: y, config: config) { net.valueAndGradient(p, $0) }
       #expect(xhat.converged.allSatisfy { $0 })
-      var grad = [Double](repeating: 0, count: net.parameterCount)
-      _ = net.dualGradient(p, x: x, y: y, xhat: xhat.x, mask: xhat.converged,
-                           weightX: 1.0 / 8, weightY: 1.0 / 7, grad: &grad)
+      var gx = [Double](repeating: 0, count: net.parameterCount), gy = gx
+      _ = net.dualGradients(p, x: x, y: y, xhat: xhat.x, mask: xhat.converged, gradX: &gx, gradY: &gy)
+      let grad = zip(gx, gy).map { $0 / 8 - $1 / 7 }
       let fd = finiteDifference(p, step: 1e-5, loss)
       #expect(relativeError(grad, fd) < 1e-6, "\(act): \(relativeError(grad, fd))")
     }
