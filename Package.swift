@@ -11,6 +11,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+    .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
   ],
   targets: [
     // System libraries, found through pkg-config. hdf5-openmpi is named explicitly: hdf5.pc is
@@ -29,7 +30,9 @@ let package = Package(
     .target(name: "PolarCore", dependencies: [
       "CBLAS", .product(name: "RealModule", package: "swift-numerics"),
     ]),
-    .target(name: "PolarTrain", dependencies: ["SwiftMPI", "ParallelHDF5", "PolarCore"]),
+    .target(name: "PolarTrain", dependencies: [
+      "SwiftMPI", "ParallelHDF5", "PolarCore", .product(name: "TOMLKit", package: "TOMLKit"),
+    ]),
     .executableTarget(name: "polar-train", dependencies: [
       "PolarTrain", "SwiftMPI",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),

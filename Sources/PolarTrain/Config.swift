@@ -1,0 +1,217 @@
+// The run configuration (DESIGN §5): TOML with fixed sections and keys, defaults for everything,
+// `--set section.key=value` overrides. Unknown keys and bad values are refused with the file and
+// the key in the message. Every key is declared once in ConfigKeys.swift, with its
+// documentation, validation and rendering; README's configuration table lists the same keys.
+import Foundation
+import PolarCore
+import TOMLKit
+
+public struct Config: Sendable, Equatable {
+  public var seed: UInt64 = 0
+
+  public struct Problem: Sendable, Equatable {
+    public var dim = 2
+    public var field = "linear"
+    public var reference = "gaussian"
+    public var box: [Double] = [-1, 1]
+    public var file = "field.h5"
+    /// linear: the matrix A (rows); empty: drawn from field_seed with condition number <= condition.
+    public var matrix: [[Double]] = []
+    public var condition = 8.0
+    public var fieldSeed: UInt64 = 1
+  }
+
+  public struct Potential: Sendable, Equatable {
+    public var hidden = [64, 64, 64, 64]
+    public var rank = 1
+    public var activation = "relu"
+    public var initialization = "identity"
+    public var steps = 2000
+    public var batch = 1024
+    public var lr = 1e-3
+    public var schedule = "cosine"
+    public var lrFinal = 1e-5
+    public var warmup = 0
+    public var clip = 0.0
+  }
+
+  public struct Amortizer: Sendable, Equatable {
+    public var hidden = [64, 64, 64, 64]
+    public var activation = "elu"
+    public var residual = true
+    public var lr = 1e-3
+  }
+
+  public struct Conjugate: Sendable, Equatable {
+    public var solver = "lbfgs"
+    public var maxIter = 20
+    public var tol = 1e-5
+    public var history = 8
+  }
+
+  public struct MapStage: Sendable, Equatable {
+    public var steps = 0
+    public var hidden = [64, 64, 64, 64]
+    public var activation = "elu"
+    public var residual = false
+    public var batch = 1024
+    public var lr = 1e-3
+  }
+
+  public struct Inverse: Sendable, Equatable {
+    public var steps = 0
+    public var sigma = 0.1
+  }
+
+  public struct Checkpoint: Sendable, Equatable {
+    public var every = 500
+    public var keep = 3
+    public var dir = "checkpoints"
+  }
+
+  public struct Parallel: Sendable, Equatable {
+    public var reduction = "exact"
+    public var microBatch = 64
+  }
+
+  public struct Train: Sendable, Equatable {
+    public var logEvery = 50
+    public var onNaN = "stop"
+    public var evalSamples = 4096
+  }
+
+  public var problem = Problem()
+  public var potential = Potential()
+  public var amortizer = Amortizer()
+  public var conjugate = Conjugate()
+  public var map = MapStage()
+  public var inverse = Inverse()
+  public var checkpoint = Checkpoint()
+  public var parallel = Parallel()
+  public var train = Train()
+
+  public init() {}
+}
+
+/// A configuration error: exit status 2, message `<source>: <key>: <problem>`.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+  public let source: String
+  public let key: String
+  public let message: String
+  public var description: String { key.isEmpty ? "\(source): \(message)" : "\(source): \(key): \(message)" }
+}
+
+extension Config {
+  /// Defaults, then the TOML file (when given), then the `--set key=value` overrides in order,
+  /// then the cross-key checks.
+  public static func load(file: String?, overrides: [String]) throws -> Config {
+    var config = Config()
+    if let file {
+      let text: String
+      do {
+        text = try String(contentsOfFile: file, encoding: .utf8)
+      } catch {
+        throw ConfigError(source: file, key: "", message: "cannot read the configuration file")
+      }
+      try config.apply(toml: text, source: file)
+    }
+    for item in overrides {
+      guard let eq = item.firstIndex(of: "=") else {
+        throw ConfigError(source: "--set", key: item, message: "expected key=value")
+      }
+      let key = String(item[..<eq]).trimmingCharacters(in: .whitespaces)
+      let raw = String(item[item.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+      guard let spec = ConfigKeys.all.first(where: { $0.path == key }) else {
+        throw ConfigError(source: "--set", key: key, message: "unknown key\(ConfigKeys.suggestion(key))")
+      }
+      // The value is TOML (numbers, arrays, quoted strings); a bare word is taken as a string.
+      let value: TOMLValueConvertible
+      if let table = try? TOMLTable(string: "v = \(raw)"), let v = table["v"] {
+        value = v
+      } else {
+        value = raw
+      }
+      try spec.read(&config, value, ConfigError(source: "--set", key: key, message: ""))
+    }
+    try config.validate(source: file ?? "configuration")
+    return config
+  }
+
+  /// Applies every key of a TOML document; unknown keys and sections are errors.
+  mutating func apply(toml text: String, source: String) throws {
+    let table: TOMLTable
+    do {
+      table = try TOMLTable(string: text)
+    } catch let error as TOMLParseError {
+      throw ConfigError(source: source, key: "",
+                        message: "malformed TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+    }
+    for key in table.keys.sorted() {
+      guard let value = table[key] else { continue }
+      if let section = value.table, ConfigKeys.sections.contains(key) {
+        for sub in section.keys.sorted() {
+          let path = "\(key).\(sub)"
+          guard let spec = ConfigKeys.all.first(where: { $0.path == path }) else {
+            throw ConfigError(source: source, key: path, message: "unknown key\(ConfigKeys.suggestion(path))")
+          }
+          try spec.read(&self, section[sub]!, ConfigError(source: source, key: path, message: ""))
+        }
+      } else if let spec = ConfigKeys.all.first(where: { $0.path == key }) {
+        try spec.read(&self, value, ConfigError(source: source, key: key, message: ""))
+      } else {
+        throw ConfigError(source: source, key: key, message: "unknown key\(ConfigKeys.suggestion(key))")
+      }
+    }
+  }
+
+  /// Checks that involve several keys.
+  func validate(source: String) throws {
+    func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(source: source, key: key, message: message) }
+    if potential.batch % parallel.microBatch != 0 {
+      throw fail("parallel.micro_batch", "must divide potential.batch (\(potential.batch)), got \(parallel.microBatch)")
+    }
+    if map.steps > 0 && map.batch % parallel.microBatch != 0 {
+      throw fail("parallel.micro_batch", "must divide map.batch (\(map.batch)), got \(parallel.microBatch)")
+    }
+    if problem.box[0] >= problem.box[1] {
+      throw fail("problem.box", "needs lo < hi, got \(problem.box)")
+    }
+    if problem.field == "linear" && !problem.matrix.isEmpty {
+      if problem.matrix.count != problem.dim || problem.matrix.contains(where: { $0.count != problem.dim }) {
+        throw fail("problem.matrix", "must be \(problem.dim) x \(problem.dim) (problem.dim)")
+      }
+    }
+    if ToyField(rawValue: problem.field) != nil && problem.dim != 2 {
+      throw fail("problem.dim", "field \(problem.field) is 2-D, got dim = \(problem.dim)")
+    }
+    if problem.reference == "data" && problem.field != "file" {
+      throw fail("problem.reference", "\"data\" needs field = \"file\"")
+    }
+    if inverse.steps > 0 {
+      throw fail("inverse.steps", "the inverse stage (bridge matching) is not available yet; use 0")
+    }
+    if conjugate.solver != "lbfgs" {
+      throw fail("conjugate.solver", "only \"lbfgs\" is available yet")
+    }
+  }
+
+  /// The resolved configuration as TOML, every key, in declaration order (config.toml of a run).
+  public var toml: String {
+    var out = ""
+    var section = ""
+    for spec in ConfigKeys.all {
+      let parts = spec.path.split(separator: ".")
+      if parts.count == 2 && String(parts[0]) != section {
+        section = String(parts[0])
+        out += "\n[\(section)]\n"
+      }
+      out += "\(parts.last!) = \(spec.render(self))\n"
+    }
+    return out
+  }
+
+  /// Keys whose values differ between two configurations (for compatibility checks).
+  public func differingKeys(from other: Config) -> [String] {
+    ConfigKeys.all.filter { $0.render(self) != $0.render(other) }.map(\.path)
+  }
+}

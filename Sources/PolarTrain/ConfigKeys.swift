@@ -1,0 +1,215 @@
+// Every configuration key: path, documentation, how to read and check it, how to render it.
+import Foundation
+import PolarCore
+import TOMLKit
+
+struct ConfigKey: Sendable {
+  let path: String
+  let doc: String
+  let read: @Sendable (inout Config, TOMLValueConvertible, ConfigError) throws -> Void
+  let render: @Sendable (Config) -> String
+}
+
+func bad(_ ctx: ConfigError, _ message: String) -> ConfigError {
+  ConfigError(source: ctx.source, key: ctx.key, message: message)
+}
+
+func integer(_ v: TOMLValueConvertible, _ ctx: ConfigError, min: Int) throws -> Int {
+  guard v.type == .int, let i = v.int else { throw bad(ctx, "expected an integer, got \(describe(v))") }
+  guard i >= min else { throw bad(ctx, "must be at least \(min), got \(i)") }
+  return i
+}
+
+func number(_ v: TOMLValueConvertible, _ ctx: ConfigError, above: Double? = nil, atLeast: Double? = nil) throws -> Double {
+  let d: Double
+  if v.type == .double, let x = v.double { d = x } else if v.type == .int, let i = v.int { d = Double(i) } else {
+    throw bad(ctx, "expected a number, got \(describe(v))")
+  }
+  guard d.isFinite else { throw bad(ctx, "must be finite, got \(d)") }
+  if let above, !(d > above) { throw bad(ctx, "must be greater than \(above), got \(d)") }
+  if let atLeast, !(d >= atLeast) { throw bad(ctx, "must be at least \(atLeast), got \(d)") }
+  return d
+}
+
+func text(_ v: TOMLValueConvertible, _ ctx: ConfigError, oneOf: [String]? = nil) throws -> String {
+  guard v.type == .string, let s = v.string else { throw bad(ctx, "expected a string, got \(describe(v))") }
+  if let oneOf, !oneOf.contains(s) {
+    throw bad(ctx, "must be one of \(oneOf.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(s)\"")
+  }
+  return s
+}
+
+func flag(_ v: TOMLValueConvertible, _ ctx: ConfigError) throws -> Bool {
+  guard v.type == .bool, let b = v.bool else { throw bad(ctx, "expected true or false, got \(describe(v))") }
+  return b
+}
+
+func integers(_ v: TOMLValueConvertible, _ ctx: ConfigError, min: Int, allowEmpty: Bool = false) throws -> [Int] {
+  guard let a = v.array else { throw bad(ctx, "expected an array of integers, got \(describe(v))") }
+  let out = try (0 ..< a.count).map { try integer(a[$0], ctx, min: min) }
+  if out.isEmpty && !allowEmpty { throw bad(ctx, "must not be empty") }
+  return out
+}
+
+func numbers(_ v: TOMLValueConvertible, _ ctx: ConfigError) throws -> [Double] {
+  guard let a = v.array else { throw bad(ctx, "expected an array of numbers, got \(describe(v))") }
+  return try (0 ..< a.count).map { try number(a[$0], ctx) }
+}
+
+func describe(_ v: TOMLValueConvertible) -> String {
+  switch v.type {
+  case .string: "the string \"\(v.string ?? "")\""
+  case .int: "the integer \(v.int ?? 0)"
+  case .double: "the number \(v.double ?? 0)"
+  case .bool: "\(v.bool ?? false)"
+  case .array: "an array"
+  case .table: "a table"
+  default: "a \(v.type)"
+  }
+}
+
+func renderList<T>(_ a: [T]) -> String { "[" + a.map { "\($0)" }.joined(separator: ", ") + "]" }
+func renderNumber(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)" }
+
+let activationNames = ["relu", "leaky-relu", "softplus", "elu"]
+let fieldNames = ["linear", "rotated-convex", "file"] + ToyField.allCases.map(\.rawValue)
+
+enum ConfigKeys {
+  static let sections = ["problem", "potential", "amortizer", "conjugate", "map", "inverse", "checkpoint",
+                         "parallel", "train"]
+
+  static func key(_ path: String, _ doc: String,
+                  _ read: @escaping @Sendable (inout Config, TOMLValueConvertible, ConfigError) throws -> Void,
+                  _ render: @escaping @Sendable (Config) -> String) -> ConfigKey {
+    ConfigKey(path: path, doc: doc, read: read, render: render)
+  }
+
+  static let all: [ConfigKey] = [
+    key("seed", "seed of every random draw (initialisation, samples)",
+        { c, v, x in c.seed = UInt64(try integer(v, x, min: 0)) }, { "\($0.seed)" }),
+    // [problem]
+    key("problem.dim", "dimension d of x and F(x)",
+        { c, v, x in c.problem.dim = try integer(v, x, min: 1) }, { "\($0.problem.dim)" }),
+    key("problem.field", "the field F: \(fieldNames.joined(separator: " | "))",
+        { c, v, x in c.problem.field = try text(v, x, oneOf: fieldNames) }, { "\"\($0.problem.field)\"" }),
+    key("problem.reference", "rho: gaussian (N(0, I)) | uniform (on the box) | data (the x of the field file)",
+        { c, v, x in c.problem.reference = try text(v, x, oneOf: ["gaussian", "uniform", "data"]) },
+        { "\"\($0.problem.reference)\"" }),
+    key("problem.box", "[lo, hi]: the box [lo, hi]^d of reference = \"uniform\"",
+        { c, v, x in
+          let b = try numbers(v, x)
+          guard b.count == 2 else { throw bad(x, "expected [lo, hi], got \(b.count) numbers") }
+          c.problem.box = b
+        }, { renderList($0.problem.box.map(renderNumber)) }),
+    key("problem.file", "field = \"file\": HDF5 file with datasets x [n, d] and F [n, d]",
+        { c, v, x in c.problem.file = try text(v, x) }, { "\"\($0.problem.file)\"" }),
+    key("problem.matrix", "field = \"linear\": the matrix A as rows; [] draws A from field_seed",
+        { c, v, x in
+          guard let rows = v.array else { throw bad(x, "expected an array of rows, got \(describe(v))") }
+          c.problem.matrix = try (0 ..< rows.count).map { try numbers(rows[$0], x) }
+        }, { "[" + $0.problem.matrix.map { renderList($0.map(renderNumber)) }.joined(separator: ", ") + "]" }),
+    key("problem.condition", "field = \"linear\" drawn from field_seed: largest condition number of A",
+        { c, v, x in c.problem.condition = try number(v, x, atLeast: 1) }, { renderNumber($0.problem.condition) }),
+    key("problem.field_seed", "seed of the drawn linear matrix or rotated-convex field",
+        { c, v, x in c.problem.fieldSeed = UInt64(try integer(v, x, min: 0)) }, { "\($0.problem.fieldSeed)" }),
+    // [potential]
+    key("potential.hidden", "ICNN hidden widths",
+        { c, v, x in c.potential.hidden = try integers(v, x, min: 1) }, { renderList($0.potential.hidden) }),
+    key("potential.rank", "rank of the low-rank part of each quadratic potential",
+        { c, v, x in c.potential.rank = try integer(v, x, min: 0) }, { "\($0.potential.rank)" }),
+    key("potential.activation", "ICNN activation: relu | leaky-relu | softplus | elu",
+        { c, v, x in c.potential.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.potential.activation)\"" }),
+    key("potential.init", "identity (grad u = x at start) | gaussian (the Bures map between rho and F#rho)",
+        { c, v, x in c.potential.initialization = try text(v, x, oneOf: ["identity", "gaussian"]) },
+        { "\"\($0.potential.initialization)\"" }),
+    key("potential.steps", "optimizer steps of stage potential",
+        { c, v, x in c.potential.steps = try integer(v, x, min: 0) }, { "\($0.potential.steps)" }),
+    key("potential.batch", "global batch size (samples per step, over all ranks)",
+        { c, v, x in c.potential.batch = try integer(v, x, min: 1) }, { "\($0.potential.batch)" }),
+    key("potential.lr", "Adam learning rate of u and of the amortizer schedule",
+        { c, v, x in c.potential.lr = try number(v, x, above: 0) }, { "\($0.potential.lr)" }),
+    key("potential.schedule", "learning-rate schedule: constant | cosine (to lr_final)",
+        { c, v, x in c.potential.schedule = try text(v, x, oneOf: ["constant", "cosine"]) }, { "\"\($0.potential.schedule)\"" }),
+    key("potential.lr_final", "cosine schedule: final learning rate",
+        { c, v, x in c.potential.lrFinal = try number(v, x, atLeast: 0) }, { "\($0.potential.lrFinal)" }),
+    key("potential.warmup", "linear warm-up steps of the schedule",
+        { c, v, x in c.potential.warmup = try integer(v, x, min: 0) }, { "\($0.potential.warmup)" }),
+    key("potential.clip", "clip the gradient norm to this value (0: no clipping)",
+        { c, v, x in c.potential.clip = try number(v, x, atLeast: 0) }, { renderNumber($0.potential.clip) }),
+    // [amortizer]
+    key("amortizer.hidden", "amortizer MLP hidden widths (g(y) ~ grad u*(y), the solver's warm start)",
+        { c, v, x in c.amortizer.hidden = try integers(v, x, min: 1, allowEmpty: true) }, { renderList($0.amortizer.hidden) }),
+    key("amortizer.activation", "amortizer activation: relu | leaky-relu | softplus | elu",
+        { c, v, x in c.amortizer.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.amortizer.activation)\"" }),
+    key("amortizer.residual", "g(y) = y + MLP(y) when true, MLP(y) otherwise",
+        { c, v, x in c.amortizer.residual = try flag(v, x) }, { "\($0.amortizer.residual)" }),
+    key("amortizer.lr", "Adam learning rate of the amortizer",
+        { c, v, x in c.amortizer.lr = try number(v, x, above: 0) }, { "\($0.amortizer.lr)" }),
+    // [conjugate]
+    key("conjugate.solver", "conjugate solver: lbfgs",
+        { c, v, x in c.conjugate.solver = try text(v, x, oneOf: ["lbfgs", "adam"]) }, { "\"\($0.conjugate.solver)\"" }),
+    key("conjugate.max_iter", "iterations per conjugate solve at most",
+        { c, v, x in c.conjugate.maxIter = try integer(v, x, min: 1) }, { "\($0.conjugate.maxIter)" }),
+    key("conjugate.tol", "stop when |grad u(x) - y| <= tol",
+        { c, v, x in c.conjugate.tol = try number(v, x, above: 0) }, { "\($0.conjugate.tol)" }),
+    key("conjugate.history", "L-BFGS history length",
+        { c, v, x in c.conjugate.history = try integer(v, x, min: 1) }, { "\($0.conjugate.history)" }),
+    // [map]
+    key("map.steps", "optimizer steps of stage map (explicit M network); 0 skips the stage",
+        { c, v, x in c.map.steps = try integer(v, x, min: 0) }, { "\($0.map.steps)" }),
+    key("map.hidden", "M network hidden widths",
+        { c, v, x in c.map.hidden = try integers(v, x, min: 1, allowEmpty: true) }, { renderList($0.map.hidden) }),
+    key("map.activation", "M network activation",
+        { c, v, x in c.map.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.map.activation)\"" }),
+    key("map.residual", "M(x) = x + MLP(x) when true",
+        { c, v, x in c.map.residual = try flag(v, x) }, { "\($0.map.residual)" }),
+    key("map.batch", "global batch of stage map",
+        { c, v, x in c.map.batch = try integer(v, x, min: 1) }, { "\($0.map.batch)" }),
+    key("map.lr", "Adam learning rate of stage map (cosine schedule to lr / 100)",
+        { c, v, x in c.map.lr = try number(v, x, above: 0) }, { "\($0.map.lr)" }),
+    // [inverse]
+    key("inverse.steps", "steps of stage inverse (bridge matching); 0 skips it",
+        { c, v, x in c.inverse.steps = try integer(v, x, min: 0) }, { "\($0.inverse.steps)" }),
+    key("inverse.sigma", "bridge noise level sigma",
+        { c, v, x in c.inverse.sigma = try number(v, x, atLeast: 0) }, { "\($0.inverse.sigma)" }),
+    // [checkpoint]
+    key("checkpoint.every", "write a checkpoint every this many steps (the end of a stage always writes one)",
+        { c, v, x in c.checkpoint.every = try integer(v, x, min: 1) }, { "\($0.checkpoint.every)" }),
+    key("checkpoint.keep", "keep the newest K checkpoints",
+        { c, v, x in c.checkpoint.keep = try integer(v, x, min: 1) }, { "\($0.checkpoint.keep)" }),
+    key("checkpoint.dir", "checkpoint directory, relative to the run directory unless absolute",
+        { c, v, x in c.checkpoint.dir = try text(v, x) }, { "\"\($0.checkpoint.dir)\"" }),
+    // [parallel]
+    key("parallel.reduction", "exact (bitwise reproducible for any N) | fast (float all-reduce)",
+        { c, v, x in c.parallel.reduction = try text(v, x, oneOf: ["exact", "fast"]) }, { "\"\($0.parallel.reduction)\"" }),
+    key("parallel.micro_batch", "samples per micro-batch; must divide the batch; N ranks split the micro-batches",
+        { c, v, x in c.parallel.microBatch = try integer(v, x, min: 1) }, { "\($0.parallel.microBatch)" }),
+    // [train]
+    key("train.log_every", "print progress and append to metrics.jsonl every this many steps",
+        { c, v, x in c.train.logEvery = try integer(v, x, min: 1) }, { "\($0.train.logEvery)" }),
+    key("train.on_nan", "stop (name the step and network) | rollback (to the last checkpoint, half lr)",
+        { c, v, x in c.train.onNaN = try text(v, x, oneOf: ["stop", "rollback"]) }, { "\"\($0.train.onNaN)\"" }),
+    key("train.eval_samples", "held-out samples for the metrics at the end of training",
+        { c, v, x in c.train.evalSamples = try integer(v, x, min: 16) }, { "\($0.train.evalSamples)" }),
+  ]
+
+  /// " (did you mean 'x'?)" for a near miss.
+  static func suggestion(_ key: String) -> String {
+    let best = all.map { ($0.path, editDistance($0.path, key)) }.min { $0.1 < $1.1 }
+    guard let best, best.1 <= 3 else { return "" }
+    return " (did you mean '\(best.0)'?)"
+  }
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+  let a = Array(a), b = Array(b)
+  var row = Array(0 ... b.count)
+  for i in 1 ... max(a.count, 1) where !a.isEmpty {
+    var next = [i] + [Int](repeating: 0, count: b.count)
+    for j in 1 ... max(b.count, 1) where !b.isEmpty {
+      next[j] = min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.count]
+}
