@@ -13,12 +13,6 @@ struct PolarTrainCommand: ParsableCommand {
       error, 75 stopped by a signal after a checkpoint.
       """,
     version: "polar-train \(polarTrainVersion)",
-    subcommands: [DoctorCommand.self])
+    subcommands: [TrainCommand.self, ApplyCommand.self, EvaluateCommand.self, DoctorCommand.self])
 }
 
-/// A controlled exit with a status: printed once (rank 0) when every rank fails the same way.
-struct PolarTrainExit: Error {
-  var status: Int32
-  var message: String
-  var allRanksPrint = false
-}

@@ -2,6 +2,7 @@
 // which would exit without MPI_Finalize); help and usage errors print on rank 0 only, and every
 // rank exits with the same status. An error escaping a command aborts all ranks (DESIGN §3).
 import ArgumentParser
+import PolarTrain
 import SwiftMPI
 
 MPIEnvironment.run(program: "polar-train") { world in
@@ -9,8 +10,9 @@ MPIEnvironment.run(program: "polar-train") { world in
     var command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
     try command.run()
     return 0
-  } catch let error as PolarTrainExit {
-    if world.rank == 0 || error.allRanksPrint { MPIEnvironment.printError("polar-train: \(error.message)") }
+  } catch let error as CommandFailure {
+    // Every rank knows; printed once already, or by rank 0 now.
+    if !error.printed && world.rank == 0 { MPIEnvironment.printError("polar-train: \(error.message)") }
     return error.status
   } catch let error as ExitCode {
     return error.rawValue

@@ -1,0 +1,182 @@
+// Checkpoints (DESIGN §4), written collectively by all ranks through MPI-IO:
+//   root attributes: format, version, stage, step, seed, world_size, config (TOML), created,
+//                    checksum (FNV-1a 64 of every parameter's bytes, hex), metrics (JSON lines)
+//   /<network>/params, /<network>/adam/m, /<network>/adam/v: flat Float32, each written in N
+//       contiguous hyperslabs (one per rank) in one collective call; /<network>/adam/t: [1] int64
+//   /<network>/layout/names, offsets, ranks, dims: the arena layout (block names, offsets, shapes)
+// Crash safety: every rank writes `<path>.partial` and closes it collectively; then rank 0 fsyncs
+// it, renames it into place, fsyncs the directory and atomically replaces `latest`; barriers on
+// both sides. The newest `keep` checkpoints are kept.
+import Foundation
+import ParallelHDF5
+import PolarCore
+import SwiftMPI
+
+public enum Checkpoint {
+  public static let format = "polar-train-checkpoint"
+  public static let version: Int64 = 1
+
+  public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String,
+                           to path: String, world: Communicator) throws {
+    let partial = path + ".partial"
+    do {
+      let file = try File.create(partial, access: .mpio(world))
+      try file.setAttribute("format", format)
+      try file.setAttribute("version", version)
+      try file.setAttribute("stage", state.stage)
+      try file.setAttribute("step", Int64(state.step))
+      try file.setAttribute("seed", Int64(bitPattern: config.seed))
+      try file.setAttribute("world_size", Int64(world.size))
+      try file.setAttribute("config", config.toml)
+      try file.setAttribute("created", ISO8601DateFormatter().string(from: Date()))
+      try file.setAttribute("checksum", String(state.checksum, radix: 16))
+      try file.setAttribute("metrics", metrics)
+      try file.setAttribute("program", "polar-train \(polarTrainVersion)")
+      for name in Networks.names {
+        guard let net = state.networks[name] else { continue }
+        try writeVector(file, "\(name)/params", net.params, world)
+        try writeVector(file, "\(name)/adam/m", net.adam.m, world)
+        try writeVector(file, "\(name)/adam/v", net.adam.v, world)
+        try file.createDataset("\(name)/adam/t", type: .int64, shape: [1])
+          .write([Int64(net.adam.t)], selection: world.rank == 0 ? .all : .none)
+        try writeLayout(file, name, nets.layout(name), world)
+      }
+      try file.close()
+    } catch let e as HDF5Error {
+      throw CheckpointError(message: e.description)
+    }
+  }
+
+  /// Rank r writes its slice [n r / N, n (r + 1) / N) of a flat vector.
+  static func writeVector(_ file: File, _ name: String, _ v: [Float], _ world: Communicator) throws {
+    let ds = try file.createDataset(name, type: .float32, shape: [v.count])
+    let slice = microBatches(count: v.count, rank: world.rank, size: world.size)
+    try ds.write(Array(v[slice]), selection: .rows(slice))
+  }
+
+  static func writeLayout(_ file: File, _ name: String, _ layout: ArenaLayout, _ world: Communicator) throws {
+    let blocks = layout.blocks
+    let sel: Selection = world.rank == 0 ? .all : .none
+    let width = max(1, blocks.map { $0.name.utf8.count }.max() ?? 1)
+    try file.createDataset("\(name)/layout/names", type: .string(length: width), shape: [blocks.count])
+      .writeStrings(world.rank == 0 ? blocks.map(\.name) : [], selection: sel)
+    try file.createDataset("\(name)/layout/offsets", type: .int64, shape: [blocks.count])
+      .write(world.rank == 0 ? blocks.map { Int64($0.offset) } : [], selection: sel)
+    try file.createDataset("\(name)/layout/ranks", type: .int64, shape: [blocks.count])
+      .write(world.rank == 0 ? blocks.map { Int64($0.shape.count) } : [], selection: sel)
+    let dims = blocks.flatMap { $0.shape.map(Int64.init) }
+    try file.createDataset("\(name)/layout/dims", type: .int64, shape: [dims.count])
+      .write(world.rank == 0 ? dims : [], selection: sel)
+  }
+
+  /// Moves a written `.partial` into place and updates `latest` (rank 0), keeping `keep` files.
+  public static func publish(_ path: String, keep: Int, world: Communicator) throws {
+    try world.barrier()
+    var failure = ""
+    if world.rank == 0 {
+      do {
+        let dir = (path as NSString).deletingLastPathComponent
+        try fsyncPath(path + ".partial")
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
+        try fsyncPath(dir)
+        let latest = dir + "/latest"
+        try ((path as NSString).lastPathComponent + "\n").write(toFile: latest + ".tmp", atomically: false, encoding: .utf8)
+        try fsyncPath(latest + ".tmp")
+        if FileManager.default.fileExists(atPath: latest) { try FileManager.default.removeItem(atPath: latest) }
+        try FileManager.default.moveItem(atPath: latest + ".tmp", toPath: latest)
+        try fsyncPath(dir)
+        try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent)
+      } catch {
+        failure = "\(path): cannot publish checkpoint: \(error)"
+      }
+    }
+    let message = try world.broadcast(failure, root: 0)
+    if !message.isEmpty { throw CheckpointError(message: message) }
+  }
+
+  /// Deletes all but the newest `keep` checkpoints (by modification order of publication).
+  static func prune(_ dir: String, keep: Int, newest: String) throws {
+    let fm = FileManager.default
+    let files = try fm.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }
+    var dated: [(name: String, date: Date)] = []
+    for name in files {
+      let attrs = try? fm.attributesOfItem(atPath: dir + "/" + name)
+      dated.append((name, (attrs?[.modificationDate] as? Date) ?? .distantPast))
+    }
+    dated.sort { a, b in a.date == b.date ? a.name < b.name : a.date < b.date }
+    for (name, _) in dated.dropLast(keep) where name != newest {
+      try fm.removeItem(atPath: dir + "/" + name)
+    }
+  }
+
+  /// fsync(2) of a file or directory.
+  static func fsyncPath(_ path: String) throws {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw CheckpointError(message: "\(path): cannot open for fsync") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw CheckpointError(message: "\(path): fsync failed") }
+  }
+
+  // MARK: reading
+
+  /// What a checkpoint holds.
+  public struct Contents: Sendable {
+    public var state: TrainState
+    public var config: Config
+    public var configText: String
+    public var worldSize: Int
+    public var checksumOK: Bool
+  }
+
+  /// Reads a checkpoint collectively (each rank reads its slice, then all gather), verifies the
+  /// format, version and checksum, and rebuilds the configuration it was written with.
+  public static func read(_ path: String, world: Communicator) throws -> Contents {
+    do {
+      let file = try File.open(path, access: .mpio(world))
+      defer { try? file.close() }
+      guard (try? file.stringAttribute("format")) == format else {
+        throw CheckpointError(message: "\(path): not a polar-train checkpoint (attribute format)")
+      }
+      let v = try file.scalarAttribute("version", as: Int64.self)
+      guard v == version else {
+        throw CheckpointError(message: "\(path): version: checkpoint version \(v), this program reads \(version)")
+      }
+      let configText = try file.stringAttribute("config")
+      var config = Config()
+      try config.apply(toml: configText, source: "\(path) (config attribute)")
+      var networks: [String: NetworkState] = [:]
+      for name in Networks.names where file.exists(name) {
+        var st = NetworkState(params: try readVector(file, "\(name)/params", world))
+        st.adam.m = try readVector(file, "\(name)/adam/m", world)
+        st.adam.v = try readVector(file, "\(name)/adam/v", world)
+        st.adam.t = Int(try file.dataset("\(name)/adam/t").read(as: Int64.self)[0])
+        networks[name] = st
+      }
+      let state = TrainState(stage: try file.stringAttribute("stage"),
+                             step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
+      let stored = try file.stringAttribute("checksum")
+      let worldSize = Int(try file.scalarAttribute("world_size", as: Int64.self))
+      try file.close()
+      return Contents(state: state, config: config, configText: configText, worldSize: worldSize,
+                      checksumOK: stored == String(state.checksum, radix: 16))
+    } catch let e as HDF5Error {
+      throw CheckpointError(message: e.description)
+    }
+  }
+
+  static func readVector(_ file: File, _ name: String, _ world: Communicator) throws -> [Float] {
+    let ds = try file.dataset(name)
+    let n = ds.shape.first ?? 0
+    let slice = microBatches(count: n, rank: world.rank, size: world.size)
+    let mine = try ds.read(as: Float.self, selection: .rows(slice), shape: [n])
+    return try world.allgatherv(mine).flatMap { $0 }
+  }
+}
+
+/// A checkpoint problem: exit status 4.
+public struct CheckpointError: Error, CustomStringConvertible {
+  public let message: String
+  public init(message: String) { self.message = message }
+  public var description: String { message }
+}

@@ -1,0 +1,90 @@
+// The quality metrics of DESIGN §1 on held-out samples x ~ rho (a stream never used in training):
+// reconstruction error of grad u(M(x)) against F(x), energy distance between M#rho and fresh rho
+// samples (with the distance between two fresh samples as the noise floor), conjugate residuals,
+// convexity of u along random segments, and, where the truth is known, the errors of grad u, M
+// and M_net against it.
+import Foundation
+import PolarCore
+
+public enum Evaluation {
+  public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState,
+                         samples n: Int) -> [String: Double] {
+    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
+    // Implicit M(x) = xhat(F(x)), solved harder than in training.
+    var solver = ConjugateSolverConfig(maxIterations: max(100, config.conjugate.maxIter), tolerance: config.conjugate.tol)
+    solver.history = config.conjugate.history
+    var m = Matrix<Float>(rows: n, cols: problem.dim)
+    var residuals = [Float](), iterations = 0, converged = 0
+    let chunk = 256
+    for lo in stride(from: 0, to: n, by: chunk) {
+      let hi = min(n, lo + chunk)
+      var y = Matrix<Float>(rows: hi - lo, cols: problem.dim)
+      for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { y[r, j] = f[lo + r, j] } }
+      let s = solveConjugate(y: y, start: nets.amortizer(a, y), config: solver) { nets.potential.valueAndGradient(u, $0) }
+      for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { m[lo + r, j] = s.x[r, j] } }
+      residuals += s.residual
+      iterations += s.iterations.reduce(0, +)
+      converged += s.converged.filter { $0 }.count
+    }
+    let (ux, gradU) = nets.potential.valueAndGradient(u, x)
+    let gradUofM = nets.potential.valueAndGradient(u, m).grad
+    var out: [String: Double] = [
+      "samples": Double(n),
+      "reconstruction_error": relativeL2(gradUofM, f),
+      "conjugate_converged": Double(converged) / Double(n),
+      "conjugate_iterations": Double(iterations) / Double(n),
+    ]
+    let sortedRes = residuals.map(Double.init).sorted()
+    out["conjugate_residual_median"] = sortedRes[n / 2]
+    out["conjugate_residual_p99"] = sortedRes[min(n - 1, n * 99 / 100)]
+    out["conjugate_residual_max"] = sortedRes.last!
+    // Two-sample statistics on at most 2048 points (the V-statistic is quadratic).
+    let k = min(n, 2048)
+    let fresh1 = problem.referenceSample(seed: config.seed, purpose: .evaluationReference, count: 2 * k)
+    let first = Matrix(rows: k, cols: problem.dim, storage: Array(fresh1.storage[0 ..< k * problem.dim]))
+    let second = Matrix(rows: k, cols: problem.dim, storage: Array(fresh1.storage[k * problem.dim ..< 2 * k * problem.dim]))
+    let mk = Matrix(rows: k, cols: problem.dim, storage: Array(m.storage[0 ..< k * problem.dim]))
+    out["energy_distance"] = energyDistance(mk, first)
+    out["energy_distance_floor"] = energyDistance(second, first)
+    // W2^2 estimate: E|x|^2 + E|F|^2 - 2 (E u(x) + E u*(F(x))), u*(y) = <xhat, y> - u(xhat).
+    let uM = nets.potential.forward(u, m).u
+    var w2 = 0.0
+    for r in 0 ..< n {
+      var xx = 0.0, yy = 0.0, my = 0.0
+      for j in 0 ..< problem.dim {
+        xx += Double(x[r, j] * x[r, j]); yy += Double(f[r, j] * f[r, j]); my += Double(m[r, j] * f[r, j])
+      }
+      w2 += xx + yy - 2 * (Double(ux[r]) + my - Double(uM[r]))
+    }
+    out["w2_estimate"] = w2 / Double(n)
+    // Convexity: u((a + b) / 2) <= (u(a) + u(b)) / 2 on 1,000 segments between held-out points.
+    let segs = min(1000, n / 2)
+    var mid = Matrix<Float>(rows: segs, cols: problem.dim), pa = mid, pb = mid
+    for r in 0 ..< segs {
+      for j in 0 ..< problem.dim {
+        pa[r, j] = x[2 * r, j]; pb[r, j] = x[2 * r + 1, j]; mid[r, j] = (pa[r, j] + pb[r, j]) / 2
+      }
+    }
+    let (ua, ub, um) = (nets.potential.forward(u, pa).u, nets.potential.forward(u, pb).u, nets.potential.forward(u, mid).u)
+    var violations = 0
+    for r in 0 ..< segs {
+      let chord = (Double(ua[r]) + Double(ub[r])) / 2
+      let slack = 1e-5 * max(1, abs(Double(ua[r])) + abs(Double(ub[r])))
+      if Double(um[r]) > chord + slack { violations += 1 }
+    }
+    out["convexity_violations"] = Double(violations)
+    out["convexity_segments"] = Double(segs)
+    if let field = problem.field, let trueGrad = field.trueGradU(x), let trueM = field.trueM(x) {
+      out["grad_u_error"] = relativeL2(gradU, trueGrad)
+      out["M_error"] = relativeL2(m, trueM)
+      if config.map.steps > 0, let w = state.networks["map"]?.params {
+        out["M_net_error"] = relativeL2(nets.map(w, x), trueM)
+      }
+    }
+    if config.map.steps > 0, let w = state.networks["map"]?.params {
+      out["M_net_vs_implicit"] = relativeL2(nets.map(w, x), m)
+    }
+    return out
+  }
+}

@@ -1,0 +1,44 @@
+// How a command fails without hanging (DESIGN §3): validation runs on every rank before the first
+// collective, then the ranks agree (one all-reduce) on whether anyone failed. The lowest failing
+// rank prints its one-line message; every rank exits with the same status.
+import SwiftMPI
+
+/// A failure every rank knows about: exit with `status`; `message` printed once, if not already.
+public struct CommandFailure: Error, CustomStringConvertible {
+  public let status: Int32
+  public let message: String
+  public let printed: Bool
+  public init(status: Int32, message: String, printed: Bool) {
+    self.status = status
+    self.message = message
+    self.printed = printed
+  }
+  public var description: String { message }
+}
+
+/// The DESIGN §5 exit status of an error.
+public func exitStatus(of error: Error) -> Int32 {
+  switch error {
+  case is ConfigError, is OutputError: 2
+  case is InputError: 3
+  case is CheckpointError: 4
+  case let f as CommandFailure: f.status
+  default: 1
+  }
+}
+
+/// Runs `body` on every rank, then agrees: if any rank failed, all throw a CommandFailure with
+/// the highest status, printed by the lowest failing rank.
+public func agreeing<T>(_ world: Communicator, _ body: () throws -> T) throws -> T {
+  var result: T? = nil
+  var failure: Error? = nil
+  do { result = try body() } catch { failure = error }
+  let status = failure.map { exitStatus(of: $0) } ?? 0
+  let worst = try world.allreduce(status, op: .max)
+  guard worst != 0 else { return result! }
+  let printer = try world.allreduce(Int32(failure == nil ? Int32.max : Int32(world.rank)), op: .min)
+  if let failure, printer == world.rank {
+    MPIEnvironment.printError(world.size > 1 ? "polar-train: rank \(world.rank): \(failure)" : "polar-train: \(failure)")
+  }
+  throw CommandFailure(status: worst, message: failure.map { "\($0)" } ?? "another rank failed", printed: true)
+}

@@ -1,0 +1,108 @@
+// The networks of a run and their training state, built from the configuration: u_theta (ICNN),
+// the amortizer g_phi, and the explicit map M_psi. Each has one flat Float32 arena and Adam state.
+import Foundation
+import PolarCore
+import SwiftMPI
+
+public struct Networks: Sendable {
+  public let potential: ICNN
+  public let amortizer: MLP
+  public let map: MLP
+
+  public init(_ config: Config) {
+    let d = config.problem.dim
+    potential = ICNN(dim: d, hidden: config.potential.hidden, rank: config.potential.rank,
+                     activation: Activation(name: config.potential.activation)!)
+    amortizer = MLP(input: d, output: d, hidden: config.amortizer.hidden,
+                    activation: Activation(name: config.amortizer.activation)!,
+                    residual: config.amortizer.residual)
+    map = MLP(input: d, output: d, hidden: config.map.hidden,
+              activation: Activation(name: config.map.activation)!, residual: config.map.residual)
+  }
+
+  /// Checkpoint group names, in checksum order.
+  public static let names = ["potential", "amortizer", "map"]
+
+  public func layout(_ name: String) -> ArenaLayout {
+    switch name {
+    case "potential": potential.layout
+    case "amortizer": amortizer.layout
+    default: map.layout
+    }
+  }
+}
+
+/// Parameters and optimizer state of one network.
+public struct NetworkState: Sendable, Equatable {
+  public var params: [Float]
+  public var adam: AdamState<Float>
+
+  public init(params: [Float]) {
+    self.params = params
+    adam = AdamState(count: params.count)
+  }
+}
+
+/// Everything a run needs to continue: stage, step, and every network's state.
+public struct TrainState: Sendable, Equatable {
+  /// "potential", "map", or "done".
+  public var stage: String
+  /// Steps completed in `stage`.
+  public var step: Int
+  public var networks: [String: NetworkState]
+
+  /// Fresh state: networks initialised from the seed (identical on every rank).
+  public static func initial(_ config: Config, _ nets: Networks, problem: Problem) -> TrainState {
+    var gaussian: (s: Matrix<Double>, t: [Double])? = nil
+    if config.potential.initialization == "gaussian" {
+      // The Bures map between Gaussians fitted to rho and F#rho (DESIGN §1).
+      let (x, y) = problem.batch(seed: config.seed, purpose: .evaluation, step: -1, indices: 0 ..< 4096)
+      let (m0, c0) = meanAndCovariance(x), (m1, c1) = meanAndCovariance(y)
+      gaussian = gaussianMap(mean0: m0, cov0: regularised(c0), mean1: m1, cov1: regularised(c1))
+    }
+    return TrainState(stage: "potential", step: 0, networks: [
+      "potential": NetworkState(params: nets.potential.initialParameters(seed: config.seed, gaussianMap: gaussian)),
+      "amortizer": NetworkState(params: nets.amortizer.initialParameters(seed: config.seed, stream: 1)),
+      "map": NetworkState(params: nets.map.initialParameters(seed: config.seed, stream: 2)),
+    ])
+  }
+
+  /// FNV-1a 64 over the bytes of every network's parameters, in `Networks.names` order.
+  public var checksum: UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for name in Networks.names {
+      for v in networks[name]?.params ?? [] {
+        var bits = v.bitPattern
+        for _ in 0 ..< 4 {
+          h = (h ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3
+          bits >>= 8
+        }
+      }
+    }
+    return h
+  }
+
+  /// Confirms that every rank holds the same parameters (DESIGN §3), collectively.
+  public func confirmIdentical(_ world: Communicator) throws {
+    let c = Int64(bitPattern: checksum)
+    let lo = try world.allreduce(c, op: .min), hi = try world.allreduce(c, op: .max)
+    guard lo == hi else {
+      throw TrainingError(message: "ranks disagree on the initial parameters (checksums differ)")
+    }
+  }
+}
+
+/// Covariance with a small ridge, so that degenerate samples still give a positive definite map.
+func regularised(_ c: Matrix<Double>) -> Matrix<Double> {
+  var r = c
+  let scale = (0 ..< c.rows).map { c[$0, $0] }.max() ?? 1
+  for i in 0 ..< c.rows { r[i, i] += 1e-6 * max(scale, 1e-12) }
+  return r
+}
+
+/// A training failure (non-finite values, disagreement between ranks): aborts the run.
+public struct TrainingError: Error, CustomStringConvertible {
+  public let message: String
+  public init(message: String) { self.message = message }
+  public var description: String { message }
+}

@@ -1,0 +1,105 @@
+// The problem a run solves, built from the configuration identically on every rank: the field F,
+// the reference rho, and a counter-based sampler of (x, F(x)) batches (DESIGN §3: a sample is a
+// pure function of (seed, stage, step, global index, purpose), never of the number of ranks).
+import Foundation
+import ParallelHDF5
+import PolarCore
+import SwiftMPI
+
+/// An input data error: exit status 3.
+public struct InputError: Error, CustomStringConvertible {
+  public let message: String
+  public init(message: String) { self.message = message }
+  public var description: String { message }
+}
+
+public struct Problem: Sendable {
+  public let dim: Int
+  public let reference: Reference
+  /// The field as a function, or nil for a field file.
+  public let field: Field?
+  /// Field file samples (x, F(x)), when field = "file".
+  public let data: (x: Matrix<Float>, f: Matrix<Float>)?
+
+  /// Builds the problem; a field file is read whole by every rank in one collective read.
+  public static func make(_ config: Config, world: Communicator, baseDirectory: String = ".") throws -> Problem {
+    let p = config.problem
+    let reference: Reference
+    switch p.reference {
+    case "uniform": reference = .uniform(lo: p.box[0], hi: p.box[1])
+    case "gaussian": reference = .gaussian
+    default: reference = .data(rows: 0)
+    }
+    switch p.field {
+    case "linear":
+      if p.matrix.isEmpty {
+        return Problem(dim: p.dim, reference: reference,
+                       field: .seededLinear(dim: p.dim, seed: p.fieldSeed, condition: p.condition), data: nil)
+      }
+      let a = Matrix(p.matrix)
+      guard abs(determinant(a)) > 1e-12 else {
+        throw ConfigError(source: "configuration", key: "problem.matrix", message: "A must be invertible")
+      }
+      return Problem(dim: p.dim, reference: reference, field: Field(dim: p.dim, kind: .linear(a)), data: nil)
+    case "rotated-convex":
+      return Problem(dim: p.dim, reference: reference,
+                     field: .seededRotatedConvex(dim: p.dim, seed: p.fieldSeed), data: nil)
+    case "file":
+      let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
+      let (x, f) = try readFieldFile(path, dim: p.dim, world: world)
+      let ref: Reference = p.reference == "data" ? .data(rows: x.rows) : reference
+      return Problem(dim: p.dim, reference: ref, field: nil, data: (x, f))
+    default:
+      guard let toy = ToyField(rawValue: p.field) else {
+        throw ConfigError(source: "configuration", key: "problem.field", message: "unknown field \(p.field)")
+      }
+      return Problem(dim: 2, reference: reference, field: Field(dim: 2, kind: .toy(toy)), data: nil)
+    }
+  }
+
+  /// Reads datasets x [n, d] and F [n, d] (float32 or float64) and checks them.
+  static func readFieldFile(_ path: String, dim: Int, world: Communicator) throws -> (Matrix<Float>, Matrix<Float>) {
+    do {
+      let file = try File.open(path, access: .mpio(world))
+      defer { try? file.close() }
+      let xs = try file.dataset("x"), fs = try file.dataset("F")
+      try xs.checkShape([nil, dim])
+      try fs.checkShape([xs.shape[0], dim])
+      let n = xs.shape[0]
+      let x = try xs.read(as: Float.self), f = try fs.read(as: Float.self)
+      try file.close()
+      if let bad = (0 ..< n).first(where: { r in (0 ..< dim).contains { !x[r * dim + $0].isFinite || !f[r * dim + $0].isFinite } }) {
+        throw InputError(message: "\(path): row \(bad) of x or F is not finite")
+      }
+      guard n >= 2 else { throw InputError(message: "\(path): /x: needs at least 2 rows, has \(n)") }
+      return (Matrix(rows: n, cols: dim, storage: x), Matrix(rows: n, cols: dim, storage: f))
+    } catch let e as HDF5Error {
+      throw InputError(message: e.description)
+    }
+  }
+
+  /// Purposes of the random streams.
+  public enum Purpose: UInt64 { case potential = 1, map = 2, evaluation = 3, evaluationReference = 4 }
+
+  /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).
+  public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>) -> (x: Matrix<Float>, y: Matrix<Float>) {
+    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(step)))
+    if let data {
+      let (_, rows) = Reference.data(rows: data.x.rows).sample(dim: dim, rng: rng, indices: indices) as (Matrix<Float>, [Int])
+      var x = Matrix<Float>(rows: rows.count, cols: dim), y = x
+      for (r, i) in rows.enumerated() {
+        for j in 0 ..< dim { x[r, j] = data.x[i, j]; y[r, j] = data.f[i, j] }
+      }
+      return (x, y)
+    }
+    let (x, _): (Matrix<Float>, [Int]) = reference.sample(dim: dim, rng: rng, indices: indices)
+    return (x, field!(x))
+  }
+
+  /// Fresh samples of rho alone (for two-sample statistics).
+  public func referenceSample(seed: UInt64, purpose: Purpose, count: Int) -> Matrix<Float> {
+    if data != nil { return batch(seed: seed, purpose: purpose, step: 0, indices: 0 ..< count).x }
+    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, 0))
+    return reference.sample(dim: dim, rng: rng, indices: 0 ..< count).x
+  }
+}

@@ -1,0 +1,173 @@
+// The data-parallel training steps (DESIGN §1 steps 1-2, §3). A global batch of B samples is
+// cut into B / micro_batch micro-batches; rank r takes a contiguous block of them. Each
+// micro-batch is drawn, solved and differentiated on its own, with fixed shapes, giving one
+// contribution vector [gradients | statistics]; all contributions of all ranks are summed in one
+// fused all-reduce (exact: bitwise the same for any N; fast: a float all-reduce). Every rank then
+// takes the same optimizer step, so the replicas stay identical.
+import Foundation
+import PolarCore
+import SwiftMPI
+
+/// Which micro-batches rank r of n processes: a contiguous block (uneven when n does not divide).
+public func microBatches(count: Int, rank: Int, size: Int) -> Range<Int> {
+  (count * rank / size) ..< (count * (rank + 1) / size)
+}
+
+/// Sums per-micro-batch contribution vectors over all ranks.
+struct Reducer {
+  let world: Communicator
+  let exact: Bool
+
+  func sum(_ contributions: [[Float]], count: Int) throws -> [Float] {
+    if exact { return try world.exactSum(contributions, count: count) }
+    var local = [Float](repeating: 0, count: count)
+    for c in contributions { for i in 0 ..< count { local[i] += c[i] } }
+    try world.allreduce(&local, op: .sum)
+    return local
+  }
+}
+
+/// Statistics carried at the end of a potential-stage contribution.
+enum PotentialStat: Int, CaseIterable {
+  case samples, sumU, sumConjugate, converged, sumX2, sumY2, iterations, residual, amortizerLoss, evaluations
+}
+
+/// Aggregated figures of one step, for the log.
+public struct StepFigures: Sendable {
+  public var values: [String: Double] = [:]
+}
+
+extension Trainer {
+  // MARK: stage potential
+
+  /// One micro-batch: warm start g(y), conjugate solve, envelope gradients of the dual,
+  /// amortizer regression |g(y) - xhat|^2 on the converged samples.
+  func potentialContribution(step: Int, microBatch m: Int) -> [Float] {
+    let mb = config.parallel.microBatch
+    let (x, y) = problem.batch(seed: config.seed, purpose: .potential, step: step,
+                               indices: m * mb ..< (m + 1) * mb)
+    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
+    let tape = nets.amortizer.forward(a, y)
+    let solve = solveConjugate(y: y, start: tape.y, config: solverConfig) { nets.potential.valueAndGradient(u, $0) }
+    var gx = [Float](repeating: 0, count: pu), gy = gx
+    let terms = nets.potential.dualGradients(u, x: x, y: y, xhat: solve.x, mask: solve.converged,
+                                             gradX: &gx, gradY: &gy)
+    var dy = Matrix<Float>(rows: mb, cols: problem.dim)
+    var amortizerLoss: Float = 0
+    for r in 0 ..< mb where solve.converged[r] {
+      for j in 0 ..< problem.dim {
+        let e = tape.y[r, j] - solve.x[r, j]
+        dy[r, j] = 2 * e
+        amortizerLoss += e * e
+      }
+    }
+    var ga = [Float](repeating: 0, count: pa)
+    _ = nets.amortizer.backward(a, tape, dy: dy, grad: &ga)
+    var stats = [Float](repeating: 0, count: PotentialStat.allCases.count)
+    stats[PotentialStat.samples.rawValue] = Float(mb)
+    stats[PotentialStat.sumU.rawValue] = Float(terms.sumU)
+    stats[PotentialStat.sumConjugate.rawValue] = Float(terms.sumConjugate)
+    stats[PotentialStat.converged.rawValue] = Float(terms.conjugateCount)
+    stats[PotentialStat.sumX2.rawValue] = x.storage.reduce(0) { $0 + $1 * $1 }
+    stats[PotentialStat.sumY2.rawValue] = y.storage.reduce(0) { $0 + $1 * $1 }
+    stats[PotentialStat.iterations.rawValue] = Float(solve.iterations.reduce(0, +))
+    stats[PotentialStat.residual.rawValue] = solve.residual.reduce(0) { $0 + ($1.isFinite ? $1 : 0) }
+    stats[PotentialStat.amortizerLoss.rawValue] = amortizerLoss
+    stats[PotentialStat.evaluations.rawValue] = Float(solve.evaluations)
+    return gx + gy + ga + stats
+  }
+
+  /// One optimizer step of stage potential.
+  func potentialStep(_ step: Int) throws -> StepFigures {
+    let mb = config.parallel.microBatch
+    let count = config.potential.batch / mb
+    let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
+    let total = 2 * pu + pa + PotentialStat.allCases.count
+    let mine = microBatches(count: count, rank: world.rank, size: world.size)
+    let contributions = mine.map { potentialContribution(step: step, microBatch: $0) }
+    let sum = try reducer.sum(contributions, count: total)
+    func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
+    let b = stat(.samples), c = max(stat(.converged), 1)
+    // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
+    let gradU = (0 ..< pu).map { sum[$0] / Float(b) - sum[pu + $0] / Float(c) }
+    let gradA = (0 ..< pa).map { sum[2 * pu + $0] / Float(c) }
+    try checkFinite(gradU, network: "potential", step: step)
+    try checkFinite(gradA, network: "amortizer", step: step)
+    let reportU = optimize("potential", gradU, potentialAdam)
+    nets.potential.project(&state.networks["potential"]!.params)
+    optimize("amortizer", gradA, amortizerAdam)
+    let meanU = stat(.sumU) / b, meanConj = stat(.sumConjugate) / c
+    return StepFigures(values: [
+      "loss": meanU + meanConj,
+      "w2": stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj),
+      "amortizer_loss": stat(.amortizerLoss) / c,
+      "conjugate_iterations": stat(.iterations) / b,
+      "conjugate_residual": stat(.residual) / b,
+      "converged": stat(.converged) / b,
+      "grad_norm": reportU.gradientNorm,
+      "lr": reportU.learningRate,
+      "samples": b,
+    ])
+  }
+
+  // MARK: stage map
+
+  /// One micro-batch of stage map: M_psi(x) regressed onto the implicit M(x) = xhat(F(x)).
+  func mapContribution(step: Int, microBatch m: Int) -> [Float] {
+    let mb = config.parallel.microBatch
+    let (x, y) = problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb)
+    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let w = state.networks["map"]!.params
+    let solve = solveConjugate(y: y, start: nets.amortizer(a, y), config: solverConfig) {
+      nets.potential.valueAndGradient(u, $0)
+    }
+    let tape = nets.map.forward(w, x)
+    var dy = Matrix<Float>(rows: mb, cols: problem.dim)
+    var loss: Float = 0, converged: Float = 0
+    for r in 0 ..< mb where solve.converged[r] {
+      converged += 1
+      for j in 0 ..< problem.dim {
+        let e = tape.y[r, j] - solve.x[r, j]
+        dy[r, j] = 2 * e
+        loss += e * e
+      }
+    }
+    var g = [Float](repeating: 0, count: nets.map.parameterCount)
+    _ = nets.map.backward(w, tape, dy: dy, grad: &g)
+    return g + [loss, converged, Float(mb), Float(solve.iterations.reduce(0, +))]
+  }
+
+  func mapStep(_ step: Int) throws -> StepFigures {
+    let mb = config.parallel.microBatch
+    let count = config.map.batch / mb
+    let pm = nets.map.parameterCount
+    let mine = microBatches(count: count, rank: world.rank, size: world.size)
+    let sum = try reducer.sum(mine.map { mapContribution(step: step, microBatch: $0) }, count: pm + 4)
+    let c = max(Double(sum[pm + 1]), 1)
+    let grad = (0 ..< pm).map { sum[$0] / Float(c) }
+    try checkFinite(grad, network: "map", step: step)
+    let report = optimize("map", grad, mapAdam)
+    return StepFigures(values: [
+      "map_loss": Double(sum[pm]) / c, "converged": c / Double(sum[pm + 2]),
+      "conjugate_iterations": Double(sum[pm + 3]) / Double(sum[pm + 2]),
+      "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[pm + 2]),
+    ])
+  }
+
+  /// One Adam step of a network.
+  @discardableResult
+  func optimize(_ name: String, _ grad: [Float], _ adam: AdamConfig) -> AdamStepReport {
+    var net = state.networks[name]!
+    let report = adamStep(&net.params, grad: grad, state: &net.adam, config: adam)
+    state.networks[name] = net
+    return report
+  }
+
+  /// NaN/Inf in a gradient stops the run on the step it appears, naming the network.
+  func checkFinite(_ g: [Float], network: String, step: Int) throws {
+    if let i = g.firstIndex(where: { !$0.isFinite }) {
+      throw TrainingError(message: "step \(step + 1): non-finite gradient (\(g[i])) in network \(network)")
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import ParallelHDF5
+import PolarCore
+import PolarTrain
+import SwiftMPI
+
+struct ApplyCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "apply",
+    abstract: "Evaluate u, grad u, M (implicit), M_net and grad u(M) at the points of an HDF5 file.",
+    discussion: """
+      Reads dataset x [n, d] from --input; writes u [n], grad_u, M, grad_u_of_M and (when the
+      map stage was trained) M_net, each [n, d], to --output. Under mpirun each rank takes a
+      block of rows and the output is written collectively.
+      """)
+
+  @Option(help: "A checkpoint file.")
+  var checkpoint: String
+
+  @Option(help: "HDF5 file with dataset x [n, d].")
+  var input: String
+
+  @Option(help: "HDF5 file to write (replaced if it exists).")
+  var output: String
+
+  func run() throws {
+    let world = Communicator.world
+    let contents = try agreeing(world) { try Checkpoint.read(checkpoint, world: world) }
+    let config = contents.config, nets = Networks(config), d = config.problem.dim
+    let (n, x, rows) = try agreeing(world) { () throws -> (Int, Matrix<Float>, Range<Int>) in
+      do {
+        let file = try File.open(input, access: .mpio(world))
+        let ds = try file.dataset("x")
+        try ds.checkShape([nil, d])
+        let n = ds.shape[0]
+        let rows = microBatches(count: n, rank: world.rank, size: world.size)
+        let values = try ds.read(as: Float.self, selection: .rows(rows, trailing: [d]))
+        try file.close()
+        return (n, Matrix(rows: rows.count, cols: d, storage: values), rows)
+      } catch let e as HDF5Error {
+        throw InputError(message: e.description)
+      }
+    }
+    let u = contents.state.networks["potential"]!.params, a = contents.state.networks["amortizer"]!.params
+    let (ux, gradU) = nets.potential.valueAndGradient(u, x)
+    // M(x) = grad u*(F(x)) needs F at x: from the built-in field, or refused for file fields.
+    let problem = try agreeing(world) { try Problem.make(config, world: world) }
+    guard let field = problem.field else {
+      throw CommandFailure(status: 3, message: "apply: the field of this run is a file; F is known only at its samples", printed: false)
+    }
+    let f = field(x)
+    var solver = ConjugateSolverConfig(maxIterations: max(100, config.conjugate.maxIter), tolerance: config.conjugate.tol)
+    solver.history = config.conjugate.history
+    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: solver) { nets.potential.valueAndGradient(u, $0) }.x
+    let gradUofM = nets.potential.valueAndGradient(u, m).grad
+    let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
+    try agreeing(world) { () throws -> Void in
+      do {
+        let out = try File.create(output + ".partial", access: .mpio(world))
+        let sel = Selection.rows(rows, trailing: [d])
+        try out.createDataset("x", type: .float32, shape: [n, d]).write(x.storage, selection: sel)
+        try out.createDataset("u", type: .float32, shape: [n]).write(ux, selection: .rows(rows))
+        try out.createDataset("grad_u", type: .float32, shape: [n, d]).write(gradU.storage, selection: sel)
+        try out.createDataset("M", type: .float32, shape: [n, d]).write(m.storage, selection: sel)
+        try out.createDataset("grad_u_of_M", type: .float32, shape: [n, d]).write(gradUofM.storage, selection: sel)
+        if mapTrained {
+          let w = contents.state.networks["map"]!.params
+          try out.createDataset("M_net", type: .float32, shape: [n, d]).write(nets.map(w, x).storage, selection: sel)
+        }
+        try out.setAttribute("checkpoint", checkpoint)
+        try out.close()
+      } catch let e as HDF5Error {
+        throw OutputError(message: e.description)
+      }
+    }
+    try world.barrier()
+    if world.rank == 0 {
+      try? FileManager.default.removeItem(atPath: output)
+      try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
+      print("polar-train apply: \(n) points -> \(output) (u, grad_u, M, grad_u_of_M\(mapTrained ? ", M_net" : ""))")
+    }
+    try world.barrier()
+  }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import PolarTrain
+import SwiftMPI
+
+struct EvaluateCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "evaluate",
+    abstract: "Print the quality metrics of a trained factorization as JSON.",
+    discussion: """
+      Metrics on held-out samples x ~ rho: reconstruction_error (|grad u(M(x)) - F(x)| / |F|),
+      energy_distance between M#rho and fresh rho samples beside energy_distance_floor (two
+      fresh samples), conjugate residuals, convexity violations of u on random segments, the
+      W2^2 estimate, and, for fields with a known factorization, grad_u_error, M_error and
+      M_net_error.
+      """)
+
+  @Option(help: "A checkpoint file (e.g. run/checkpoints/ckpt-final-0.h5).")
+  var checkpoint: String
+
+  @Option(help: "Held-out samples.")
+  var samples: Int = 4096
+
+  @Flag(help: "JSON only (the default output is JSON as well, after a header line).")
+  var json = false
+
+  func validate() throws {
+    guard samples >= 16 else { throw ValidationError("--samples must be at least 16") }
+  }
+
+  func run() throws {
+    let world = Communicator.world
+    let contents = try agreeing(world) { try Checkpoint.read(checkpoint, world: world) }
+    let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
+    if world.rank == 0 {
+      let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),
+                                   state: contents.state, samples: samples)
+      if !json { print("polar-train evaluate: \(checkpoint) (stage \(contents.state.stage), step \(contents.state.step))") }
+      print(try jsonText(metrics))
+    }
+    try world.barrier()
+  }
+}
