@@ -19,6 +19,10 @@ public enum Checkpoint {
   public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String,
                            to path: String, world: Communicator) throws {
     let partial = path + ".partial"
+    // Attribute values must be the same bytes on every rank (they are file metadata, written
+    // collectively): take rank 0's clock and log.
+    let created = try world.broadcast(ISO8601DateFormatter().string(from: Date()), root: 0)
+    let metricsText = try world.broadcast(metrics, root: 0)
     do {
       let file = try File.create(partial, access: .mpio(world))
       try file.setAttribute("format", format)
@@ -28,9 +32,9 @@ public enum Checkpoint {
       try file.setAttribute("seed", Int64(bitPattern: config.seed))
       try file.setAttribute("world_size", Int64(world.size))
       try file.setAttribute("config", config.toml)
-      try file.setAttribute("created", ISO8601DateFormatter().string(from: Date()))
+      try file.setAttribute("created", created)
       try file.setAttribute("checksum", String(state.checksum, radix: 16))
-      try file.setAttribute("metrics", metrics)
+      try file.setAttribute("metrics", metricsText)
       try file.setAttribute("program", "polar-train \(polarTrainVersion)")
       for name in Networks.names {
         guard let net = state.networks[name] else { continue }
@@ -38,7 +42,7 @@ public enum Checkpoint {
         try writeVector(file, "\(name)/adam/m", net.adam.m, world)
         try writeVector(file, "\(name)/adam/v", net.adam.v, world)
         try file.createDataset("\(name)/adam/t", type: .int64, shape: [1])
-          .write([Int64(net.adam.t)], selection: world.rank == 0 ? .all : .none)
+          .write(world.rank == 0 ? [Int64(net.adam.t)] : [], selection: world.rank == 0 ? .all : .none)
         try writeLayout(file, name, nets.layout(name), world)
       }
       try file.close()

@@ -1,21 +1,15 @@
 // polar-train: the command line. Parsing happens inside the MPI scope (parseAsRoot, not main(),
 // which would exit without MPI_Finalize); help and usage errors print on rank 0 only, and every
-// rank exits with the same status. An error escaping a command aborts all ranks (DESIGN §3).
+// rank exits with the same status. A CommandFailure (validated on every rank, agreed by all)
+// exits with its status; any other error escaping a command aborts all ranks (DESIGN §3).
 import ArgumentParser
 import PolarTrain
 import SwiftMPI
 
 MPIEnvironment.run(program: "polar-train") { world in
+  var command: ParsableCommand
   do {
-    var command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
-    try command.run()
-    return 0
-  } catch let error as CommandFailure {
-    // Every rank knows; printed once already, or by rank 0 now.
-    if !error.printed && world.rank == 0 { MPIEnvironment.printError("polar-train: \(error.message)") }
-    return error.status
-  } catch let error as ExitCode {
-    return error.rawValue
+    command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
   } catch {
     // Parsing errors, --help and --version: identical on every rank; rank 0 speaks.
     let code = PolarTrainCommand.exitCode(for: error)
@@ -28,4 +22,17 @@ MPIEnvironment.run(program: "polar-train") { world in
     // DESIGN §5: 2 for usage or configuration errors.
     return code == .validationFailure ? 2 : code.rawValue
   }
+  do {
+    try command.run()
+    return 0
+  } catch let error as CommandFailure {
+    if !error.printed && world.rank == 0 { MPIEnvironment.printError("polar-train: \(error.message)") }
+    return error.status
+  } catch let error as ExitCode {
+    return error.rawValue
+  } catch let error as ValidationError {
+    if world.rank == 0 { MPIEnvironment.printError("polar-train: \(error)") }
+    return 2
+  }
+  // Anything else propagates: MPIEnvironment.run prints it with the rank and aborts every rank.
 }
