@@ -45,7 +45,8 @@ let package = Package(
     .testTarget(name: "ParallelHDF5Tests",
                 dependencies: ["ParallelHDF5", "TestSupport", "mpi-checks"]),
     .testTarget(name: "PolarCoreTests", dependencies: ["PolarCore"]),
-    .testTarget(name: "PolarTrainTests", dependencies: ["PolarTrain", "TestSupport", "polar-train"]),
+    .testTarget(name: "PolarTrainTests",
+                dependencies: ["PolarTrain", "ParallelHDF5", "PolarCore", "TestSupport", "polar-train"]),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
   ]
 )

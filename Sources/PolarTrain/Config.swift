@@ -57,7 +57,7 @@ public struct Config: Sendable, Equatable {
     public var activation = "elu"
     public var residual = false
     public var batch = 1024
-    public var lr = 1e-3
+    public var lr = 5e-3
   }
 
   public struct Inverse: Sendable, Equatable {

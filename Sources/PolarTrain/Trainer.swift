@@ -42,19 +42,25 @@ public final class Trainer {
                          schedule: .cosine(total: config.map.steps, final: config.map.lr / 100, warmup: 0))
   }
 
-  /// Runs the remaining stages to the end.
+  /// Runs the remaining stages to the end. The end of every stage writes a checkpoint of the
+  /// state to continue from: ckpt-map-0 after stage potential (when map follows), and
+  /// ckpt-done-<steps> at the very end, whose stage attribute is "done".
   public func train() throws {
     try state.confirmIdentical(world)
     if state.stage == "potential" {
       try runStage("potential", steps: config.potential.steps, batch: config.potential.batch, potentialStep)
-      state.stage = config.map.steps > 0 ? "map" : "done"
-      state.step = 0
-      if state.stage == "map" { try checkpoint(stageEnd: false) }
+      if config.map.steps > 0 {
+        state.stage = "map"
+        state.step = 0
+      } else {
+        state.stage = "done"
+      }
+      try checkpoint()
     }
     if state.stage == "map" {
       try runStage("map", steps: config.map.steps, batch: config.map.batch, mapStep)
       state.stage = "done"
-      state.step = 0
+      try checkpoint()
     }
   }
 
@@ -77,18 +83,16 @@ public final class Trainer {
         record["step_seconds"] = stepTimes.last!
         try run.log(stage: name, step: s, of: steps, figures: record, eta: eta, verbose: verbose)
       }
-      if s % config.checkpoint.every == 0 && s < steps { try checkpoint(stageEnd: false) }
+      if s % config.checkpoint.every == 0 && s < steps { try checkpoint() }
     }
     if let median = stepTimes.sorted().dropFirst(stepTimes.count / 2).first {
       run.stepTimes[name] = median
     }
-    try checkpoint(stageEnd: true)
   }
 
   /// Writes a checkpoint of the current state (all ranks, collectively).
-  func checkpoint(stageEnd: Bool) throws {
-    let stageName = state.stage == "done" ? "final" : state.stage
-    let path = run.checkpointDirectory + "/ckpt-\(stageName)-\(state.step).h5"
+  func checkpoint() throws {
+    let path = run.checkpointDirectory + "/ckpt-\(state.stage)-\(state.step).h5"
     try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, to: path, world: world)
     try Checkpoint.publish(path, keep: config.checkpoint.keep, world: world)
   }

@@ -33,6 +33,10 @@ MPIEnvironment.run(program: "polar-train") { world in
   } catch let error as ValidationError {
     if world.rank == 0 { MPIEnvironment.printError("polar-train: \(error)") }
     return 2
+  } catch where PolarTrainCommand.exitCode(for: error) == .success {
+    // `polar-train` alone or with --help on a command group: help, on rank 0.
+    if world.rank == 0 { print(PolarTrainCommand.fullMessage(for: error)) }
+    return 0
   }
   // Anything else propagates: MPIEnvironment.run prints it with the rank and aborts every rank.
 }

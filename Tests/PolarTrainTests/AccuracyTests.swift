@@ -1,0 +1,25 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The closed-form checks of the factorization issue, default configuration, 2 ranks:
+/// linear fields (grad u = P x, M = U x for A = P U) in d = 2 and 16, rotated-convex fields
+/// (u = phi, M = R) in d = 2 and 8.
+@Suite("Accuracy against closed forms (default configuration, 2 ranks)", .serialized)
+struct AccuracyTests {
+  @Test("factorization errors within bounds", arguments: [("linear", 2), ("linear", 16), ("rotated-convex", 2), ("rotated-convex", 8)])
+  func closedForm(field: String, dim: Int) throws {
+    let (r, run) = try train(ranks: 2, ["problem.field=\(field)", "problem.dim=\(dim)"], tag: "acc-\(field)-\(dim)", timeout: 900)
+    #expect(r.status == 0, "\(r.combined)")
+    let m = try reportMetrics(run)
+    print("accuracy \(field) d=\(dim): \(r.seconds) s, \(m)")
+    #expect(m["grad_u_error"]! < 0.03, "grad u vs truth: \(m["grad_u_error"]!)")
+    #expect(m["M_error"]! < 0.05, "M (implicit) vs truth: \(m["M_error"]!)")
+    #expect(m["reconstruction_error"]! < 0.02, "grad u(M(x)) vs F(x): \(m["reconstruction_error"]!)")
+    #expect(m["M_net_error"]! < 0.06, "M_net vs truth: \(m["M_net_error"]!)")
+    #expect(m["energy_distance"]! < 3 * m["energy_distance_floor"]!,
+            "energy distance \(m["energy_distance"]!) vs floor \(m["energy_distance_floor"]!)")
+    #expect(m["convexity_violations"]! == 0)
+    #expect(m["conjugate_residual_p99"]! < 1e-4)
+  }
+}

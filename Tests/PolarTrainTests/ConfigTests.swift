@@ -1,0 +1,81 @@
+import Foundation
+import PolarTrain
+import TestSupport
+import Testing
+
+@Suite("Configuration")
+struct ConfigTests {
+  func write(_ text: String) throws -> String {
+    let dir = try Programs.temporaryDirectory("cfg")
+    let path = dir.appendingPathComponent("c.toml").path
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+  }
+
+  func failure(_ text: String, _ overrides: [String] = []) throws -> ConfigError? {
+    let path = try write(text)
+    do {
+      _ = try Config.load(file: path, overrides: overrides)
+      return nil
+    } catch let e as ConfigError {
+      return e
+    }
+  }
+
+  @Test("defaults, a file, and --set overrides in order")
+  func layering() throws {
+    let d = try Config.load(file: nil, overrides: [])
+    #expect(d == Config() && d.potential.hidden == [64, 64, 64, 64] && d.parallel.reduction == "exact")
+    let path = try write("""
+      seed = 3
+      [problem]
+      dim = 4
+      field = "rotated-convex"
+      [potential]
+      hidden = [8, 8]
+      lr = 0.005
+      """)
+    let c = try Config.load(file: path, overrides: ["potential.lr=2e-3", "problem.field=linear",
+                                                    "problem.box=[-5, 5]", "parallel.reduction=\"fast\""])
+    #expect(c.seed == 3 && c.problem.dim == 4 && c.potential.hidden == [8, 8])
+    #expect(c.potential.lr == 2e-3 && c.problem.field == "linear" && c.problem.box == [-5, 5])
+    #expect(c.parallel.reduction == "fast")
+  }
+
+  @Test("the resolved TOML reads back to the same configuration")
+  func roundTrip() throws {
+    var c = try Config.load(file: nil, overrides: ["problem.matrix=[[1, 2], [0, 3.5]]", "seed=9", "map.residual=true"])
+    c.problem.box = [-2.5, 4]
+    let back = try Config.load(file: try write(c.toml), overrides: [])
+    #expect(back == c)
+    #expect(back.differingKeys(from: Config()).contains("seed"))
+  }
+
+  @Test("unknown keys, wrong types, bad values: file, key and problem in one line")
+  func errors() throws {
+    let e1 = try failure("[potential]\nhiden = [3]\n")
+    #expect(e1?.key == "potential.hiden" && e1?.message == "unknown key (did you mean 'potential.hidden'?)")
+    #expect(e1?.description.hasSuffix("c.toml: potential.hiden: unknown key (did you mean 'potential.hidden'?)") == true)
+    #expect(try failure("[nonsense]\nx = 1\n")?.key == "nonsense")
+    let e2 = try failure("[potential]\nsteps = \"many\"\n")
+    #expect(e2?.message == "expected an integer, got the string \"many\"")
+    let e3 = try failure("[potential]\nbatch = 0\n")
+    #expect(e3?.key == "potential.batch" && e3?.message == "must be at least 1, got 0")
+    let e4 = try failure("[potential]\nhidden = [64, -1]\n")
+    #expect(e4?.message == "must be at least 1, got -1")
+    let e5 = try failure("[problem]\nfield = \"spiral\"\n")
+    #expect(e5?.message.hasPrefix("must be one of \"linear\", \"rotated-convex\", \"file\"") == true)
+    let e6 = try failure("[potential\nsteps = 1\n")
+    #expect(e6?.message.hasPrefix("malformed TOML at line 1") == true)
+    let e7 = try failure("[parallel]\nmicro_batch = 100\n")
+    #expect(e7?.key == "parallel.micro_batch" && e7?.message.contains("must divide potential.batch (1024)") == true)
+    let e8 = try failure("", ["potential.lr=-1"])
+    #expect(e8?.source == "--set" && e8?.key == "potential.lr" && e8?.message == "must be greater than 0.0, got -1.0")
+    let e9 = try failure("", ["potential.nope=1"])
+    #expect(e9?.message.hasPrefix("unknown key") == true)
+    let e10 = try failure("[problem]\ndim = 3\nfield = \"swirl\"\n")
+    #expect(e10?.key == "problem.dim")
+    #expect(try failure("[conjugate]\ntol = nan\n")?.message == "must be finite, got nan")
+    #expect(throws: ConfigError.self) { try Config.load(file: "/nonexistent/c.toml", overrides: []) }
+  }
+}

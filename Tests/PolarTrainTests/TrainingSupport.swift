@@ -1,0 +1,35 @@
+import Foundation
+import ParallelHDF5
+import TestSupport
+
+/// Runs `polar-train train` under mpirun into a fresh directory; returns the run and its directory.
+func train(ranks: Int, _ settings: [String], tag: String, timeout: Double = 600) throws -> (RunResult, URL) {
+  let dir = try Programs.temporaryDirectory(tag).appendingPathComponent("run")
+  let args = ["train", "--quiet", "--output", dir.path] + settings.flatMap { ["--set", $0] }
+  return (try Programs.mpirun(ranks, "polar-train", args, timeout: timeout), dir)
+}
+
+/// report/metrics.json of a finished run.
+func reportMetrics(_ run: URL) throws -> [String: Double] {
+  let data = try Data(contentsOf: run.appendingPathComponent("report/metrics.json"))
+  return try JSONSerialization.jsonObject(with: data) as? [String: Double] ?? [:]
+}
+
+/// The newest checkpoint of a run (checkpoints/latest).
+func latestCheckpoint(_ run: URL) throws -> String {
+  let dir = run.appendingPathComponent("checkpoints")
+  let name = try String(contentsOf: dir.appendingPathComponent("latest"), encoding: .utf8)
+    .trimmingCharacters(in: .whitespacesAndNewlines)
+  return dir.appendingPathComponent(name).path
+}
+
+/// Every network's parameters in a checkpoint, as raw Float32 bit patterns.
+func checkpointParameters(_ path: String) throws -> [String: [UInt32]] {
+  let f = try File.open(path)
+  defer { try? f.close() }
+  var out = [String: [UInt32]]()
+  for name in ["potential", "amortizer", "map"] where f.exists(name) {
+    out[name] = try f.dataset("\(name)/params").read(as: Float.self).map(\.bitPattern)
+  }
+  return out
+}

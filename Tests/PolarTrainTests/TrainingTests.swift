@@ -1,0 +1,102 @@
+import Foundation
+import ParallelHDF5
+import PolarCore
+import TestSupport
+import Testing
+
+/// A small run: 8 micro-batches of 32 per step (uneven over 3 ranks).
+let smallRun = ["potential.steps=30", "potential.batch=256", "parallel.micro_batch=32", "map.steps=10",
+                "map.batch=256", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+                "map.hidden=[16]", "checkpoint.every=10"]
+
+@Suite("Training under mpirun", .serialized)
+struct TrainingTests {
+  @Test("exact mode: 1, 2 and 3 ranks give bitwise identical parameters")
+  func reproducible() throws {
+    var params = [Int: [String: [UInt32]]]()
+    for n in [1, 2, 3] {
+      let (r, run) = try train(ranks: n, smallRun, tag: "repro\(n)")
+      #expect(r.status == 0, "N=\(n): \(r.combined)")
+      let ckpt = try latestCheckpoint(run)
+      #expect(ckpt.hasSuffix("ckpt-done-10.h5"), "\(ckpt)")
+      params[n] = try checkpointParameters(ckpt)
+      #expect(params[n]?.keys.sorted() == ["amortizer", "map", "potential"])
+    }
+    #expect(params[2] == params[1], "2 ranks differ from 1")
+    #expect(params[3] == params[1], "3 ranks differ from 1")
+    // fast mode runs too (and is allowed to differ in the last bits)
+    let (f, _) = try train(ranks: 2, smallRun + ["parallel.reduction=fast"], tag: "fast")
+    #expect(f.status == 0, "\(f.combined)")
+  }
+
+  @Test("the run directory holds config.toml, metrics.jsonl, checkpoints and the report; apply and evaluate read it")
+  func runDirectoryApplyEvaluate() throws {
+    let (r, run) = try train(ranks: 2, smallRun, tag: "rundir")
+    #expect(r.status == 0, "\(r.combined)")
+    let fm = FileManager.default
+    #expect(fm.fileExists(atPath: run.appendingPathComponent("config.toml").path))
+    let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(lines.count >= 2)
+    #expect(lines.first?.contains("\"stage\":\"potential\"") == true)
+    let ckpts = try fm.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+    #expect(ckpts.filter { $0.hasSuffix(".h5") }.count <= 3 && !ckpts.contains { $0.hasSuffix(".partial") })
+    let ckpt = try latestCheckpoint(run)
+    let f = try File.open(ckpt)
+    #expect(try f.stringAttribute("format") == "polar-train-checkpoint")
+    #expect(try f.stringAttribute("stage") == "done")
+    #expect(try f.scalarAttribute("world_size", as: Int64.self) == 2)
+    #expect(try f.dataset("potential/layout/names").readStrings().first == "Q0.A")
+    #expect(try f.dataset("potential/adam/m").shape == f.dataset("potential/params").shape)
+    try f.close()
+
+    // apply at 100 points: grad u(M(x)) reproduces F(x) = A x (the default seeded field).
+    let points = run.deletingLastPathComponent().appendingPathComponent("points.h5").path
+    let x = randomPoints(100)
+    let pf = try File.create(points)
+    try pf.createDataset("x", type: .float64, shape: [100, 2]).write(x.storage)
+    try pf.close()
+    let out = run.deletingLastPathComponent().appendingPathComponent("maps.h5").path
+    let a = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", out])
+    #expect(a.status == 0, "\(a.combined)")
+    let o = try File.open(out)
+    let f32 = Field.seededLinear(dim: 2, seed: 1, condition: 8)(Matrix(rows: 100, cols: 2, storage: x.storage.map { Float($0) }))
+    let guM = Matrix(rows: 100, cols: 2, storage: try o.dataset("grad_u_of_M").read(as: Float.self, shape: [100, 2]))
+    #expect(relativeL2(guM, f32) < 1e-3)
+    #expect(try o.dataset("u").shape == [100] && o.exists("M_net") && o.exists("M") && o.exists("grad_u"))
+    try o.close()
+
+    let e = try Programs.mpirun(1, "polar-train", ["evaluate", "--checkpoint", ckpt, "--samples", "256", "--json"])
+    #expect(e.status == 0, "\(e.combined)")
+    let metrics = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Double]
+    #expect(metrics?["M_error"] != nil && metrics?["energy_distance"] != nil && metrics?["samples"] == 256)
+  }
+
+  @Test("bad input: one line, the DESIGN exit status, every rank ends within 10 s")
+  func badInput() throws {
+    let cases: [([String], Int32, String)] = [
+      (["--set", "potential.batch=0"], 2, "--set: potential.batch: must be at least 1, got 0"),
+      (["--set", "problem.field=file", "--set", "problem.reference=data", "--set", "problem.file=/nonexistent.h5"], 3,
+       "/nonexistent.h5: cannot open file: no such file"),
+      (["--config", "/nonexistent.toml"], 2, "/nonexistent.toml: cannot read the configuration file"),
+    ]
+    for (args, status, message) in cases {
+      let dir = try Programs.temporaryDirectory("bad")
+      let r = try Programs.mpirun(2, "polar-train", ["train", "--output", dir.appendingPathComponent("run").path] + args, timeout: 60)
+      #expect(r.status == status, "\(args): \(r.combined)")
+      #expect(r.seconds < 10)
+      let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
+      #expect(lines.count == 1 && lines.first?.hasSuffix(message) == true, "\(r.stderr)")
+    }
+    // An existing, non-empty run directory is not overwritten.
+    let dir = try Programs.temporaryDirectory("exists")
+    try "keep me".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+    let r = try Programs.mpirun(2, "polar-train", ["train", "--output", dir.path], timeout: 60)
+    #expect(r.status == 2 && r.stderr.contains("pass --force"), "\(r.combined)")
+    #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("notes.txt").path))
+  }
+}
+
+func randomPoints(_ n: Int) -> Matrix<Double> {
+  let rng = CounterRNG(seed: 99, stream: 1)
+  return Matrix(rows: n, cols: 2, storage: (0 ..< 2 * n).map { rng.normal(UInt64($0)) })
+}
