@@ -3,8 +3,9 @@
 //   z_1 = act(Q_0(x)),  z_{k+1} = act(W_k z_k + Q_k(x)),  u(x) = W_L z_L + Q_L(x) + q(x)
 // Q_k: quadratic potentials (Quadratic.swift) of the given rank; W_k >= 0; act convex and
 // non-decreasing; q: one potential of full rank d, initialised to 1/2 |x|^2 (grad u = identity)
-// or to the Gaussian (Bures) map. Hidden layers start small, about N(0, 0.01^2), so that u starts
-// close to q (with fan-in initialisation grad u is off by 20-34x at start, DESIGN §1).
+// or to the Gaussian (Bures) map. The output layer starts at 2e-4 scale so that u starts close to
+// q (with fan-in initialisation everywhere grad u is off by 20-34x at start, DESIGN §1), while
+// the hidden layers start at unit scale (see initialParameters).
 
 public struct ICNN: Sendable, Equatable {
   public let dim: Int
@@ -49,13 +50,25 @@ public struct ICNN: Sendable, Equatable {
                                                gaussianMap: (s: Matrix<Double>, t: [Double])? = nil) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x1C, 0x22))
     var p = [T](repeating: 0, count: layout.count)
-    let small = 0.01
-    for quad in quads {
-      for i in quad.a.range { p[i] = T(small * rng.normal(UInt64(i))) }
-      for i in quad.d.range { p[i] = softplusInverse(T(small)) }
-      for i in quad.b.range { p[i] = T(small * rng.normal(UInt64(i))) }
+    // Hidden layers at unit scale, so that their features are genuinely nonlinear functions of x
+    // (with all weights ~0.01 every pre-activation sits where elu is nearly linear, u stays a
+    // quadratic and the nonlinear part of the map is learnt very slowly): quadratic potentials
+    // with A ~ N(0, 1/d), softplus(d) = 0.1, b ~ N(0, 1/d), c ~ N(0, 1); non-negative W ~ |N(0, 1)|
+    // / fan-in, which keeps magnitudes (a positive sum of fan-in terms) from growing layer after
+    // layer. The output layer (W_L, Q_L) starts at 2e-4 scale, so grad u starts as grad q.
+    let unit = 1 / Double(dim).squareRoot()
+    for (k, quad) in quads.enumerated() {
+      let output = k == quads.count - 1
+      let s = output ? 2e-4 : unit
+      for i in quad.a.range { p[i] = T(s * rng.normal(UInt64(i))) }
+      for i in quad.d.range { p[i] = softplusInverse(T(output ? 2e-4 : 0.1)) }
+      for i in quad.b.range { p[i] = T(s * rng.normal(UInt64(i))) }
+      for i in quad.c.range { p[i] = output ? 0 : T(rng.normal(UInt64(i))) }
     }
-    for w in weights { for i in w.weight.range { p[i] = T(abs(small * rng.normal(UInt64(i)))) } }
+    for (k, w) in weights.enumerated() {
+      let s = k == weights.count - 1 ? 2e-4 : 1 / Double(w.input)
+      for i in w.weight.range { p[i] = T(abs(s * rng.normal(UInt64(i)))) }
+    }
     // q: 1/2 x^T (A A^T + diag(softplus d)) x + b^T x.
     let s = gaussianMap?.s ?? Matrix<Double>.identity(dim)
     let t = gaussianMap?.t ?? [Double](repeating: 0, count: dim)

@@ -217,3 +217,15 @@ extension Config {
     ConfigKeys.all.filter { $0.render(self) != $0.render(other) }.map(\.path)
   }
 }
+
+extension Config {
+  /// Every key with its default and meaning, as a Markdown table (README's configuration table).
+  public static var keyReference: String {
+    let defaults = Config()
+    var lines = ["| key | default | meaning |", "|---|---|---|"]
+    for spec in ConfigKeys.all {
+      lines.append("| `\(spec.path)` | `\(spec.render(defaults))` | \(spec.doc.replacingOccurrences(of: "|", with: "\\|")) |")
+    }
+    return lines.joined(separator: "\n")
+  }
+}

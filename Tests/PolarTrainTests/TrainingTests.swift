@@ -65,6 +65,15 @@ struct TrainingTests {
     #expect(try o.dataset("u").shape == [100] && o.exists("M_net") && o.exists("M") && o.exists("grad_u"))
     try o.close()
 
+    // The trained ICNN in Double: conjugate residuals < 1e-4 for 99% of points y = F(x).
+    let params = try checkpointParameters(ckpt)["potential"]!.map { Double(Float(bitPattern: $0)) }
+    let icnn = ICNN(dim: 2, hidden: [16, 16], rank: 1, activation: .elu)
+    let y = Field.seededLinear(dim: 2, seed: 1, condition: 8)(randomPoints(1000))
+    let solved = solveConjugate(y: y, start: y, config: ConjugateSolverConfig(maxIterations: 100, tolerance: 1e-9)) {
+      icnn.valueAndGradient(params, $0)
+    }
+    #expect(solved.residual.filter { $0 < 1e-4 }.count >= 990, "\(solved.residual.sorted()[989])")
+
     let e = try Programs.mpirun(1, "polar-train", ["evaluate", "--checkpoint", ckpt, "--samples", "256", "--json"])
     #expect(e.status == 0, "\(e.combined)")
     let metrics = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Double]
@@ -96,7 +105,7 @@ struct TrainingTests {
   }
 }
 
-func randomPoints(_ n: Int) -> Matrix<Double> {
-  let rng = CounterRNG(seed: 99, stream: 1)
+func randomPoints(_ n: Int, seed: UInt64 = 99) -> Matrix<Double> {
+  let rng = CounterRNG(seed: seed, stream: 1)
   return Matrix(rows: n, cols: 2, storage: (0 ..< 2 * n).map { rng.normal(UInt64($0)) })
 }
