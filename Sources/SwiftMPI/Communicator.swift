@@ -81,9 +81,9 @@ public struct Communicator: @unchecked Sendable {
     var buffer = [CChar](repeating: 0, count: Int(pt_mpi_max_library_version_string()) + 1)
     var length: Int32 = 0
     _ = MPI_Get_library_version(&buffer, &length)
-    let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) },
-                      as: UTF8.self)
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    // The reported length may include the terminating NUL: keep the bytes before the first one.
+    let bytes = buffer.prefix(Int(length)).prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
   /// MPI_Get_version: the standard version implemented, e.g. (3, 1).
