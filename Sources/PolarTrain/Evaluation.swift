@@ -12,8 +12,7 @@ public enum Evaluation {
     let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
     let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
     // Implicit M(x) = xhat(F(x)), solved harder than in training.
-    var solver = ConjugateSolverConfig(maxIterations: max(100, config.conjugate.maxIter), tolerance: config.conjugate.tol)
-    solver.history = config.conjugate.history
+    let solver = config.solver(evaluation: true)
     var m = Matrix<Float>(rows: n, cols: problem.dim)
     var residuals = [Float](), iterations = 0, converged = 0
     let chunk = 256
@@ -28,7 +27,7 @@ public enum Evaluation {
       converged += s.converged.filter { $0 }.count
     }
     let (ux, gradU) = nets.potential.valueAndGradient(u, x)
-    let gradUofM = nets.potential.valueAndGradient(u, m).grad
+    let (uM, gradUofM) = nets.potential.valueAndGradient(u, m)
     var out: [String: Double] = [
       "samples": Double(n),
       "reconstruction_error": relativeL2(gradUofM, f),
@@ -48,7 +47,6 @@ public enum Evaluation {
     out["energy_distance"] = energyDistance(mk, first)
     out["energy_distance_floor"] = energyDistance(second, first)
     // W2^2 estimate: E|x|^2 + E|F|^2 - 2 (E u(x) + E u*(F(x))), u*(y) = <xhat, y> - u(xhat).
-    let uM = nets.potential.forward(u, m).u
     var w2 = 0.0
     for r in 0 ..< n {
       var xx = 0.0, yy = 0.0, my = 0.0

@@ -106,3 +106,14 @@ public struct TrainingError: Error, CustomStringConvertible {
   public init(message: String) { self.message = message }
   public var description: String { message }
 }
+
+extension Config {
+  /// The conjugate solver settings of [conjugate]; evaluation (evaluate, apply, the end of train)
+  /// allows at least 100 iterations, since there a solve is an answer, not a training signal.
+  public func solver(evaluation: Bool) -> ConjugateSolverConfig {
+    var s = ConjugateSolverConfig(maxIterations: evaluation ? max(100, conjugate.maxIter) : conjugate.maxIter,
+                                  tolerance: conjugate.tol)
+    s.history = conjugate.history
+    return s
+  }
+}

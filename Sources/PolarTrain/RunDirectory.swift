@@ -10,8 +10,6 @@ public final class RunDirectory {
   let world: Communicator
   /// metrics.jsonl so far (also stored in checkpoints).
   public private(set) var metricsText = ""
-  /// Median step time per stage, for the summary.
-  public var stepTimes: [String: Double] = [:]
 
   /// Checks (on every rank, before any collective) and creates (rank 0) the run directory.
   public init(path: String, config: Config, world: Communicator, force: Bool) throws {

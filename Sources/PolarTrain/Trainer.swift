@@ -28,9 +28,7 @@ public final class Trainer {
     nets = Networks(config)
     state = TrainState.initial(config, nets, problem: problem)
     reducer = Reducer(world: world, exact: config.parallel.reduction == "exact")
-    var solver = ConjugateSolverConfig(maxIterations: config.conjugate.maxIter, tolerance: config.conjugate.tol)
-    solver.history = config.conjugate.history
-    solverConfig = solver
+    solverConfig = config.solver(evaluation: false)
     let p = config.potential
     let schedule: LearningRateSchedule = p.schedule == "cosine"
       ? .cosine(total: p.steps, final: p.lrFinal, warmup: p.warmup) : .constant
@@ -67,12 +65,11 @@ public final class Trainer {
   func runStage(_ name: String, steps: Int, batch: Int, _ body: (Int) throws -> StepFigures) throws {
     let start = MPIEnvironment.wallTime()
     let first = state.step
-    var stepTimes = [Double]()
     while state.step < steps {
       let t0 = MPIEnvironment.wallTime()
       let figures = try body(state.step)
       state.step += 1
-      stepTimes.append(MPIEnvironment.wallTime() - t0)
+      let stepSeconds = MPIEnvironment.wallTime() - t0
       let s = state.step
       if s % config.train.logEvery == 0 || s == steps || s == first + 1 {
         let elapsed = MPIEnvironment.wallTime() - start
@@ -80,13 +77,10 @@ public final class Trainer {
         let eta = Double(steps - s) * elapsed / Double(s - first)
         var record = figures.values
         record["samples_per_s"] = rate
-        record["step_seconds"] = stepTimes.last!
+        record["step_seconds"] = stepSeconds
         try run.log(stage: name, step: s, of: steps, figures: record, eta: eta, verbose: verbose)
       }
       if s % config.checkpoint.every == 0 && s < steps { try checkpoint() }
-    }
-    if let median = stepTimes.sorted().dropFirst(stepTimes.count / 2).first {
-      run.stepTimes[name] = median
     }
   }
 

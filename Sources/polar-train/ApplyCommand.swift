@@ -50,9 +50,7 @@ struct ApplyCommand: ParsableCommand {
       throw CommandFailure(status: 3, message: "apply: the field of this run is a file; F is known only at its samples", printed: false)
     }
     let f = field(x)
-    var solver = ConjugateSolverConfig(maxIterations: max(100, config.conjugate.maxIter), tolerance: config.conjugate.tol)
-    solver.history = config.conjugate.history
-    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: solver) { nets.potential.valueAndGradient(u, $0) }.x
+    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) { nets.potential.valueAndGradient(u, $0) }.x
     let gradUofM = nets.potential.valueAndGradient(u, m).grad
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
     try agreeing(world) { () throws -> Void in
