@@ -49,6 +49,12 @@ extension Location {
     return true
   }
 
+  /// Removes the link `name` (a dataset or group; the space is not reclaimed). Collective for a
+  /// parallel file.
+  public func remove(_ name: String) throws(HDF5Error) {
+    try context(name).check("remove link", H5Ldelete(locationID, name, pt_h5p_default()))
+  }
+
   /// Creates a group (intermediate groups too). Collective for a parallel file.
   @discardableResult
   public func createGroup(_ name: String) throws(HDF5Error) -> Group {

@@ -1,6 +1,7 @@
 // Checkpoints (DESIGN §4), written collectively by all ranks through MPI-IO:
 //   root attributes: format, version, stage, step, seed, world_size, config (TOML), created,
-//                    checksum (FNV-1a 64 of every parameter's bytes, hex), metrics (JSON lines)
+//                    checksum (FNV-1a 64 of the bytes of every parameter and Adam vector, hex),
+//                    metrics (JSON lines), lr_scale and rollbacks (NaN rollbacks so far), program
 //   /<network>/params, /<network>/adam/m, /<network>/adam/v: flat Float32, each written in N
 //       contiguous hyperslabs (one per rank) in one collective call; /<network>/adam/t: [1] int64
 //   /<network>/layout/names, offsets, ranks, dims: the arena layout (block names, offsets, shapes)
@@ -36,6 +37,8 @@ public enum Checkpoint {
       try file.setAttribute("checksum", String(state.checksum, radix: 16))
       try file.setAttribute("metrics", metricsText)
       try file.setAttribute("program", "polar-train \(polarTrainVersion)")
+      try file.setAttribute("lr_scale", state.lrScale)
+      try file.setAttribute("rollbacks", Int64(state.rollbacks))
       for name in Networks.names {
         guard let net = state.networks[name] else { continue }
         try writeVector(file, "\(name)/params", net.params, world)
@@ -45,10 +48,22 @@ public enum Checkpoint {
           .write(world.rank == 0 ? [Int64(net.adam.t)] : [], selection: world.rank == 0 ? .all : .none)
         try writeLayout(file, name, nets.layout(name), world)
       }
+      pauseForTests(step: state.step)
       try file.close()
     } catch let e as HDF5Error {
       throw CheckpointError(message: e.description)
     }
+  }
+
+  /// Fault tests kill ranks while a checkpoint is being written: with
+  /// POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT=seconds[@step] every rank sleeps that long before the
+  /// collective close, with the `.partial` file half-written (only at steps >= step when given).
+  static func pauseForTests(step: Int) {
+    guard let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT"] else { return }
+    let parts = text.split(separator: "@")
+    guard let seconds = Double(parts.first ?? ""), seconds > 0 else { return }
+    if parts.count > 1, let from = Int(parts[1]), step < from { return }
+    usleep(UInt32(min(seconds, 3600) * 1e6))
   }
 
   /// Rank r writes its slice [n r / N, n (r + 1) / N) of a flat vector.
@@ -131,6 +146,8 @@ public enum Checkpoint {
     public var configText: String
     public var worldSize: Int
     public var checksumOK: Bool
+    /// metrics.jsonl as it was when the checkpoint was written.
+    public var metrics: String
   }
 
   /// Reads a checkpoint collectively (each rank reads its slice, then all gather), verifies the
@@ -157,13 +174,16 @@ public enum Checkpoint {
         st.adam.t = Int(try file.dataset("\(name)/adam/t").read(as: Int64.self)[0])
         networks[name] = st
       }
-      let state = TrainState(stage: try file.stringAttribute("stage"),
+      var state = TrainState(stage: try file.stringAttribute("stage"),
                              step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
+      state.lrScale = try file.scalarAttribute("lr_scale", as: Double.self)
+      state.rollbacks = Int(try file.scalarAttribute("rollbacks", as: Int64.self))
       let stored = try file.stringAttribute("checksum")
       let worldSize = Int(try file.scalarAttribute("world_size", as: Int64.self))
+      let metrics = try file.stringAttribute("metrics")
       try file.close()
       return Contents(state: state, config: config, configText: configText, worldSize: worldSize,
-                      checksumOK: stored == String(state.checksum, radix: 16))
+                      checksumOK: stored == String(state.checksum, radix: 16), metrics: metrics)
     } catch let e as HDF5Error {
       throw CheckpointError(message: e.description)
     }

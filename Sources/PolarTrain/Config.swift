@@ -104,10 +104,10 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 }
 
 extension Config {
-  /// Defaults, then the TOML file (when given), then the `--set key=value` overrides in order,
-  /// then the cross-key checks.
-  public static func load(file: String?, overrides: [String]) throws -> Config {
-    var config = Config()
+  /// Defaults (or `base`, e.g. a checkpoint's configuration), then the TOML file (when given),
+  /// then the `--set key=value` overrides in order, then the cross-key checks.
+  public static func load(file: String?, overrides: [String], base: Config = Config()) throws -> Config {
+    var config = base
     if let file {
       let text: String
       do {

@@ -50,6 +50,10 @@ public struct TrainState: Sendable, Equatable {
   /// Steps completed in `stage`.
   public var step: Int
   public var networks: [String: NetworkState]
+  /// Learning-rate multiplier: 1, halved by each NaN rollback (`[train] on_nan = "rollback"`).
+  public var lrScale: Double = 1
+  /// NaN rollbacks so far (at most 3).
+  public var rollbacks = 0
 
   /// Fresh state: networks initialised from the seed (identical on every rank).
   public static func initial(_ config: Config, _ nets: Networks, problem: Problem) -> TrainState {
@@ -67,17 +71,24 @@ public struct TrainState: Sendable, Equatable {
     ])
   }
 
-  /// FNV-1a 64 over the bytes of every network's parameters, in `Networks.names` order.
+  /// FNV-1a 64 over the bytes of everything a checkpoint stores of the networks, in
+  /// `Networks.names` order: parameters, then Adam's m, v and t (so a flipped byte in the
+  /// optimizer state is caught too, not only in the parameters).
   public var checksum: UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for name in Networks.names {
-      for v in networks[name]?.params ?? [] {
-        var bits = v.bitPattern
-        for _ in 0 ..< 4 {
-          h = (h ^ UInt64(bits & 0xFF)) &* 0x0000_0100_0000_01B3
-          bits >>= 8
-        }
+    func mix(_ word: UInt64, bytes: Int) {
+      var w = word
+      for _ in 0 ..< bytes {
+        h = (h ^ (w & 0xFF)) &* 0x0000_0100_0000_01B3
+        w >>= 8
       }
+    }
+    for name in Networks.names {
+      guard let net = networks[name] else { continue }
+      for vector in [net.params, net.adam.m, net.adam.v] {
+        for v in vector { mix(UInt64(v.bitPattern), bytes: 4) }
+      }
+      mix(UInt64(bitPattern: Int64(net.adam.t)), bytes: 8)
     }
     return h
   }
@@ -87,7 +98,7 @@ public struct TrainState: Sendable, Equatable {
     let c = Int64(bitPattern: checksum)
     let lo = try world.allreduce(c, op: .min), hi = try world.allreduce(c, op: .max)
     guard lo == hi else {
-      throw TrainingError(message: "ranks disagree on the initial parameters (checksums differ)")
+      throw TrainingError(message: "ranks disagree on the parameters (checksums differ)")
     }
   }
 }
@@ -103,7 +114,12 @@ func regularised(_ c: Matrix<Double>) -> Matrix<Double> {
 /// A training failure (non-finite values, disagreement between ranks): aborts the run.
 public struct TrainingError: Error, CustomStringConvertible {
   public let message: String
-  public init(message: String) { self.message = message }
+  /// A NaN or Inf in a loss or gradient (what `[train] on_nan = "rollback"` recovers from).
+  public let nonFinite: Bool
+  public init(message: String, nonFinite: Bool = false) {
+    self.message = message
+    self.nonFinite = nonFinite
+  }
   public var description: String { message }
 }
 

@@ -71,7 +71,9 @@ public struct Problem: Sendable {
       if let bad = (0 ..< n).first(where: { r in (0 ..< dim).contains { !x[r * dim + $0].isFinite || !f[r * dim + $0].isFinite } }) {
         throw InputError(message: "\(path): row \(bad) of x or F is not finite")
       }
-      guard n >= 2 else { throw InputError(message: "\(path): /x: needs at least 2 rows, has \(n)") }
+      guard n >= max(2, world.size) else {
+        throw InputError(message: "\(path): /x: \(n) rows for \(world.size) rank(s): needs at least \(max(2, world.size))")
+      }
       return (Matrix(rows: n, cols: dim, storage: x), Matrix(rows: n, cols: dim, storage: f))
     } catch let e as HDF5Error {
       throw InputError(message: e.description)

@@ -1,6 +1,6 @@
 // The run directory of DESIGN §4: config.toml (resolved), metrics.jsonl (one JSON object per
 // logged step, rank 0), checkpoints/, report/. An existing, non-empty directory is never
-// overwritten without --force (or --resume, later).
+// overwritten without --force or --resume (which continues it).
 import Foundation
 import SwiftMPI
 
@@ -11,19 +11,26 @@ public final class RunDirectory {
   /// metrics.jsonl so far (also stored in checkpoints).
   public private(set) var metricsText = ""
 
+  /// The checkpoint directory of a run: checkpoint.dir, relative to the run directory unless absolute.
+  public static func checkpointDirectory(config: Config, run path: String) -> String {
+    let dir = config.checkpoint.dir
+    return dir.hasPrefix("/") ? dir : path + "/" + dir
+  }
+
   /// Checks (on every rank, before any collective) and creates (rank 0) the run directory.
-  public init(path: String, config: Config, world: Communicator, force: Bool) throws {
+  /// With `resume`, an existing directory is continued: kept, with config.toml rewritten and
+  /// half-written checkpoints (`*.partial`) of a crashed run removed.
+  public init(path: String, config: Config, world: Communicator, force: Bool, resume: Bool = false) throws {
     self.path = path
     self.world = world
-    let dir = config.checkpoint.dir
-    checkpointDirectory = dir.hasPrefix("/") ? dir : path + "/" + dir
+    checkpointDirectory = RunDirectory.checkpointDirectory(config: config, run: path)
     let fm = FileManager.default
     var isDir: ObjCBool = false
     if fm.fileExists(atPath: path, isDirectory: &isDir) {
       guard isDir.boolValue else { throw OutputError(message: "\(path): exists and is not a directory") }
       let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
-      if !contents.isEmpty && !force {
-        throw OutputError(message: "\(path): run directory exists and is not empty; pass --force to overwrite it")
+      if !contents.isEmpty && !force && !resume {
+        throw OutputError(message: "\(path): run directory exists and is not empty; pass --resume auto to continue it or --force to overwrite it")
       }
     }
     var failure: String? = nil
@@ -36,6 +43,9 @@ public final class RunDirectory {
         try fm.createDirectory(atPath: path + "/report", withIntermediateDirectories: true)
         try config.toml.write(toFile: path + "/config.toml", atomically: true, encoding: .utf8)
         _ = fm.createFile(atPath: path + "/metrics.jsonl", contents: nil)
+        for name in (try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? [] where name.hasSuffix(".partial") {
+          try fm.removeItem(atPath: checkpointDirectory + "/" + name)
+        }
       } catch {
         failure = "\(path): cannot create the run directory: \(error.localizedDescription)"
       }
@@ -43,6 +53,22 @@ public final class RunDirectory {
     // Every rank learns whether rank 0 succeeded, so all fail together.
     let message = try world.broadcast(failure ?? "", root: 0)
     if !message.isEmpty { throw OutputError(message: message) }
+  }
+
+  /// Continues the log of a checkpoint: metrics.jsonl becomes what it was when the checkpoint
+  /// was written (lines logged after it, by a run that then died, are dropped).
+  public func restore(metrics: String) {
+    metricsText = metrics
+    guard world.rank == 0 else { return }
+    try? metrics.write(toFile: path + "/metrics.jsonl", atomically: true, encoding: .utf8)
+  }
+
+  /// Rank 0: one line saying where a checkpoint went, its size and how long it took.
+  func note(checkpoint: String, seconds: Double, verbose: Bool) {
+    guard world.rank == 0, verbose else { return }
+    let size = (try? FileManager.default.attributesOfItem(atPath: checkpoint)[.size] as? Int) ?? 0
+    print("checkpoint \(checkpoint) (\(String(format: "%.2f", Double(size) / 1e6)) MB, \(String(format: "%.3f", seconds)) s)")
+    fflush(nil)
   }
 
   /// Rank 0: one progress line and one metrics.jsonl record.

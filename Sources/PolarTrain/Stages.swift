@@ -90,8 +90,10 @@ extension Trainer {
     func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
     let b = stat(.samples), c = max(stat(.converged), 1)
     // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
-    let gradU = (0 ..< pu).map { sum[$0] / Float(b) - sum[pu + $0] / Float(c) }
+    var gradU = (0 ..< pu).map { sum[$0] / Float(b) - sum[pu + $0] / Float(c) }
     let gradA = (0 ..< pa).map { sum[2 * pu + $0] / Float(c) }
+    if Trainer.testNaNStep == step + 1 && state.rollbacks == 0 { gradU[0] = .nan }
+    try checkFinite([Float(stat(.sumU)), Float(stat(.sumConjugate))], network: "potential", step: step, what: "loss")
     try checkFinite(gradU, network: "potential", step: step)
     try checkFinite(gradA, network: "amortizer", step: step)
     let reportU = optimize("potential", gradU, potentialAdam)
@@ -146,6 +148,7 @@ extension Trainer {
     let sum = try reducer.sum(mine.map { mapContribution(step: step, microBatch: $0) }, count: pm + 4)
     let c = max(Double(sum[pm + 1]), 1)
     let grad = (0 ..< pm).map { sum[$0] / Float(c) }
+    try checkFinite([sum[pm]], network: "map", step: step, what: "loss")
     try checkFinite(grad, network: "map", step: step)
     let report = optimize("map", grad, mapAdam)
     return StepFigures(values: [
@@ -155,19 +158,23 @@ extension Trainer {
     ])
   }
 
-  /// One Adam step of a network.
+  /// One Adam step of a network (learning rate scaled by the NaN rollbacks so far).
   @discardableResult
   func optimize(_ name: String, _ grad: [Float], _ adam: AdamConfig) -> AdamStepReport {
     var net = state.networks[name]!
-    let report = adamStep(&net.params, grad: grad, state: &net.adam, config: adam)
+    var scaled = adam
+    scaled.learningRate *= state.lrScale
+    let report = adamStep(&net.params, grad: grad, state: &net.adam, config: scaled)
     state.networks[name] = net
     return report
   }
 
-  /// NaN/Inf in a gradient stops the run on the step it appears, naming the network.
-  func checkFinite(_ g: [Float], network: String, step: Int) throws {
+  /// NaN/Inf in a loss or gradient stops the run on the step it appears, naming the network
+  /// (the values are the all-reduced ones, so every rank decides alike).
+  func checkFinite(_ g: [Float], network: String, step: Int, what: String = "gradient") throws {
     if let i = g.firstIndex(where: { !$0.isFinite }) {
-      throw TrainingError(message: "step \(step + 1): non-finite gradient (\(g[i])) in network \(network)")
+      throw TrainingError(message: "\(state.stage) step \(step + 1): non-finite \(what) (\(g[i])) in network \(network)",
+                          nonFinite: true)
     }
   }
 }

@@ -1,6 +1,9 @@
 // A training run from start to end: stage potential, then stage map (when map.steps > 0), with
 // progress on rank 0, metrics.jsonl, checkpoints every `checkpoint.every` steps and at the end
-// of every stage (DESIGN §4).
+// of every stage (DESIGN §4). At every step boundary the ranks agree on stop signals (Signals.swift):
+// a signal ends the run with a checkpoint and exit 75. A non-finite loss or gradient stops the run,
+// or with `[train] on_nan = "rollback"` restarts from the newest checkpoint at half the learning
+// rate, at most `maxRollbacks` times.
 import Foundation
 import PolarCore
 import SwiftMPI
@@ -20,13 +23,16 @@ public final class Trainer {
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
 
-  public init(config: Config, problem: Problem, world: Communicator, run: RunDirectory) {
+  public static let maxRollbacks = 3
+
+  /// A trainer from the initial state, or from `state` (read from a checkpoint).
+  public init(config: Config, problem: Problem, world: Communicator, run: RunDirectory, state: TrainState? = nil) {
     self.config = config
     self.problem = problem
     self.world = world
     self.run = run
     nets = Networks(config)
-    state = TrainState.initial(config, nets, problem: problem)
+    self.state = state ?? TrainState.initial(config, nets, problem: problem)
     reducer = Reducer(world: world, exact: config.parallel.reduction == "exact")
     solverConfig = config.solver(evaluation: false)
     let p = config.potential
@@ -63,11 +69,20 @@ public final class Trainer {
   }
 
   func runStage(_ name: String, steps: Int, batch: Int, _ body: (Int) throws -> StepFigures) throws {
-    let start = MPIEnvironment.wallTime()
-    let first = state.step
+    var start = MPIEnvironment.wallTime()
+    var first = state.step
     while state.step < steps {
+      try stopIfSignalled()
       let t0 = MPIEnvironment.wallTime()
-      let figures = try body(state.step)
+      let figures: StepFigures
+      do {
+        figures = try body(state.step)
+      } catch let error as TrainingError where error.nonFinite && config.train.onNaN == "rollback" {
+        try rollBack(after: error)
+        start = MPIEnvironment.wallTime()
+        first = state.step
+        continue
+      }
       state.step += 1
       let stepSeconds = MPIEnvironment.wallTime() - t0
       let s = state.step
@@ -84,10 +99,54 @@ public final class Trainer {
     }
   }
 
-  /// Writes a checkpoint of the current state (all ranks, collectively).
-  func checkpoint() throws {
+  /// Writes a checkpoint of the current state (all ranks, collectively); returns its path.
+  @discardableResult
+  func checkpoint() throws -> String {
     let path = run.checkpointDirectory + "/ckpt-\(state.stage)-\(state.step).h5"
+    let t0 = MPIEnvironment.wallTime()
     try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, to: path, world: world)
     try Checkpoint.publish(path, keep: config.checkpoint.keep, world: world)
+    run.note(checkpoint: path, seconds: MPIEnvironment.wallTime() - t0, verbose: verbose)
+    return path
   }
+
+  /// At a step boundary: if any rank has received a stop signal, all write a checkpoint and stop.
+  func stopIfSignalled() throws {
+    let signal = try world.allreduce(StopSignals.pending, op: .max)
+    guard signal != 0 else { return }
+    let path = try checkpoint()
+    throw StoppedBySignal(signal: signal, checkpoint: path)
+  }
+
+  /// NaN/Inf with on_nan = "rollback": continue from the newest good checkpoint (or the initial
+  /// state when there is none yet) with half the learning rate; after `maxRollbacks`, stop.
+  func rollBack(after error: TrainingError) throws {
+    guard state.rollbacks < Trainer.maxRollbacks else {
+      throw TrainingError(message: "\(error.message); stopping after \(state.rollbacks) rollbacks")
+    }
+    let scale = state.lrScale / 2, count = state.rollbacks + 1
+    let from: String
+    if let found = try Checkpoint.locate("auto", dir: run.checkpointDirectory, world: world) {
+      let contents = try Checkpoint.read(found.path, world: world)
+      state = contents.state
+      run.restore(metrics: contents.metrics)
+      from = (found.path as NSString).lastPathComponent
+    } else {
+      state = TrainState.initial(config, nets, problem: problem)
+      from = "the initial state"
+    }
+    state.lrScale = scale
+    state.rollbacks = count
+    if world.rank == 0 {
+      print("polar-train: \(error.message); rolling back to \(from) (stage \(state.stage), step \(state.step)) "
+              + "with the learning rate scaled by \(scale) (rollback \(count) of \(Trainer.maxRollbacks))")
+      fflush(nil)
+    }
+  }
+}
+
+extension Trainer {
+  /// Fault tests: POLAR_TRAIN_TEST_NAN_AT_STEP=k puts a NaN into the potential's gradient at
+  /// step k, before any rollback (so a rollback then gets past it).
+  static let testNaNStep: Int? = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_NAN_AT_STEP"].flatMap { Int($0) }
 }

@@ -26,7 +26,7 @@ struct ApplyCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
-    let contents = try agreeing(world) { try Checkpoint.read(checkpoint, world: world) }
+    let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
     let (n, x, rows) = try agreeing(world) { () throws -> (Int, Matrix<Float>, Range<Int>) in
       do {

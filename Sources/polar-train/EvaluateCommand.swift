@@ -15,7 +15,7 @@ struct EvaluateCommand: ParsableCommand {
       M_net_error.
       """)
 
-  @Option(help: "A checkpoint file (e.g. run/checkpoints/ckpt-final-0.h5).")
+  @Option(help: "A checkpoint file (e.g. run/checkpoints/ckpt-done-1000.h5; run/checkpoints/latest names the newest).")
   var checkpoint: String
 
   @Option(help: "Held-out samples.")
@@ -30,7 +30,7 @@ struct EvaluateCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
-    let contents = try agreeing(world) { try Checkpoint.read(checkpoint, world: world) }
+    let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
     if world.rank == 0 {
       let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),

@@ -16,6 +16,14 @@ struct TrainCommand: ParsableCommand {
       The run directory gets config.toml (resolved), metrics.jsonl, checkpoints/ and
       report/metrics.json. Rank 0 prints progress: loss, W2^2 estimate, conjugate iterations,
       residual and converged share, samples/s and ETA.
+
+      Checkpoints go to checkpoints/ every checkpoint.every steps and at the end of each stage.
+      --resume auto continues from the newest intact one (or starts fresh when there is none;
+      damaged ones are skipped with a warning); --resume PATH from that file. The result is
+      bitwise the same as an uninterrupted run, also with another number of ranks. Without
+      --config a resumed run takes the checkpoint's configuration (plus --set overrides).
+      SIGUSR1, SIGUSR2, SIGTERM or Ctrl-C: all ranks write a checkpoint at the next step and
+      exit 75; a second Ctrl-C exits at once.
       """)
 
   @Option(name: .long, help: "TOML configuration file (keys in README).")
@@ -27,18 +35,55 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("set"), help: ArgumentHelp("Override a key: section.key=value (repeatable).", valueName: "key=value"))
   var overrides: [String] = []
 
+  @Option(help: ArgumentHelp("Continue from a checkpoint: auto (the newest intact one in the run's checkpoint directory, or a fresh start) or a checkpoint file.", valueName: "auto|PATH"))
+  var resume: String?
+
   @Flag(help: "Replace an existing, non-empty run directory.")
   var force = false
 
   @Flag(help: "No progress lines (the summary is still printed).")
   var quiet = false
 
+  func validate() throws {
+    if resume != nil && force { throw ValidationError("--resume and --force exclude each other") }
+    if resume?.isEmpty == true { throw ValidationError("--resume needs auto or a checkpoint path") }
+  }
+
   func run() throws {
     let world = Communicator.world
-    let cfg = try agreeing(world) { try Config.load(file: config, overrides: overrides) }
+    StopSignals.install()
+    var cfg = try agreeing(world) { try Config.load(file: config, overrides: overrides) }
+    var saved: Checkpoint.Contents? = nil
+    if let resume {
+      let dir = RunDirectory.checkpointDirectory(config: cfg, run: output)
+      let found = try agreeing(world) { try Checkpoint.locate(resume, dir: dir, world: world) }
+      if let found {
+        for w in found.warnings where world.rank == 0 { MPIEnvironment.printError("polar-train: \(w)") }
+        let contents = try agreeing(world) { try Checkpoint.read(found.path, world: world) }
+        // Without --config, the checkpoint's configuration (plus the --set overrides) is the run's.
+        if config == nil {
+          cfg = try agreeing(world) { try Config.load(file: nil, overrides: overrides, base: contents.config) }
+        }
+        let changed = try agreeing(world) { try cfg.checkResumable(from: contents.config, path: found.path) }
+        if world.rank == 0 {
+          print("resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
+                  + "written by \(contents.worldSize) rank(s))")
+          if !changed.isEmpty {
+            print("warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "
+                    + changed.joined(separator: ", "))
+          }
+        }
+        saved = contents
+      } else if world.rank == 0 {
+        print("no checkpoint in \(dir): starting fresh")
+      }
+    }
     let problem = try agreeing(world) { try Problem.make(cfg, world: world) }
-    let runDir = try agreeing(world) { try RunDirectory(path: output, config: cfg, world: world, force: force) }
-    let trainer = Trainer(config: cfg, problem: problem, world: world, run: runDir)
+    let runDir = try agreeing(world) {
+      try RunDirectory(path: output, config: cfg, world: world, force: force, resume: resume != nil)
+    }
+    if let saved { runDir.restore(metrics: saved.metrics) }
+    let trainer = Trainer(config: cfg, problem: problem, world: world, run: runDir, state: saved?.state)
     trainer.verbose = !quiet
     if world.rank == 0 {
       print("polar-train train: field \(cfg.problem.field), d = \(cfg.problem.dim), rho \(cfg.problem.reference), "
@@ -46,7 +91,16 @@ struct TrainCommand: ParsableCommand {
       print("  networks: potential \(trainer.nets.potential.parameterCount) parameters, amortizer "
               + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : ""))
     }
-    try trainer.train()
+    do {
+      try trainer.train()
+    } catch let stop as StoppedBySignal {
+      if world.rank == 0 { MPIEnvironment.printError("polar-train: \(stop)") }
+      throw CommandFailure(status: 75, message: "\(stop)", printed: true)
+    } catch let failure as TrainingError {
+      // Decided on all-reduced values, so every rank is here with the same message.
+      if world.rank == 0 { MPIEnvironment.printError("polar-train: \(failure)") }
+      throw CommandFailure(status: 1, message: "\(failure)", printed: true)
+    }
     if world.rank == 0 {
       let metrics = Evaluation.run(config: cfg, problem: problem, nets: trainer.nets, state: trainer.state,
                                    samples: cfg.train.evalSamples)

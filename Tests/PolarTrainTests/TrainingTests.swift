@@ -79,30 +79,6 @@ struct TrainingTests {
     let metrics = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Double]
     #expect(metrics?["M_error"] != nil && metrics?["energy_distance"] != nil && metrics?["samples"] == 256)
   }
-
-  @Test("bad input: one line, the DESIGN exit status, every rank ends within 10 s")
-  func badInput() throws {
-    let cases: [([String], Int32, String)] = [
-      (["--set", "potential.batch=0"], 2, "--set: potential.batch: must be at least 1, got 0"),
-      (["--set", "problem.field=file", "--set", "problem.reference=data", "--set", "problem.file=/nonexistent.h5"], 3,
-       "/nonexistent.h5: cannot open file: no such file"),
-      (["--config", "/nonexistent.toml"], 2, "/nonexistent.toml: cannot read the configuration file"),
-    ]
-    for (args, status, message) in cases {
-      let dir = try Programs.temporaryDirectory("bad")
-      let r = try Programs.mpirun(2, "polar-train", ["train", "--output", dir.appendingPathComponent("run").path] + args, timeout: 60)
-      #expect(r.status == status, "\(args): \(r.combined)")
-      #expect(r.seconds < 10)
-      let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
-      #expect(lines.count == 1 && lines.first?.hasSuffix(message) == true, "\(r.stderr)")
-    }
-    // An existing, non-empty run directory is not overwritten.
-    let dir = try Programs.temporaryDirectory("exists")
-    try "keep me".write(to: dir.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
-    let r = try Programs.mpirun(2, "polar-train", ["train", "--output", dir.path], timeout: 60)
-    #expect(r.status == 2 && r.stderr.contains("pass --force"), "\(r.combined)")
-    #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("notes.txt").path))
-  }
 }
 
 func randomPoints(_ n: Int, seed: UInt64 = 99) -> Matrix<Double> {

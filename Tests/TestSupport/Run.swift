@@ -22,6 +22,12 @@ public enum Programs {
     return dir
   }
 
+  /// The repository's root directory (this file is Tests/TestSupport/Run.swift).
+  public static var repositoryRoot: String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().path
+  }
+
   public static func path(_ product: String) -> String {
     buildDirectory.appendingPathComponent(product).path
   }
@@ -53,25 +59,102 @@ public enum Programs {
   public static func run(_ executable: String, _ args: [String], timeout: Double = 120,
                          environment: [String: String]? = nil,
                          directory: URL? = nil) throws -> RunResult {
+    try start(executable, args, environment: environment, directory: directory).finish(timeout: timeout)
+  }
+
+  /// Starts `program args` under `mpirun -n ranks` in the background (fault tests signal it).
+  public static func startMPI(_ ranks: Int, _ program: String, _ args: [String],
+                              environment: [String: String] = [:]) throws -> Launched {
+    try start("/usr/bin/env", ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
+              environment: mpiEnvironment.merging(environment) { $1 })
+  }
+
+  /// Starts a command in the background, its output captured to temporary files.
+  public static func start(_ executable: String, _ args: [String], environment: [String: String]? = nil,
+                           directory: URL? = nil) throws -> Launched {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = args
     if let environment { process.environment = environment }
     if let directory { process.currentDirectoryURL = directory }
-    let outFile = FileManager.default.temporaryDirectory
-      .appendingPathComponent("pt-run-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: outFile.path + ".out", contents: nil)
-    _ = FileManager.default.createFile(atPath: outFile.path + ".err", contents: nil)
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile.path + ".out"))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile.path + ".err"))
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("pt-run-\(UUID().uuidString)").path
+    _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+    _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".out"))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: base + ".err"))
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    let start = Date()
+    let launched = Launched(process: process, base: base, out: out, err: err)
+    // The child inherits this thread's signal mask, and the test runner's worker threads block
+    // signals: unblock them around the spawn, so that mpirun can receive the USR1/TERM it forwards.
+    var all = sigset_t(), previous = sigset_t()
+    sigfillset(&all)
+    pthread_sigmask(SIG_UNBLOCK, &all, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
     try process.run()
+    return launched
+  }
+
+  /// PIDs of the direct children of `pid` (the ranks, for mpirun on one node), from /proc.
+  public static func children(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { Int32($0) }.filter { child in
+      guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")") else { return false }
+      // Fields after "(comm)": state, ppid, ...
+      let fields = stat[stat.index(after: close)...].split(separator: " ")
+      return fields.count > 1 && Int32(fields[1]) == pid
+    }.sorted()
+  }
+
+  /// A fresh temporary directory for one test.
+  public static func temporaryDirectory(_ tag: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory
+      .appendingPathComponent("polar-train-tests-\(tag)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+  }
+}
+
+/// A program running in the background.
+public final class Launched: @unchecked Sendable {
+  public let process: Process
+  let base: String
+  let out: FileHandle
+  let err: FileHandle
+  let started = Date()
+
+  init(process: Process, base: String, out: FileHandle, err: FileHandle) {
+    self.process = process
+    self.base = base
+    self.out = out
+    self.err = err
+  }
+
+  public var pid: Int32 { process.processIdentifier }
+  public var isRunning: Bool { process.isRunning }
+  public var stdoutSoFar: String { (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "" }
+
+  /// Sends `signal` to the program.
+  public func signal(_ sig: Int32) { kill(pid, sig) }
+
+  /// Polls `condition` every 20 ms until it holds (true) or `timeout` passes or the program ends (false).
+  public func wait(for timeout: Double, until condition: () -> Bool) -> Bool {
+    let start = Date()
+    while Date().timeIntervalSince(start) < timeout {
+      if condition() { return true }
+      if !process.isRunning { return condition() }
+      usleep(20_000)
+    }
+    return false
+  }
+
+  /// Waits for the end (killing the program after `timeout`) and returns its result.
+  public func finish(timeout: Double) -> RunResult {
     var timedOut = false
     while process.isRunning {
-      if Date().timeIntervalSince(start) > timeout {
+      if Date().timeIntervalSince(started) > timeout {
         timedOut = true
         kill(-process.processIdentifier, SIGKILL)
         process.terminate()
@@ -83,19 +166,11 @@ public enum Programs {
     process.waitUntilExit()
     try? out.close()
     try? err.close()
-    let stdout = (try? String(contentsOfFile: outFile.path + ".out", encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: outFile.path + ".err", encoding: .utf8)) ?? ""
-    try? FileManager.default.removeItem(atPath: outFile.path + ".out")
-    try? FileManager.default.removeItem(atPath: outFile.path + ".err")
+    let stdout = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+    try? FileManager.default.removeItem(atPath: base + ".out")
+    try? FileManager.default.removeItem(atPath: base + ".err")
     return RunResult(status: process.terminationStatus, stdout: stdout, stderr: stderr,
-                     seconds: Date().timeIntervalSince(start), timedOut: timedOut)
-  }
-
-  /// A fresh temporary directory for one test.
-  public static func temporaryDirectory(_ tag: String) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory
-      .appendingPathComponent("polar-train-tests-\(tag)-\(UUID().uuidString.prefix(8))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+                     seconds: Date().timeIntervalSince(started), timedOut: timedOut)
   }
 }

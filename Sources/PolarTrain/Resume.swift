@@ -1,0 +1,98 @@
+// Loading checkpoints on all ranks without hanging, and choosing the one to resume from
+// (DESIGN §4): rank 0 checks candidates in one process (CheckpointInspection), broadcasts its
+// verdict, and only a checkpoint that passed is then read collectively by every rank. So a
+// damaged file is refused by all ranks together, never half-opened by some of them.
+import Foundation
+import SwiftMPI
+
+extension Checkpoint {
+  /// Checks `path` on rank 0, then reads it collectively. Throws CheckpointError (exit 4) on
+  /// every rank when the file is missing or damaged.
+  public static func load(_ path: String, world: Communicator) throws -> Contents {
+    let verdict = world.rank == 0 ? inspect(path).problems.first ?? "" : ""
+    let problem = try world.broadcast(verdict, root: 0)
+    guard problem.isEmpty else { throw CheckpointError(message: problem) }
+    return try read(path, world: world)
+  }
+
+  /// Candidate checkpoints of a directory, newest first: the one `latest` names, then every
+  /// ckpt-<stage>-<step>.h5 by stage (done, map, potential) and step.
+  public static func candidates(in dir: String) -> [String] {
+    let fm = FileManager.default
+    let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }
+    func order(_ name: String) -> (Int, Int) {
+      let parts = name.dropFirst(5).dropLast(3).split(separator: "-")
+      let stage = ["potential": 0, "map": 1, "done": 2][String(parts.first ?? "")] ?? -1
+      return (stage, Int(parts.last ?? "") ?? -1)
+    }
+    var out = names.sorted { order($0) > order($1) }
+    if let latest = try? String(contentsOfFile: dir + "/latest", encoding: .utf8)
+      .trimmingCharacters(in: .whitespacesAndNewlines), out.contains(latest) {
+      out.removeAll { $0 == latest }
+      out.insert(latest, at: 0)
+    }
+    return out.map { dir + "/" + $0 }
+  }
+
+  /// The checkpoint `--resume` names: `auto` takes the newest good one in `dir` (falling back
+  /// past damaged ones, with a warning for each) or nil when there is none; a path must be good.
+  /// Decided on rank 0 and broadcast; every rank returns the same answer or throws the same error.
+  public static func locate(_ spec: String, dir: String, world: Communicator) throws -> (path: String, warnings: [String])? {
+    var answer = "", warnings = [String](), failure = ""
+    if world.rank == 0 {
+      if spec != "auto" {
+        if let problem = inspect(spec).problems.first { failure = problem } else { answer = spec }
+      } else {
+        for candidate in candidates(in: dir) {
+          let problems = inspect(candidate).problems
+          if problems.isEmpty {
+            answer = candidate
+            break
+          }
+          warnings.append("warning: skipping damaged checkpoint \(candidate): \(problems[0])")
+        }
+        if answer.isEmpty && !warnings.isEmpty {
+          failure = "\(dir): every checkpoint is damaged (\(warnings.count)); the newest: \(warnings[0].dropFirst(9))"
+        }
+      }
+    }
+    // One broadcast of the fields joined by the ASCII unit separator.
+    let decided = try world.broadcast(([answer, failure] + warnings).joined(separator: "\u{1F}"), root: 0)
+      .components(separatedBy: "\u{1F}")
+    if !decided[1].isEmpty { throw CheckpointError(message: decided[1]) }
+    return decided[0].isEmpty ? nil : (decided[0], Array(decided.dropFirst(2)))
+  }
+
+  /// Keys that fix what a checkpoint's numbers mean: a checkpoint whose values differ in any of
+  /// them cannot be continued (another architecture, field, dimension, data or batch layout).
+  public static let structuralKeys: Set<String> = [
+    "seed", "problem.dim", "problem.field", "problem.reference", "problem.box", "problem.file",
+    "problem.matrix", "problem.condition", "problem.field_seed",
+    "potential.hidden", "potential.rank", "potential.activation", "potential.init", "potential.batch",
+    "amortizer.hidden", "amortizer.activation", "amortizer.residual",
+    "map.hidden", "map.activation", "map.residual", "map.batch", "parallel.micro_batch",
+  ]
+
+  /// Keys that may change between runs without changing any result.
+  public static let freeKeys: Set<String> = [
+    "train.log_every", "train.eval_samples", "train.on_nan", "checkpoint.every", "checkpoint.keep", "checkpoint.dir",
+  ]
+}
+
+extension Config {
+  /// Compares this (the run's) configuration with a checkpoint's: throws naming the structural
+  /// keys that differ; returns the other differing keys, which change the trajectory (the run
+  /// will not match an uninterrupted one) but not the meaning of the saved numbers.
+  public func checkResumable(from saved: Config, path: String) throws -> [String] {
+    let differing = differingKeys(from: saved)
+    let structural = differing.filter { PolarTrain.Checkpoint.structuralKeys.contains($0) }
+    if !structural.isEmpty {
+      let rendered = structural.map { key -> String in
+        let spec = ConfigKeys.all.first { $0.path == key }!
+        return "\(key) (checkpoint \(spec.render(saved)), now \(spec.render(self)))"
+      }
+      throw CheckpointError(message: "\(path): written by another configuration; differing keys: \(rendered.joined(separator: ", "))")
+    }
+    return differing.filter { !PolarTrain.Checkpoint.freeKeys.contains($0) }
+  }
+}

@@ -1,0 +1,69 @@
+// Stop requests from signals (DESIGN §3). USR1, USR2, SIGTERM and a first SIGINT only record
+// the signal number in an atomic; at the next step boundary the ranks agree on it (all-reduce
+// MAX), write a checkpoint together and exit 75. A second SIGINT ends the process at once.
+// Nothing else happens inside the handler: no collective, no I/O, no allocation.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+public enum StopSignals {
+  /// The first stop signal received (0: none).
+  static let received = Atomic<Int32>(0)
+  static let interrupts = Atomic<Int32>(0)
+
+  /// The signals that request a checkpoint and exit 75.
+  public static let stopping: [Int32] = [SIGUSR1, SIGUSR2, SIGTERM, SIGINT]
+
+  /// Installs the handlers (SA_RESTART, so that system calls inside MPI and HDF5 resume).
+  public static func install() {
+    // Touch the atomics before any handler can run: a global's lazy initialisation is not
+    // async-signal-safe.
+    _ = received.load(ordering: .relaxed)
+    _ = interrupts.load(ordering: .relaxed)
+    // A launcher may have started us with these signals blocked (a blocked signal would stay
+    // pending forever): unblock them.
+    var set = sigset_t()
+    sigemptyset(&set)
+    for sig in stopping { sigaddset(&set, sig) }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    for sig in stopping {
+      var action = sigaction()
+      action.__sigaction_handler.sa_handler = { sig in
+        if sig == SIGINT && StopSignals.interrupts.add(1, ordering: .relaxed).newValue >= 2 { _exit(130) }
+        _ = StopSignals.received.compareExchange(expected: 0, desired: sig, ordering: .relaxed)
+      }
+      action.sa_flags = SA_RESTART
+      sigemptyset(&action.sa_mask)
+      sigaction(sig, &action, nil)
+    }
+  }
+
+  /// The signal this process has received, 0 when none.
+  public static var pending: Int32 { received.load(ordering: .relaxed) }
+
+  /// Forgets a received signal (tests, and a run that continues after handling it).
+  public static func reset() {
+    received.store(0, ordering: .relaxed)
+    interrupts.store(0, ordering: .relaxed)
+  }
+
+  public static func name(_ sig: Int32) -> String {
+    switch sig {
+    case SIGUSR1: "SIGUSR1"
+    case SIGUSR2: "SIGUSR2"
+    case SIGTERM: "SIGTERM"
+    case SIGINT: "SIGINT"
+    default: "signal \(sig)"
+    }
+  }
+}
+
+/// The run stopped on a signal after writing a checkpoint: exit status 75 (EX_TEMPFAIL, "requeue me").
+public struct StoppedBySignal: Error, CustomStringConvertible {
+  public let signal: Int32
+  public let checkpoint: String
+  public var description: String {
+    "stopped by \(StopSignals.name(signal)) after writing \(checkpoint); continue with --resume auto"
+  }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import ParallelHDF5
+import TestSupport
+import Testing
+
+/// A run of a few seconds on 2 ranks: 1500 + 40 steps, 6 micro-batches of 32 per step (so 1, 2
+/// and 3 ranks all divide them), a checkpoint every 50 steps, all kept, every step logged.
+let faultRun = ["potential.steps=1500", "potential.batch=192", "parallel.micro_batch=32", "map.steps=40",
+                "map.batch=192", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+                "map.hidden=[16]", "checkpoint.every=50", "checkpoint.keep=100", "train.log_every=1"]
+
+/// The uninterrupted 2-rank run every interrupted one must match bit for bit (trained once).
+final class Reference: @unchecked Sendable {
+  static let shared = Reference()
+  private var cached: (run: URL, params: [String: [UInt32]])?
+
+  func get() throws -> (run: URL, params: [String: [UInt32]]) {
+    if let cached { return cached }
+    let (r, run) = try train(ranks: 2, faultRun, tag: "reference")
+    guard r.status == 0 else { throw TestFailure("reference run failed: \(r.combined)") }
+    let value = (run, try checkpointParameters(try latestCheckpoint(run)))
+    cached = value
+    return value
+  }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+  let description: String
+  init(_ d: String) { description = d }
+}
+
+/// The newest step logged in a run's metrics.jsonl (0 when none yet).
+func loggedStep(_ run: URL) -> Int {
+  guard let text = try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8),
+        let last = text.split(separator: "\n").last,
+        let range = last.range(of: "\"step\":") else { return 0 }
+  return Int(last[range.upperBound...].prefix { $0.isNumber }) ?? 0
+}
+
+/// Starts `train` on the fault-test configuration in the background.
+func startTraining(_ ranks: Int, run: URL, _ extra: [String] = [], environment: [String: String] = [:]) throws -> Launched {
+  try Programs.startMPI(ranks, "polar-train", ["train", "--quiet", "--output", run.path]
+                          + faultRun.flatMap { ["--set", $0] } + extra, environment: environment)
+}
+
+/// `train --resume auto` on the same run directory (configuration taken from the checkpoint).
+func resumeAuto(_ ranks: Int, run: URL) throws -> RunResult {
+  try Programs.mpirun(ranks, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto"], timeout: 300)
+}
+
+@Suite("Checkpoints, resume, signals and faults under mpirun", .serialized)
+struct ResumeTests {
+  @Test("kill -9 of one rank at a random step: every rank ends, --resume auto finishes bitwise identically")
+  func killOneRank() throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("kill").appendingPathComponent("run")
+    let job = try startTraining(2, run: run)
+    let step = Int.random(in: 120 ... 1300)
+    #expect(job.wait(for: 120) { loggedStep(run) >= step }, "never reached step \(step)")
+    let ranks = Programs.children(of: job.pid)
+    #expect(ranks.count == 2, "ranks \(ranks)")
+    let victim = ranks.randomElement()!
+    let killedAt = Date()
+    kill(victim, SIGKILL)
+    let r = job.finish(timeout: 60)
+    #expect(r.status != 0)
+    #expect(Date().timeIntervalSince(killedAt) < 10, "the other rank lingered")
+    let resumed = try resumeAuto(2, run: run)
+    #expect(resumed.status == 0, "\(resumed.combined)")
+    #expect(resumed.stdout.contains("resuming from"), "\(resumed.stdout)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params,
+            "killed at step >= \(step): resumed parameters differ")
+  }
+
+  @Test("kill -9 while a checkpoint is being written: latest stays on the previous one, resume is identical")
+  func killDuringCheckpoint() throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("killckpt").appendingPathComponent("run")
+    let job = try startTraining(2, run: run, environment: ["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "20@500"])
+    let partial = run.appendingPathComponent("checkpoints/ckpt-potential-500.h5.partial").path
+    #expect(job.wait(for: 120) { FileManager.default.fileExists(atPath: partial) }, "no partial checkpoint appeared")
+    usleep(300_000)
+    kill(Programs.children(of: job.pid).last!, SIGKILL)
+    let r = job.finish(timeout: 60)
+    #expect(r.status != 0 && r.seconds < 60)
+    let latest = try String(contentsOf: run.appendingPathComponent("checkpoints/latest"), encoding: .utf8)
+    #expect(latest.trimmingCharacters(in: .whitespacesAndNewlines) == "ckpt-potential-450.h5")
+    #expect(FileManager.default.fileExists(atPath: partial))
+    let resumed = try resumeAuto(2, run: run)
+    #expect(resumed.status == 0, "\(resumed.combined)")
+    #expect(resumed.stdout.contains("ckpt-potential-450.h5 (stage potential, step 450"), "\(resumed.stdout)")
+    #expect(!FileManager.default.fileExists(atPath: partial), "the half-written file was left behind")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+
+  @Test("a 2-rank checkpoint resumed with 1 and with 3 ranks gives the same final parameters", arguments: [1, 3])
+  func otherWorldSize(ranks: Int) throws {
+    let reference = try Reference.shared.get()
+    let ckpt = reference.run.appendingPathComponent("checkpoints/ckpt-potential-700.h5").path
+    let run = try Programs.temporaryDirectory("ranks\(ranks)").appendingPathComponent("run")
+    let r = try Programs.mpirun(ranks, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", ckpt], timeout: 300)
+    #expect(r.status == 0, "\(r.combined)")
+    #expect(r.stdout.contains("written by 2 rank(s)"), "\(r.stdout)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+
+  @Test("USR1 and SIGTERM to mpirun: checkpoint, exit 75 (through launch/train for SIGTERM), identical resume",
+        arguments: ["USR1", "TERM", "TERM-launcher"])
+  func signals(kind: String) throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("sig\(kind)").appendingPathComponent("run")
+    let job: Launched
+    if kind == "TERM-launcher" {
+      // launch/train turns SIGTERM into USR1 for mpirun, whose own SIGTERM handling is "abort".
+      let config = run.deletingLastPathComponent().appendingPathComponent("fault.toml")
+      try faultTOML.write(to: config, atomically: true, encoding: .utf8)
+      job = try Programs.start(Programs.repositoryRoot + "/launch/train", [config.path, "2", "--quiet", "--output", run.path],
+                               environment: Programs.mpiEnvironment.merging(["POLAR_TRAIN": Programs.path("polar-train")]) { $1 })
+    } else {
+      job = try startTraining(2, run: run)
+    }
+    #expect(job.wait(for: 120) { loggedStep(run) >= 300 })
+    job.signal(kind == "USR1" ? SIGUSR1 : SIGTERM)
+    let r = job.finish(timeout: 60)
+    let name = kind == "USR1" ? "SIGUSR1" : kind == "TERM" ? "SIGTERM" : "SIGUSR1"
+    #expect(r.stderr.contains("polar-train: stopped by \(name) after writing"), "\(r.combined)")
+    if kind == "TERM" {
+      // Open MPI 4.1's mpirun exits 1 after a SIGTERM of its own, whatever the ranks return;
+      // the ranks did exit 75 after their checkpoint (the message above).
+      #expect(r.status != 0)
+    } else {
+      #expect(r.status == 75, "\(r.combined)")
+    }
+    let latest = try latestCheckpoint(run)
+    let inspect = try Programs.run(Programs.path("polar-train"), ["inspect", latest])
+    #expect(inspect.status == 0 && inspect.stdout.contains("verdict: ok"), "\(inspect.combined)")
+    let resumed = try resumeAuto(2, run: run)
+    #expect(resumed.status == 0, "\(resumed.combined)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+
+  @Test("--resume auto on an empty directory starts fresh and says so")
+  func resumeFresh() throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("fresh").appendingPathComponent("run")
+    let r = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto"]
+                                  + faultRun.flatMap { ["--set", $0] }, timeout: 300)
+    #expect(r.status == 0, "\(r.combined)")
+    #expect(r.stdout.contains("no checkpoint in \(run.path)/checkpoints: starting fresh"), "\(r.stdout)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+}
+
+/// faultRun as a TOML file (for launch/train).
+var faultTOML: String {
+  var sections = [String: [String]]()
+  for item in faultRun {
+    let parts = item.split(separator: "=", maxSplits: 1)
+    let key = parts[0].split(separator: ".")
+    sections[String(key[0]), default: []].append("\(key[1]) = \(parts[1])")
+  }
+  return sections.keys.sorted().map { "[\($0)]\n" + sections[$0]!.joined(separator: "\n") }.joined(separator: "\n") + "\n"
+}
