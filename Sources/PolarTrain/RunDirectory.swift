@@ -17,22 +17,29 @@ public final class RunDirectory {
     return dir.hasPrefix("/") ? dir : path + "/" + dir
   }
 
-  /// Checks (on every rank, before any collective) and creates (rank 0) the run directory.
-  /// With `resume`, an existing directory is continued: kept, with config.toml rewritten and
-  /// half-written checkpoints (`*.partial`) of a crashed run removed.
+  /// Checks, on every rank and without any collective, that `path` may be used as a run
+  /// directory: it is new or empty, or --force or --resume was given. Call it on every rank and
+  /// agree (`agreeing`) before creating: otherwise rank 0 may create the directory before
+  /// another rank has looked, and that rank would refuse it.
+  public static func check(path: String, force: Bool, resume: Bool) throws {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return }
+    guard isDir.boolValue else { throw OutputError(message: "\(path): exists and is not a directory") }
+    let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
+    if !contents.isEmpty && !force && !resume {
+      throw OutputError(message: "\(path): run directory exists and is not empty; pass --resume auto to continue it or --force to overwrite it")
+    }
+  }
+
+  /// Creates (rank 0) the run directory, after `check` passed on every rank; every rank learns
+  /// whether it worked. With `resume`, an existing directory is continued: kept, with
+  /// config.toml rewritten and half-written checkpoints (`*.partial`) of a crashed run removed.
   public init(path: String, config: Config, world: Communicator, force: Bool, resume: Bool = false) throws {
     self.path = path
     self.world = world
     checkpointDirectory = RunDirectory.checkpointDirectory(config: config, run: path)
     let fm = FileManager.default
-    var isDir: ObjCBool = false
-    if fm.fileExists(atPath: path, isDirectory: &isDir) {
-      guard isDir.boolValue else { throw OutputError(message: "\(path): exists and is not a directory") }
-      let contents = (try? fm.contentsOfDirectory(atPath: path)) ?? []
-      if !contents.isEmpty && !force && !resume {
-        throw OutputError(message: "\(path): run directory exists and is not empty; pass --resume auto to continue it or --force to overwrite it")
-      }
-    }
     var failure: String? = nil
     if world.rank == 0 {
       do {

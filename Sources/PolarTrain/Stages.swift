@@ -92,7 +92,7 @@ extension Trainer {
     // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
     var gradU = (0 ..< pu).map { sum[$0] / Float(b) - sum[pu + $0] / Float(c) }
     let gradA = (0 ..< pa).map { sum[2 * pu + $0] / Float(c) }
-    if Trainer.testNaNStep == step + 1 && state.rollbacks == 0 { gradU[0] = .nan }
+    if let t = Trainer.testNaN, t.step == step + 1, t.always || state.rollbacks == 0 { gradU[0] = .nan }
     try checkFinite([Float(stat(.sumU)), Float(stat(.sumConjugate))], network: "potential", step: step, what: "loss")
     try checkFinite(gradU, network: "potential", step: step)
     try checkFinite(gradA, network: "amortizer", step: step)

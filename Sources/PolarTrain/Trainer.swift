@@ -147,6 +147,10 @@ public final class Trainer {
 
 extension Trainer {
   /// Fault tests: POLAR_TRAIN_TEST_NAN_AT_STEP=k puts a NaN into the potential's gradient at
-  /// step k, before any rollback (so a rollback then gets past it).
-  static let testNaNStep: Int? = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_NAN_AT_STEP"].flatMap { Int($0) }
+  /// step k before any rollback (so one rollback gets past it); k+ after every rollback too.
+  static let testNaN: (step: Int, always: Bool)? = {
+    guard let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_NAN_AT_STEP"] else { return nil }
+    let always = text.hasSuffix("+")
+    return Int(always ? String(text.dropLast()) : text).map { ($0, always) }
+  }()
 }

@@ -21,7 +21,8 @@ struct TrainCommand: ParsableCommand {
       --resume auto continues from the newest intact one (or starts fresh when there is none;
       damaged ones are skipped with a warning); --resume PATH from that file. The result is
       bitwise the same as an uninterrupted run, also with another number of ranks. Without
-      --config a resumed run takes the checkpoint's configuration (plus --set overrides).
+      --config a resumed run takes the run directory's config.toml, or the checkpoint's
+      configuration when the run directory is new (plus --set overrides in both cases).
       SIGUSR1, SIGUSR2, SIGTERM or Ctrl-C: all ranks write a checkpoint at the next step and
       exit 75; a second Ctrl-C exits at once.
       """)
@@ -52,22 +53,29 @@ struct TrainCommand: ParsableCommand {
   func run() throws {
     let world = Communicator.world
     StopSignals.install()
-    var cfg = try agreeing(world) { try Config.load(file: config, overrides: overrides) }
+    // A resumed run without --config takes the run directory's config.toml (the resolved
+    // configuration it started with), or else the checkpoint's own.
+    var configFile = config
+    let written = output + "/config.toml"
+    if resume != nil && config == nil && FileManager.default.fileExists(atPath: written) { configFile = written }
+    var cfg = try agreeing(world) { try Config.load(file: configFile, overrides: overrides) }
     var saved: Checkpoint.Contents? = nil
     if let resume {
       let dir = RunDirectory.checkpointDirectory(config: cfg, run: output)
       let found = try agreeing(world) { try Checkpoint.locate(resume, dir: dir, world: world) }
       if let found {
         for w in found.warnings where world.rank == 0 { MPIEnvironment.printError("polar-train: \(w)") }
+        let t0 = MPIEnvironment.wallTime()
         let contents = try agreeing(world) { try Checkpoint.read(found.path, world: world) }
+        let readSeconds = MPIEnvironment.wallTime() - t0
         // Without --config, the checkpoint's configuration (plus the --set overrides) is the run's.
-        if config == nil {
+        if configFile == nil {
           cfg = try agreeing(world) { try Config.load(file: nil, overrides: overrides, base: contents.config) }
         }
         let changed = try agreeing(world) { try cfg.checkResumable(from: contents.config, path: found.path) }
         if world.rank == 0 {
           print("resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
-                  + "written by \(contents.worldSize) rank(s))")
+                  + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
           if !changed.isEmpty {
             print("warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "
                     + changed.joined(separator: ", "))
@@ -79,6 +87,7 @@ struct TrainCommand: ParsableCommand {
       }
     }
     let problem = try agreeing(world) { try Problem.make(cfg, world: world) }
+    try agreeing(world) { try RunDirectory.check(path: output, force: force, resume: resume != nil) }
     let runDir = try agreeing(world) {
       try RunDirectory(path: output, config: cfg, world: world, force: force, resume: resume != nil)
     }

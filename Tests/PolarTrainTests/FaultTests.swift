@@ -91,6 +91,12 @@ struct FaultTests {
     #expect(try f.scalarAttribute("lr_scale", as: Double.self) == 0.5)
     #expect(try f.scalarAttribute("rollbacks", as: Int64.self) == 1)
     try f.close()
+    // A NaN that comes back every time: three rollbacks, then the run stops.
+    let again = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", dir.appendingPathComponent("again").path,
+                                                       "--set", "train.on_nan=rollback"] + faultRun.flatMap { ["--set", $0] },
+                                    timeout: 120, environment: ["POLAR_TRAIN_TEST_NAN_AT_STEP": "120+"])
+    #expect(again.status == 1, "\(again.combined)")
+    #expect(again.stdout.contains("(rollback 3 of 3)") && again.stderr.contains("stopping after 3 rollbacks"), "\(again.combined)")
   }
 
   @Test("bad input: one line, the DESIGN exit status, every rank ends within 10 s")

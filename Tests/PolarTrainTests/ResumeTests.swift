@@ -53,8 +53,10 @@ struct ResumeTests {
   @Test("kill -9 of one rank at a random step: every rank ends, --resume auto finishes bitwise identically")
   func killOneRank() throws {
     let reference = try Reference.shared.get()
-    let run = try Programs.temporaryDirectory("kill").appendingPathComponent("run")
-    let job = try startTraining(2, run: run)
+    // Checkpoints in a shared directory outside the run directory.
+    let base = try Programs.temporaryDirectory("kill")
+    let run = base.appendingPathComponent("run"), shared = base.appendingPathComponent("shared/ckpts")
+    let job = try startTraining(2, run: run, ["--set", "checkpoint.dir=\"\(shared.path)\""])
     let step = Int.random(in: 120 ... 1300)
     #expect(job.wait(for: 120) { loggedStep(run) >= step }, "never reached step \(step)")
     let ranks = Programs.children(of: job.pid)
@@ -68,7 +70,7 @@ struct ResumeTests {
     let resumed = try resumeAuto(2, run: run)
     #expect(resumed.status == 0, "\(resumed.combined)")
     #expect(resumed.stdout.contains("resuming from"), "\(resumed.stdout)")
-    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params,
+    #expect(try checkpointParameters(try latestCheckpoint(run, directory: shared)) == reference.params,
             "killed at step >= \(step): resumed parameters differ")
   }
 

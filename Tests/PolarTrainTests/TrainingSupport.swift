@@ -16,8 +16,8 @@ func reportMetrics(_ run: URL) throws -> [String: Double] {
 }
 
 /// The newest checkpoint of a run (checkpoints/latest).
-func latestCheckpoint(_ run: URL) throws -> String {
-  let dir = run.appendingPathComponent("checkpoints")
+func latestCheckpoint(_ run: URL, directory: URL? = nil) throws -> String {
+  let dir = directory ?? run.appendingPathComponent("checkpoints")
   let name = try String(contentsOf: dir.appendingPathComponent("latest"), encoding: .utf8)
     .trimmingCharacters(in: .whitespacesAndNewlines)
   return dir.appendingPathComponent(name).path
