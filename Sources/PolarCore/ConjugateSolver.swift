@@ -6,8 +6,18 @@
 // every sample keeps its own history of (s, g-difference) pairs and its own step length, and all
 // samples still running are evaluated together, one batched call of the potential per line-search
 // trial. A sample stops when |grad u(x) - y| <= tol (Euclidean norm) or at max_iter.
+// `method = .adam` runs the batched Adam solver of ConjugateAdam.swift instead.
 
 public struct ConjugateSolverConfig: Sendable, Equatable, Codable {
+  public enum Method: String, Sendable, Equatable, Codable {
+    /// Batched L-BFGS with Armijo backtracking (this file).
+    case lbfgs
+    /// Batched Adam on f_b, the authors' choice (ConjugateAdam.swift).
+    case adam
+  }
+  public var method = Method.lbfgs
+  /// Adam: initial step size, cosine-decayed over maxIterations (Vesseron & Cuturi's code: 0.1).
+  public var adamLearningRate = 0.1
   public var maxIterations = 20
   public var tolerance = 1e-5
   /// L-BFGS history length per sample.
@@ -52,6 +62,7 @@ public struct ConjugateResult<T: BLASScalar>: Sendable {
 public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config: ConjugateSolverConfig,
                                           potential: (Matrix<T>) -> (u: [T], grad: Matrix<T>)) -> ConjugateResult<T> {
   precondition(y.rows == start.rows && y.cols == start.cols, "solveConjugate: y and start differ in shape")
+  if config.method == .adam { return solveConjugateAdam(y: y, start: start, config: config, potential: potential) }
   let n = y.rows, d = y.cols
   var x = start
   var f = [T](repeating: 0, count: n)

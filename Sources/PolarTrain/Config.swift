@@ -49,6 +49,7 @@ public struct Config: Sendable, Equatable {
     public var maxIter = 20
     public var tol = 1e-5
     public var history = 8
+    public var lr = 0.1
   }
 
   public struct MapStage: Sendable, Equatable {
@@ -191,9 +192,6 @@ extension Config {
     }
     if inverse.steps > 0 {
       throw fail("inverse.steps", "the inverse stage (bridge matching) is not available yet; use 0")
-    }
-    if conjugate.solver != "lbfgs" {
-      throw fail("conjugate.solver", "only \"lbfgs\" is available yet")
     }
   }
 

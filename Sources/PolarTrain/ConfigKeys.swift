@@ -146,7 +146,7 @@ enum ConfigKeys {
     key("amortizer.lr", "Adam learning rate of the amortizer (same schedule shape as u)",
         { c, v, x in c.amortizer.lr = try number(v, x, above: 0) }, { "\($0.amortizer.lr)" }),
     // [conjugate]
-    key("conjugate.solver", "conjugate solver: lbfgs (batched L-BFGS with Armijo backtracking)",
+    key("conjugate.solver", "training's conjugate solver: lbfgs (batched L-BFGS, Armijo backtracking) | adam (the authors' choice; cosine-decayed steps from conjugate.lr; needs max_iter in the hundreds). evaluate, apply and the end-of-run report always use L-BFGS",
         { c, v, x in c.conjugate.solver = try text(v, x, oneOf: ["lbfgs", "adam"]) }, { "\"\($0.conjugate.solver)\"" }),
     key("conjugate.max_iter", "iterations per conjugate solve at most",
         { c, v, x in c.conjugate.maxIter = try integer(v, x, min: 1) }, { "\($0.conjugate.maxIter)" }),
@@ -154,6 +154,8 @@ enum ConfigKeys {
         { c, v, x in c.conjugate.tol = try number(v, x, above: 0) }, { "\($0.conjugate.tol)" }),
     key("conjugate.history", "L-BFGS history length",
         { c, v, x in c.conjugate.history = try integer(v, x, min: 1) }, { "\($0.conjugate.history)" }),
+    key("conjugate.lr", "initial step of the adam solver (cosine decay to 1e-4 of it over max_iter)",
+        { c, v, x in c.conjugate.lr = try number(v, x, above: 0) }, { "\($0.conjugate.lr)" }),
     // [map]
     key("map.steps", "optimizer steps of stage map (explicit M network); 0 skips the stage",
         { c, v, x in c.map.steps = try integer(v, x, min: 0) }, { "\($0.map.steps)" }),

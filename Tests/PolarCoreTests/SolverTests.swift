@@ -29,6 +29,40 @@ struct SolverTests {
     #expect(result.iterations.max()! <= 20, "L-BFGS on a 3-d quadratic: \(result.iterations.max()!)")
   }
 
+  @Test("Adam conjugate (the authors' solver) of a convex quadratic: xhat = Q^{-1}(y - b)")
+  func adamQuadratic() {
+    let q = Matrix<Double>([[2, 0.5], [0.5, 1]])
+    let b = [0.25, -0.5]
+    let y = randomBatch(64, 2, seed: 52, scale: 2)
+    let potential = { (x: Matrix<Double>) -> (u: [Double], grad: Matrix<Double>) in
+      var g = matmul(x, q, transposeB: true)
+      var u = [Double](repeating: 0, count: x.rows)
+      for r in 0 ..< x.rows {
+        for j in 0 ..< 2 { u[r] += x[r, j] * (g[r, j] / 2 + b[j]); g[r, j] += b[j] }
+      }
+      return (u, g)
+    }
+    var config = ConjugateSolverConfig(maxIterations: 2000, tolerance: 1e-6)
+    config.method = .adam
+    let result = solveConjugate(y: y, start: Matrix(rows: 64, cols: 2), config: config, potential: potential)
+    let qInv = symmetricFunction(q) { 1 / $0 }
+    var yb = y
+    for r in 0 ..< 64 { for j in 0 ..< 2 { yb[r, j] -= b[j] } }
+    let expected = matmul(yb, qInv, transposeB: true)
+    #expect(result.converged.allSatisfy { $0 }, "converged \(result.convergedShare)")
+    #expect(result.x.maxAbsDifference(expected) < 1e-5)
+    // Stopped rows are frozen where their residual was measured, and u is at that point.
+    let (u, g) = potential(result.x)
+    for r in 0 ..< 64 {
+      #expect(abs(u[r] - result.u[r]) < 1e-12)
+      #expect(abs(((g[r, 0] - y[r, 0]) * (g[r, 0] - y[r, 0]) + (g[r, 1] - y[r, 1]) * (g[r, 1] - y[r, 1])).squareRoot() - result.residual[r]) < 1e-12)
+    }
+    // Too few iterations: rows are reported unconverged, not silently accepted.
+    config.maxIterations = 5
+    let short = solveConjugate(y: y, start: Matrix(rows: 64, cols: 2), config: config, potential: potential)
+    #expect(short.converged.filter { $0 }.count < 8 && short.iterations.max()! == 5)
+  }
+
   @Test("on a random ICNN, residual |grad u(xhat) - y| < 1e-4 for 99% of points (Double)")
   func icnnResidual() {
     let net = ICNN(dim: 4, hidden: [32, 32], rank: 2, activation: .relu)
