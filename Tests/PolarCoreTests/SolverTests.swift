@@ -9,14 +9,7 @@ struct SolverTests {
     let q = Matrix<Double>([[4, 1, 0], [1, 3, 0.5], [0, 0.5, 0.2]])
     let b = [0.5, -1, 0.25]
     let y = randomBatch(64, 3, seed: 51, scale: 3)
-    let potential = { (x: Matrix<Double>) -> (u: [Double], grad: Matrix<Double>) in
-      var g = matmul(x, q, transposeB: true)
-      var u = [Double](repeating: 0, count: x.rows)
-      for r in 0 ..< x.rows {
-        for j in 0 ..< 3 { u[r] += x[r, j] * (g[r, j] / 2 + b[j]); g[r, j] += b[j] }
-      }
-      return (u, g)
-    }
+    let potential = quadraticPotential(q, b)
     let result = solveConjugate(y: y, start: y, config: ConjugateSolverConfig(maxIterations: 50, tolerance: 1e-10),
                                 potential: potential)
     let qInv = symmetricFunction(q) { 1 / $0 }
@@ -34,14 +27,7 @@ struct SolverTests {
     let q = Matrix<Double>([[2, 0.5], [0.5, 1]])
     let b = [0.25, -0.5]
     let y = randomBatch(64, 2, seed: 52, scale: 2)
-    let potential = { (x: Matrix<Double>) -> (u: [Double], grad: Matrix<Double>) in
-      var g = matmul(x, q, transposeB: true)
-      var u = [Double](repeating: 0, count: x.rows)
-      for r in 0 ..< x.rows {
-        for j in 0 ..< 2 { u[r] += x[r, j] * (g[r, j] / 2 + b[j]); g[r, j] += b[j] }
-      }
-      return (u, g)
-    }
+    let potential = quadraticPotential(q, b)
     var config = ConjugateSolverConfig(maxIterations: 2000, tolerance: 1e-6)
     config.method = .adam
     let result = solveConjugate(y: y, start: Matrix(rows: 64, cols: 2), config: config, potential: potential)
@@ -139,5 +125,17 @@ struct SolverTests {
     #expect(matmul(matmul(t, s0), t).maxAbsDifference(s1) < 1e-10)
     #expect(abs(t[0, 0] * 1 + t[0, 1] * 2 + shift[0] - -1) < 1e-12)
     #expect(cholesky(Matrix([[1, 2], [2, 1]])) == nil)
+  }
+}
+
+/// u(x) = 1/2 x^T Q x + b^T x and grad u(x) = Q x + b at the rows of X (Q symmetric).
+func quadraticPotential(_ q: Matrix<Double>, _ b: [Double]) -> (Matrix<Double>) -> (u: [Double], grad: Matrix<Double>) {
+  { x in
+    var g = matmul(x, q, transposeB: true)
+    var u = [Double](repeating: 0, count: x.rows)
+    for r in 0 ..< x.rows {
+      for j in 0 ..< x.cols { u[r] += x[r, j] * (g[r, j] / 2 + b[j]); g[r, j] += b[j] }
+    }
+    return (u, g)
   }
 }
