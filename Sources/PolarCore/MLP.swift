@@ -1,6 +1,8 @@
 // A multilayer perceptron y = f(x) = D_L(act(... act(D_1 x))) with dense layers D_k, used for the
 // amortizer g_phi(y) ~ grad u*(y) and the explicit map M_psi (DESIGN §1). With `residual`,
-// y = x + f(x) (needs input == output), so that a small last layer starts near the identity.
+// y = S x + f(x) (needs input == output) with a learnt linear skip S, initialised to the identity
+// and the last layer of f small, so the network starts near the identity and the linear part of
+// the map (all of it for a linear field) is learnt directly rather than through the nonlinear path.
 
 public struct MLP: Sendable, Equatable {
   public let input: Int
@@ -9,7 +11,10 @@ public struct MLP: Sendable, Equatable {
   public let activation: Activation
   public let residual: Bool
   public let layout: ArenaLayout
+  /// D_1 ... D_L, then the skip S (no bias) when `residual`.
   let layers: [Dense]
+  /// The number of layers of f (without the skip).
+  var depth: Int { residual ? layers.count - 1 : layers.count }
 
   public init(input: Int, output: Int, hidden: [Int], activation: Activation = .elu,
               residual: Bool = false) {
@@ -22,26 +27,32 @@ public struct MLP: Sendable, Equatable {
     self.residual = residual
     var layout = ArenaLayout()
     let widths = [input] + hidden + [output]
-    layers = (1 ..< widths.count).map {
+    var layers = (1 ..< widths.count).map {
       Dense("L\($0)", input: widths[$0 - 1], output: widths[$0], layout: &layout)
     }
+    if residual { layers.append(Dense("skip", input: input, output: output, bias: false, layout: &layout)) }
+    self.layers = layers
     self.layout = layout
   }
 
   public var parameterCount: Int { layout.count }
 
   /// LeCun-normal weights N(0, 1/fan_in), zero biases; the last layer scaled by `lastScale`
-  /// (0.01 by default for residual nets, so they start near the identity).
+  /// (0.01 by default for residual nets, so they start near the identity); the skip S = I.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func initialParameters<T: BLASScalar>(seed: UInt64, stream: UInt64 = 0x3A,
                                                lastScale: Double? = nil) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x4D4C50, stream))
     var p = [T](repeating: 0, count: layout.count)
-    for (k, layer) in layers.enumerated() {
+    for (k, layer) in layers.prefix(depth).enumerated() {
       var scale = 1 / Double(layer.input).squareRoot()
-      if k == layers.count - 1 { scale *= lastScale ?? (residual ? 0.01 : 1) }
+      if k == depth - 1 { scale *= lastScale ?? (residual ? 0.01 : 1) }
       for i in layer.weight.range { p[i] = T(scale * rng.normal(UInt64(i))) }
+    }
+    if residual {
+      let skip = layers[depth].weight
+      for j in 0 ..< input { p[skip.offset + j * input + j] = 1 }
     }
     return p
   }
@@ -61,11 +72,14 @@ public struct MLP: Sendable, Equatable {
       let p = buf.baseAddress!
       var inputs = [x], pre = [Matrix<T>]()
       var h = x
-      for (k, layer) in layers.enumerated() {
+      for (k, layer) in layers.prefix(depth).enumerated() {
         let z = layer.forward(p, h)
-        if k == layers.count - 1 {
+        if k == depth - 1 {
           var y = z
-          if residual { for i in y.storage.indices { y.storage[i] += x.storage[i] } }
+          if residual {
+            let sx = layers[depth].forward(p, x)
+            for i in y.storage.indices { y.storage[i] += sx.storage[i] }
+          }
           return Tape(inputs: inputs, pre: pre, y: y)
         }
         pre.append(z)
@@ -92,14 +106,16 @@ public struct MLP: Sendable, Equatable {
       grad.withUnsafeMutableBufferPointer { gbuf in
         let p = buf.baseAddress!, gp = gbuf.baseAddress!
         var g = dy
-        for k in stride(from: layers.count - 1, through: 0, by: -1) {
+        // The skip: dS += dy^T x, and dx gets dy S.
+        let skipDX = residual ? layers[depth].backward(p, tape.inputs[0], dy, grad: gp, inputGradient: inputGradient) : nil
+        for k in stride(from: depth - 1, through: 0, by: -1) {
           let needInput = k > 0 || inputGradient
           let dh = layers[k].backward(p, tape.inputs[k], g, grad: gp, inputGradient: needInput)
           guard let dh else { return nil }
           if k == 0 {
             guard inputGradient else { return nil }
             var dx = dh
-            if residual { for i in dx.storage.indices { dx.storage[i] += dy.storage[i] } }
+            if let skipDX { for i in dx.storage.indices { dx.storage[i] += skipDX.storage[i] } }
             return dx
           }
           g = activation.backward(tape.pre[k - 1], dh)
