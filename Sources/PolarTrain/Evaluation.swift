@@ -10,6 +10,8 @@ public enum Evaluation {
   public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState,
                          samples n: Int) -> [String: Double] {
     let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    // M_net only once stage map has run (an earlier checkpoint holds its initial parameters).
+    let mapTrained = config.map.steps > 0 && state.stage == "done"
     let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
     // Implicit M(x) = xhat(F(x)), solved harder than in training.
     let solver = config.solver(evaluation: true)
@@ -76,11 +78,11 @@ public enum Evaluation {
     if let field = problem.field, let trueGrad = field.trueGradU(x), let trueM = field.trueM(x) {
       out["grad_u_error"] = relativeL2(gradU, trueGrad)
       out["M_error"] = relativeL2(m, trueM)
-      if config.map.steps > 0, let w = state.networks["map"]?.params {
+      if mapTrained, let w = state.networks["map"]?.params {
         out["M_net_error"] = relativeL2(nets.map(w, x), trueM)
       }
     }
-    if config.map.steps > 0, let w = state.networks["map"]?.params {
+    if mapTrained, let w = state.networks["map"]?.params {
       out["M_net_vs_implicit"] = relativeL2(nets.map(w, x), m)
     }
     return out
