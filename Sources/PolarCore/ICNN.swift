@@ -96,29 +96,37 @@ public struct ICNN: Sendable, Equatable {
     public let u: [T]
   }
 
-  /// u at every row of X [B, d].
+  /// softplus of every quadratic's raw diagonal, Q_0 ... Q_L then q: what `forward` would
+  /// compute on each call; pass it in when evaluating the same parameters many times.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func forward<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> Tape<T> {
+  public func diagonals<T: BLASScalar>(_ params: [T]) -> [Matrix<T>] {
+    params.withUnsafeBufferPointer { buf in (quads + [q]).map { $0.diagonal(buf.baseAddress!) } }
+  }
+
+  /// u at every row of X [B, d] (`diagonals`, when given, from `diagonals(params)`).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func forward<T: BLASScalar>(_ params: [T], _ x: Matrix<T>, diagonals: [Matrix<T>]? = nil) -> Tape<T> {
     precondition(params.count == layout.count, "ICNN: \(params.count) parameters, expected \(layout.count)")
     return params.withUnsafeBufferPointer { buf in
       let p = buf.baseAddress!
       var tapes = [Quadratic.Tape<T>]()
       var pre = [Matrix<T>](), post = [Matrix<T>]()
-      let (q0, t0) = quads[0].forward(p, x)
+      let (q0, t0) = quads[0].forward(p, x, diagonal: diagonals?[0])
       tapes.append(t0)
       pre.append(q0)
       post.append(activation.forward(q0))
       for k in 0 ..< weights.count {
         var z = weights[k].forward(p, post[k])
-        let (qk, tk) = quads[k + 1].forward(p, x)
+        let (qk, tk) = quads[k + 1].forward(p, x, diagonal: diagonals?[k + 1])
         tapes.append(tk)
         for i in z.storage.indices { z.storage[i] += qk.storage[i] }
         if k + 1 < weights.count {
           pre.append(z)
           post.append(activation.forward(z))
         } else {
-          let (qq, tq) = q.forward(p, x)
+          let (qq, tq) = q.forward(p, x, diagonal: diagonals?[quads.count])
           for i in z.storage.indices { z.storage[i] += qq.storage[i] }
           return Tape(quadTapes: tapes, qTape: tq, pre: pre, post: post, u: z.storage)
         }
@@ -172,8 +180,9 @@ public struct ICNN: Sendable, Equatable {
   /// u and grad u at every row of X.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func valueAndGradient<T: BLASScalar>(_ params: [T], _ x: Matrix<T>) -> (u: [T], grad: Matrix<T>) {
-    let tape = forward(params, x)
+  public func valueAndGradient<T: BLASScalar>(_ params: [T], _ x: Matrix<T>,
+                                              diagonals: [Matrix<T>]? = nil) -> (u: [T], grad: Matrix<T>) {
+    let tape = forward(params, x, diagonals: diagonals)
     return (tape.u, inputGradient(params, tape, du: [T](repeating: 1, count: x.rows)))
   }
 

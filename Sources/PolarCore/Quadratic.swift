@@ -31,24 +31,27 @@ public struct Quadratic: Sendable, Equatable {
   public struct Tape<T: BLASScalar> {
     public let x: Matrix<T>
     let p: Matrix<T>  // X A
+    let s: Matrix<T>  // softplus(D)
   }
 
-  /// softplus(D), [width, d].
-  func diagonal<T: BLASScalar>(_ prm: UnsafePointer<T>) -> Matrix<T> {
+  /// softplus(D), [width, d]: a function of the parameters only, so callers that evaluate the
+  /// same parameters many times (the conjugate solver) compute it once and pass it to `forward`.
+  public func diagonal<T: BLASScalar>(_ prm: UnsafePointer<T>) -> Matrix<T> {
     Matrix(rows: width, cols: dim, storage: (0 ..< width * dim).map { softplus(prm[d.offset + $0]) })
   }
 
   /// Forward: Q [B, width].
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func forward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ x: Matrix<T>) -> (Matrix<T>, Tape<T>) {
+  public func forward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ x: Matrix<T>,
+                                     diagonal given: Matrix<T>? = nil) -> (Matrix<T>, Tape<T>) {
     precondition(x.cols == dim, "Quadratic \(a.name): input has \(x.cols) columns, expected \(dim)")
     let n = x.rows, wr = width * rank
     var p = Matrix<T>(rows: n, cols: wr)
     var q = Matrix<T>(rows: n, cols: width)
     var x2 = x
     for i in x2.storage.indices { x2.storage[i] *= x2.storage[i] }
-    let s = diagonal(prm)
+    let s = given ?? diagonal(prm)
     x.withPointer { px in
       p.withMutablePointer { pp in mm(false, false, n, wr, dim, 1, px, dim, prm + a.offset, wr, 0, pp, wr) }
       q.withMutablePointer { pq in
@@ -63,7 +66,7 @@ public struct Quadratic: Sendable, Equatable {
         q[r, i] += prm[c.offset + i] + sq / 2
       }
     }
-    return (q, Tape(x: x, p: p))
+    return (q, Tape(x: x, p: p, s: s))
   }
 
   /// Backward: accumulates parameter gradients into `grad` (when given) and returns dX (when
@@ -92,7 +95,7 @@ public struct Quadratic: Sendable, Equatable {
     guard inputGradient else { return nil }
     var dx = Matrix<T>(rows: n, cols: dim)
     var gs = Matrix<T>(rows: n, cols: dim)
-    let s = diagonal(prm)
+    let s = tape.s
     g.withPointer { pg in
       s.withPointer { ps in gs.withMutablePointer { po in mm(false, false, n, dim, width, 1, pg, width, ps, dim, 0, po, dim) } }
       dx.withMutablePointer { pdx in

@@ -15,6 +15,7 @@ public enum Evaluation {
     let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
     // Implicit M(x) = xhat(F(x)), solved harder than in training.
     let solver = config.solver(evaluation: true)
+    let diagonals = nets.potential.diagonals(u)
     var m = Matrix<Float>(rows: n, cols: problem.dim)
     var residuals = [Float](), iterations = 0, converged = 0
     let chunk = 256
@@ -22,7 +23,9 @@ public enum Evaluation {
       let hi = min(n, lo + chunk)
       var y = Matrix<Float>(rows: hi - lo, cols: problem.dim)
       for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { y[r, j] = f[lo + r, j] } }
-      let s = solveConjugate(y: y, start: nets.amortizer(a, y), config: solver) { nets.potential.valueAndGradient(u, $0) }
+      let s = solveConjugate(y: y, start: nets.amortizer(a, y), config: solver) {
+        nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
+      }
       for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { m[lo + r, j] = s.x[r, j] } }
       residuals += s.residual
       iterations += s.iterations.reduce(0, +)

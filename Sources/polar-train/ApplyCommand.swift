@@ -50,7 +50,10 @@ struct ApplyCommand: ParsableCommand {
       throw CommandFailure(status: 3, message: "apply: the field of this run is a file; F is known only at its samples", printed: false)
     }
     let f = field(x)
-    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) { nets.potential.valueAndGradient(u, $0) }.x
+    let diagonals = nets.potential.diagonals(u)
+    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) {
+      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
+    }.x
     let gradUofM = nets.potential.valueAndGradient(u, m).grad
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
     try agreeing(world) { () throws -> Void in
