@@ -17,8 +17,8 @@ extension Double: ExactSummable {}
 /// The fixed-point codec, a pure function of (value, shared exponent); no MPI.
 public enum FixedPointSum {
   public static let fractionBits = 96
-  static let two32 = 4294967296.0
-  static let two64 = 18446744073709551616.0
+  public static let two32 = 4294967296.0
+  public static let two64 = 18446744073709551616.0
   /// Shared exponent of an element whose contributions are all zero.
   public static let zeroExponent = Int32.min
 
@@ -83,13 +83,35 @@ extension Communicator {
     }
     try allreduce(&header, op: .max)
     // 2. Limbs of every finite contribution on the shared grid, summed locally then globally.
+    //    The grid scale 2^(K - E_i) is computed once per element (a power of two, so x * scale is
+    //    exact, as in FixedPointSum.limbs); elements whose scale would overflow take that path.
     var limbs = [Int64](repeating: 0, count: 3 * n)
-    for c in contributions {
-      for i in 0 ..< n where c[i].isFinite {
-        let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: header[i])
-        limbs[3 * i] &+= t
-        limbs[3 * i + 1] &+= m
-        limbs[3 * i + 2] &+= l
+    var scale = [Double](repeating: 0, count: n)
+    for i in 0 ..< n where header[i] != FixedPointSum.zeroExponent {
+      let k = FixedPointSum.fractionBits - Int(header[i])
+      scale[i] = k <= Double.greatestFiniteMagnitude.exponent ? Double(sign: .plus, exponent: k, significand: 1) : 0
+    }
+    let inv64 = 1 / FixedPointSum.two64, inv32 = 1 / FixedPointSum.two32
+    limbs.withUnsafeMutableBufferPointer { lp in
+      for c in contributions {
+        for i in 0 ..< n {
+          let x = Double(c[i])
+          guard x.isFinite, x != 0 else { continue }
+          var t: Int64, m: Int64, l: Int64
+          if scale[i] != 0 {
+            let sv = x.magnitude * scale[i]
+            let hi = (sv * inv64).rounded(.down)
+            let r1 = sv - hi * FixedPointSum.two64
+            let mid = (r1 * inv32).rounded(.down)
+            let lo = (r1 - mid * FixedPointSum.two32).rounded(.toNearestOrEven)
+            (t, m, l) = x < 0 ? (-Int64(hi), -Int64(mid), -Int64(lo)) : (Int64(hi), Int64(mid), Int64(lo))
+          } else {
+            (t, m, l) = FixedPointSum.limbs(x, exponent: header[i])
+          }
+          lp[3 * i] &+= t
+          lp[3 * i + 1] &+= m
+          lp[3 * i + 2] &+= l
+        }
       }
     }
     try allreduce(&limbs, op: .sum)
