@@ -52,12 +52,19 @@ public enum Activation: Sendable, Equatable, Codable {
     }
   }
 
-  /// A[i] = act(Z[i]) over a whole matrix.
+  /// A[i] = act(Z[i]) over a whole matrix (the switch outside the loop, so the loop vectorises).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func forward<T: BLASScalar>(_ z: Matrix<T>) -> Matrix<T> {
     var a = z
-    for i in a.storage.indices { a.storage[i] = apply(z.storage[i]) }
+    a.storage.withUnsafeMutableBufferPointer { p in
+      switch self {
+      case .relu: for i in p.indices { p[i] = p[i] > 0 ? p[i] : 0 }
+      case .leakyRelu(let s): let t = T(s); for i in p.indices { p[i] = p[i] > 0 ? p[i] : t * p[i] }
+      case .softplus: for i in p.indices { p[i] = PolarCore.softplus(p[i]) }
+      case .elu: for i in p.indices where !(p[i] > 0) { p[i] = T.expMinusOne(p[i]) }
+      }
+    }
     return a
   }
 
@@ -65,8 +72,18 @@ public enum Activation: Sendable, Equatable, Codable {
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func backward<T: BLASScalar>(_ z: Matrix<T>, _ dA: Matrix<T>) -> Matrix<T> {
+    precondition(z.storage.count == dA.storage.count, "Activation.backward: shapes differ")
     var dZ = dA
-    for i in dZ.storage.indices { dZ.storage[i] = dA.storage[i] * derivative(z.storage[i]) }
+    z.storage.withUnsafeBufferPointer { zp in
+      dZ.storage.withUnsafeMutableBufferPointer { p in
+        switch self {
+        case .relu: for i in p.indices { p[i] = zp[i] > 0 ? p[i] : 0 }
+        case .leakyRelu(let s): let t = T(s); for i in p.indices { p[i] = zp[i] > 0 ? p[i] : t * p[i] }
+        case .softplus: for i in p.indices { p[i] *= sigmoid(zp[i]) }
+        case .elu: for i in p.indices where !(zp[i] > 0) { p[i] *= T.exp(zp[i]) }
+        }
+      }
+    }
     return dZ
   }
 }

@@ -59,11 +59,15 @@ public struct Quadratic: Sendable, Equatable {
         mm(false, true, n, width, dim, 1, px, dim, prm + b.offset, dim, 1, pq, width)
       }
     }
-    for r in 0 ..< n {
-      for i in 0 ..< width {
-        var sq: T = 0
-        for k in 0 ..< rank { let v = p[r, i * rank + k]; sq += v * v }
-        q[r, i] += prm[c.offset + i] + sq / 2
+    p.storage.withUnsafeBufferPointer { pp in
+      q.storage.withUnsafeMutableBufferPointer { qp in
+        for r in 0 ..< n {
+          for i in 0 ..< width {
+            var sq: T = 0
+            for k in 0 ..< rank { let v = pp[r * wr + i * rank + k]; sq += v * v }
+            qp[r * width + i] += prm[c.offset + i] + sq / 2
+          }
+        }
       }
     }
     return (q, Tape(x: x, p: p, s: s))
@@ -77,7 +81,11 @@ public struct Quadratic: Sendable, Equatable {
                                       grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
     let x = tape.x, n = x.rows, wr = width * rank
     var h = tape.p
-    for r in 0 ..< n { for i in 0 ..< width { for k in 0 ..< rank { h[r, i * rank + k] *= g[r, i] } } }
+    h.storage.withUnsafeMutableBufferPointer { hp in
+      g.storage.withUnsafeBufferPointer { gp in
+        for r in 0 ..< n { for i in 0 ..< width { for k in 0 ..< rank { hp[r * wr + i * rank + k] *= gp[r * width + i] } } }
+      }
+    }
     if let grad {
       var x2 = x
       for i in x2.storage.indices { x2.storage[i] *= x2.storage[i] }
@@ -89,8 +97,12 @@ public struct Quadratic: Sendable, Equatable {
         }
         x2.withPointer { px2 in gx2.withMutablePointer { po in mm(true, false, width, dim, n, 1, pg, width, px2, dim, 0, po, dim) } }
       }
-      for j in 0 ..< width * dim { grad[d.offset + j] += gx2.storage[j] / 2 * sigmoid(prm[d.offset + j]) }
-      for r in 0 ..< n { for i in 0 ..< width { grad[c.offset + i] += g[r, i] } }
+      gx2.storage.withUnsafeBufferPointer { gp in
+        for j in 0 ..< width * dim { grad[d.offset + j] += gp[j] / 2 * sigmoid(prm[d.offset + j]) }
+      }
+      g.storage.withUnsafeBufferPointer { gp in
+        for r in 0 ..< n { for i in 0 ..< width { grad[c.offset + i] += gp[r * width + i] } }
+      }
     }
     guard inputGradient else { return nil }
     var dx = Matrix<T>(rows: n, cols: dim)
@@ -103,7 +115,11 @@ public struct Quadratic: Sendable, Equatable {
         mm(false, false, n, dim, width, 1, pg, width, prm + b.offset, dim, 1, pdx, dim)
       }
     }
-    for i in dx.storage.indices { dx.storage[i] += x.storage[i] * gs.storage[i] }
+    dx.storage.withUnsafeMutableBufferPointer { dp in
+      x.storage.withUnsafeBufferPointer { xp in
+        gs.storage.withUnsafeBufferPointer { sp in for i in dp.indices { dp[i] += xp[i] * sp[i] } }
+      }
+    }
     return dx
   }
 }
