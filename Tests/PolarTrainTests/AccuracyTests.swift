@@ -13,19 +13,10 @@ struct AccuracyTests {
     #expect(r.status == 0, "\(r.combined)")
     let m = try reportMetrics(run)
     print("accuracy \(field) d=\(dim): \(r.seconds) s, \(m)")
-    let truthChecks = {
-      #expect(m["grad_u_error"]! < 0.03, "grad u vs truth: \(m["grad_u_error"]!)")
-      #expect(m["M_error"]! < 0.05, "M (implicit) vs truth: \(m["M_error"]!)")
-    }
-    if field == "rotated-convex" && dim == 8 {
-      // Open: at the default settings grad u is 3.3-3.8% off phi in d = 8 (M 4.0-4.6%), over the
-      // 3% bound; lr 5e-3 and 2e-2 did no better. Kept visible, not hidden.
-      withKnownIssue("rotated-convex d = 8 misses the 3% grad u bound at default settings", isIntermittent: true) {
-        truthChecks()
-      }
-    } else {
-      truthChecks()
-    }
+    // The wall time (the issue's "under 5 minutes on 2 ranks") is printed, not asserted: speed
+    // is measured by launch/bench, not by timed tests on a noisy machine.
+    #expect(m["grad_u_error"]! < 0.03, "grad u vs truth: \(m["grad_u_error"]!)")
+    #expect(m["M_error"]! < 0.05, "M (implicit) vs truth: \(m["M_error"]!)")
     #expect(m["reconstruction_error"]! < 0.02, "grad u(M(x)) vs F(x): \(m["reconstruction_error"]!)")
     #expect(m["M_net_error"]! < 0.06, "M_net vs truth: \(m["M_net_error"]!)")
     #expect(m["energy_distance"]! < 3 * m["energy_distance_floor"]!,
