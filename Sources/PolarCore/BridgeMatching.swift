@@ -1,0 +1,123 @@
+// Augmented bridge matching for the inverse map M^-1 (DESIGN §1 step 3; Liu et al. 2023,
+// "augmented" = conditioned on the start point). On the coupling (X0, X1) = (M(x), x), x ~ rho:
+//   x_t = (1 - t) X0 + t X1 + sigma sqrt(t (1 - t)) eps,   eps ~ N(0, I),  t in (0, 1),
+// the Brownian bridge from X0 to X1, whose drift towards X1 is (X1 - x_t) / (1 - t). The network
+// predicts the endpoint, v(x_t, t, X0) ~ E[X1 | x_t, X0] (the authors' parameterisation, which
+// keeps the regression target bounded as t -> 1), trained by the mean of |v - X1|^2; the drift
+// is then (v - x_t) / (1 - t), and dX = drift dt + sigma dW from X_0 = y samples M^-1(y).
+// v is an MLP on [x_t, X0, t, cos(2 pi k t), sin(2 pi k t) for k = 1..K].
+import RealModule
+
+public struct BridgeNetwork: Sendable, Equatable {
+  public let dim: Int
+  /// K: the time features are t, cos(2 pi k t), sin(2 pi k t) for k = 1 ... K.
+  public let frequencies: Int
+  public let mlp: MLP
+
+  public init(dim: Int, hidden: [Int], frequencies: Int = 16, activation: Activation = .elu) {
+    precondition(dim > 0 && frequencies >= 0, "BridgeNetwork: dim > 0, frequencies >= 0")
+    self.dim = dim
+    self.frequencies = frequencies
+    mlp = MLP(input: 2 * dim + 1 + 2 * frequencies, output: dim, hidden: hidden, activation: activation)
+  }
+
+  public var layout: ArenaLayout { mlp.layout }
+  public var parameterCount: Int { mlp.parameterCount }
+
+  public func initialParameters<T: BLASScalar>(seed: UInt64) -> [T] {
+    mlp.initialParameters(seed: seed, stream: 0xB1)
+  }
+
+  /// The network's input rows [x_t | X0 | t | cos(2 pi k t) | sin(2 pi k t)].
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func inputs<T: BLASScalar>(xt: Matrix<T>, t: [T], x0: Matrix<T>) -> Matrix<T> {
+    precondition(xt.cols == dim && x0.cols == dim && xt.rows == x0.rows && t.count == xt.rows,
+                 "BridgeNetwork: x_t, t and X0 disagree in shape")
+    let width = mlp.input
+    var z = Matrix<T>(rows: xt.rows, cols: width)
+    for r in 0 ..< xt.rows {
+      for j in 0 ..< dim { z[r, j] = xt[r, j]; z[r, dim + j] = x0[r, j] }
+      z[r, 2 * dim] = t[r]
+      for k in 0 ..< frequencies {
+        let a = 2 * T.pi * T(k + 1) * t[r]
+        z[r, 2 * dim + 1 + k] = T.cos(a)
+        z[r, 2 * dim + 1 + frequencies + k] = T.sin(a)
+      }
+    }
+    return z
+  }
+
+  /// v(x_t, t, X0): the predicted endpoints X1, with the tape for `backward`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func forward<T: BLASScalar>(_ params: [T], xt: Matrix<T>, t: [T], x0: Matrix<T>) -> MLP.Tape<T> {
+    mlp.forward(params, inputs(xt: xt, t: t, x0: x0))
+  }
+
+  /// Backward from dL/dv: accumulates the parameter gradient; returns dL/dx_t when asked.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func backward<T: BLASScalar>(_ params: [T], _ tape: MLP.Tape<T>, dv: Matrix<T>, grad: inout [T],
+                                      inputGradient: Bool = false) -> Matrix<T>? {
+    guard let dz = mlp.backward(params, tape, dy: dv, grad: &grad, inputGradient: inputGradient) else { return nil }
+    var dxt = Matrix<T>(rows: dz.rows, cols: dim)
+    for r in 0 ..< dz.rows { for j in 0 ..< dim { dxt[r, j] = dz[r, j] } }
+    return dxt
+  }
+
+  /// The bridge point x_t = (1 - t) X0 + t X1 + sigma sqrt(t (1 - t)) eps, row by row.
+  public static func interpolate<T: BLASScalar>(x0: Matrix<T>, x1: Matrix<T>, t: [T], eps: Matrix<T>, sigma: T) -> Matrix<T> {
+    var xt = x0
+    for r in 0 ..< x0.rows {
+      let s = sigma * (t[r] * (1 - t[r])).squareRoot()
+      for j in 0 ..< x0.cols { xt[r, j] = (1 - t[r]) * x0[r, j] + t[r] * x1[r, j] + s * eps[r, j] }
+    }
+    return xt
+  }
+
+  /// The regression loss sum_rows |v(x_t, t, X0) - X1|^2 (a sum, so micro-batches add up) and
+  /// its parameter gradient, accumulated into `grad`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func loss<T: BLASScalar>(_ params: [T], x0: Matrix<T>, x1: Matrix<T>, t: [T], eps: Matrix<T>, sigma: T,
+                                  grad: inout [T]) -> T {
+    let xt = BridgeNetwork.interpolate(x0: x0, x1: x1, t: t, eps: eps, sigma: sigma)
+    let tape = forward(params, xt: xt, t: t, x0: x0)
+    var dv = tape.y
+    var sum: T = 0
+    for i in dv.storage.indices {
+      let e = tape.y.storage[i] - x1.storage[i]
+      sum += e * e
+      dv.storage[i] = 2 * e
+    }
+    _ = backward(params, tape, dv: dv, grad: &grad)
+    return sum
+  }
+
+  /// Euler–Maruyama for dX = (v(X, t, X0) - X) / (1 - t) dt + sigma dW on the uniform grid
+  /// t_k = k / steps from X_0 = y (X0 = y throughout), the last step without noise, so the
+  /// result is the predicted endpoint reached along the sampled path. `noise(k)` gives the
+  /// standard normal increments of step k ([rows, d]); with counter-based noise a sample does not
+  /// depend on how the rows are batched.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func sample<T: BLASScalar>(_ params: [T], from y: Matrix<T>, steps: Int, sigma: T,
+                                    noise: (Int) -> Matrix<T>) -> Matrix<T> {
+    precondition(steps >= 1, "BridgeNetwork.sample: at least one step")
+    var x = y
+    let dt = 1 / T(steps)
+    for k in 0 ..< steps {
+      let t = T(k) * dt
+      let v = forward(params, xt: x, t: [T](repeating: t, count: x.rows), x0: y).y
+      let last = k == steps - 1
+      let eps = last ? nil : noise(k)
+      let scale = sigma * dt.squareRoot()
+      for i in x.storage.indices {
+        // drift * dt = (v - x) / (1 - t) * dt; at the last step (1 - t) = dt, so x becomes v.
+        x.storage[i] += (v.storage[i] - x.storage[i]) / (1 - t) * dt + (eps.map { scale * $0.storage[i] } ?? 0)
+      }
+    }
+    return x
+  }
+}
