@@ -67,6 +67,13 @@ public struct Config: Sendable, Equatable {
   public struct Inverse: Sendable, Equatable {
     public var steps = 0
     public var sigma = 0.1
+    public var hidden = [128, 128, 128]
+    public var activation = "elu"
+    public var frequencies = 16
+    public var batch = 1024
+    public var lr = 1e-3
+    /// Where X0 = M(x) comes from: "implicit" (a conjugate solve) or "explicit" (M_net).
+    public var coupling = "implicit"
   }
 
   public struct Checkpoint: Sendable, Equatable {
@@ -193,8 +200,11 @@ extension Config {
     if problem.reference == "data" && problem.field != "file" {
       throw fail("problem.reference", "\"data\" needs field = \"file\"")
     }
-    if inverse.steps > 0 {
-      throw fail("inverse.steps", "the inverse stage (bridge matching) is not available yet; use 0")
+    if inverse.steps > 0 && inverse.batch % parallel.microBatch != 0 {
+      throw fail("parallel.micro_batch", "must divide inverse.batch (\(inverse.batch)), got \(parallel.microBatch)")
+    }
+    if inverse.steps > 0 && inverse.coupling == "explicit" && map.steps == 0 {
+      throw fail("inverse.coupling", "\"explicit\" needs the map stage (map.steps > 0)")
     }
   }
 

@@ -8,6 +8,7 @@ public struct Networks: Sendable {
   public let potential: ICNN
   public let amortizer: MLP
   public let map: MLP
+  public let inverse: BridgeNetwork
 
   public init(_ config: Config) {
     let d = config.problem.dim
@@ -18,16 +19,19 @@ public struct Networks: Sendable {
                     residual: config.amortizer.residual)
     map = MLP(input: d, output: d, hidden: config.map.hidden,
               activation: Activation(name: config.map.activation)!, residual: config.map.residual)
+    inverse = BridgeNetwork(dim: d, hidden: config.inverse.hidden, frequencies: config.inverse.frequencies,
+                            activation: Activation(name: config.inverse.activation)!)
   }
 
   /// Checkpoint group names, in checksum order.
-  public static let names = ["potential", "amortizer", "map"]
+  public static let names = ["potential", "amortizer", "map", "inverse"]
 
   public func layout(_ name: String) -> ArenaLayout {
     switch name {
     case "potential": potential.layout
     case "amortizer": amortizer.layout
-    default: map.layout
+    case "map": map.layout
+    default: inverse.layout
     }
   }
 }
@@ -45,7 +49,7 @@ public struct NetworkState: Sendable, Equatable {
 
 /// Everything a run needs to continue: stage, step, and every network's state.
 public struct TrainState: Sendable, Equatable {
-  /// "potential", "map", or "done".
+  /// "potential", "map", "inverse", or "done".
   public var stage: String
   /// Steps completed in `stage`.
   public var step: Int
@@ -68,6 +72,7 @@ public struct TrainState: Sendable, Equatable {
       "potential": NetworkState(params: nets.potential.initialParameters(seed: config.seed, gaussianMap: gaussian)),
       "amortizer": NetworkState(params: nets.amortizer.initialParameters(seed: config.seed, stream: 1)),
       "map": NetworkState(params: nets.map.initialParameters(seed: config.seed, stream: 2)),
+      "inverse": NetworkState(params: nets.inverse.initialParameters(seed: config.seed)),
     ])
   }
 

@@ -81,7 +81,11 @@ public struct Problem: Sendable {
   }
 
   /// Purposes of the random streams.
-  public enum Purpose: UInt64 { case potential = 1, map = 2, evaluation = 3, evaluationReference = 4 }
+  public enum Purpose: UInt64 {
+    case potential = 1, map = 2, evaluation = 3, evaluationReference = 4
+    /// Stage inverse: the samples x, and the bridge's times and noise.
+    case inverse = 5, inverseBridge = 6
+  }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).
   public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>) -> (x: Matrix<Float>, y: Matrix<Float>) {

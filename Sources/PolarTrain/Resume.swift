@@ -22,7 +22,7 @@ extension Checkpoint {
     let names = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }
     func order(_ name: String) -> (Int, Int) {
       let parts = name.dropFirst(5).dropLast(3).split(separator: "-")
-      let stage = ["potential": 0, "map": 1, "done": 2][String(parts.first ?? "")] ?? -1
+      let stage = ["potential": 0, "map": 1, "inverse": 2, "done": 3][String(parts.first ?? "")] ?? -1
       return (stage, Int(parts.last ?? "") ?? -1)
     }
     var out = names.sorted { order($0) > order($1) }
@@ -71,6 +71,7 @@ extension Checkpoint {
     "potential.hidden", "potential.rank", "potential.activation", "potential.init", "potential.batch",
     "amortizer.hidden", "amortizer.activation", "amortizer.residual",
     "map.hidden", "map.activation", "map.residual", "map.batch", "parallel.micro_batch",
+    "inverse.hidden", "inverse.activation", "inverse.frequencies", "inverse.batch", "inverse.coupling",
   ]
 
   /// Keys that may change between runs without changing any result.

@@ -97,7 +97,7 @@ public final class RunDirectory {
     if stage == "potential" {
       text += "  loss \(f("loss", "%.5f"))  W2^2 \(f("w2", "%.4f"))  amortizer \(f("amortizer_loss", "%.2e"))"
     } else {
-      text += "  map loss \(f("map_loss", "%.3e"))"
+      text += stage == "map" ? "  map loss \(f("map_loss", "%.3e"))" : "  bridge loss \(f("inverse_loss", "%.3e"))"
     }
     text += "  conj it \(f("conjugate_iterations", "%.2f"))"
     if let r = figures["conjugate_residual"] { text += " res \(String(format: "%.1e", r))" }

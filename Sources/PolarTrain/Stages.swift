@@ -119,7 +119,7 @@ extension Trainer {
   // MARK: stage map
 
   /// One micro-batch of stage map: M_psi(x) regressed onto the implicit M(x) = xhat(F(x)).
-  func mapContribution(step: Int, microBatch m: Int) -> [Float] {
+  func mapContribution(_ step: Int, _ m: Int) -> [Float] {
     let mb = config.parallel.microBatch
     let (x, y) = problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb)
     let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
@@ -145,20 +145,27 @@ extension Trainer {
   }
 
   func mapStep(_ step: Int) throws -> StepFigures {
-    let mb = config.parallel.microBatch
-    let count = config.map.batch / mb
-    let pm = nets.map.parameterCount
+    try regressionStep("map", step: step, batch: config.map.batch, parameters: nets.map.parameterCount,
+                       adam: mapAdam, lossKey: "map_loss", mapContribution)
+  }
+
+  /// The step of a regression stage (map, inverse): every micro-batch contributes
+  /// [gradient of the loss sum | loss sum | samples used | samples drawn | conjugate iterations];
+  /// one reduction, then the mean gradient over the samples used and one Adam step.
+  func regressionStep(_ name: String, step: Int, batch: Int, parameters p: Int, adam: AdamConfig, lossKey: String,
+                      _ contribution: (_ step: Int, _ microBatch: Int) -> [Float]) throws -> StepFigures {
+    let count = batch / config.parallel.microBatch
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let sum = try reducer.sum(mine.map { mapContribution(step: step, microBatch: $0) }, count: pm + 4)
-    let c = max(Double(sum[pm + 1]), 1)
-    let grad = (0 ..< pm).map { sum[$0] / Float(c) }
-    try checkFinite([sum[pm]], network: "map", step: step, what: "loss")
-    try checkFinite(grad, network: "map", step: step)
-    let report = optimize("map", grad, mapAdam)
+    let sum = try reducer.sum(mine.map { contribution(step, $0) }, count: p + 4)
+    let used = max(Double(sum[p + 1]), 1)
+    let grad = (0 ..< p).map { sum[$0] / Float(used) }
+    try checkFinite([sum[p]], network: name, step: step, what: "loss")
+    try checkFinite(grad, network: name, step: step)
+    let report = optimize(name, grad, adam)
     return StepFigures(values: [
-      "map_loss": Double(sum[pm]) / c, "converged": c / Double(sum[pm + 2]),
-      "conjugate_iterations": Double(sum[pm + 3]) / Double(sum[pm + 2]),
-      "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[pm + 2]),
+      lossKey: Double(sum[p]) / used, "converged": used / Double(sum[p + 2]),
+      "conjugate_iterations": Double(sum[p + 3]) / Double(sum[p + 2]),
+      "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[p + 2]),
     ])
   }
 

@@ -20,6 +20,7 @@ public final class Trainer {
   let potentialAdam: AdamConfig
   let amortizerAdam: AdamConfig
   let mapAdam: AdamConfig
+  let inverseAdam: AdamConfig
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
 
@@ -42,30 +43,42 @@ public final class Trainer {
     let amortizerSchedule: LearningRateSchedule = p.schedule == "cosine"
       ? .cosine(total: p.steps, final: p.lrFinal * config.amortizer.lr / p.lr, warmup: p.warmup) : .constant
     amortizerAdam = AdamConfig(learningRate: config.amortizer.lr, schedule: amortizerSchedule)
+    inverseAdam = AdamConfig(learningRate: config.inverse.lr,
+                             schedule: .cosine(total: config.inverse.steps, final: config.inverse.lr / 100, warmup: 0))
     mapAdam = AdamConfig(learningRate: config.map.lr,
                          schedule: .cosine(total: config.map.steps, final: config.map.lr / 100, warmup: 0))
   }
 
   /// Runs the remaining stages to the end. The end of every stage writes a checkpoint of the
-  /// state to continue from: ckpt-map-0 after stage potential (when map follows), and
-  /// ckpt-done-<steps> at the very end, whose stage attribute is "done".
+  /// state to continue from: ckpt-<next stage>-0 (e.g. ckpt-map-0 after stage potential), and
+  /// ckpt-done-<steps> at the very end, whose stage attribute is "done". Stages with 0 steps
+  /// are skipped: potential, then map, then inverse.
   public func train() throws {
     try state.confirmIdentical(world)
-    if state.stage == "potential" {
-      try runStage("potential", steps: config.potential.steps, batch: config.potential.batch, potentialStep)
-      if config.map.steps > 0 {
-        state.stage = "map"
-        state.step = 0
-      } else {
-        state.stage = "done"
+    while state.stage != "done" {
+      let stage = state.stage
+      switch stage {
+      case "potential":
+        try runStage(stage, steps: config.potential.steps, batch: config.potential.batch, potentialStep)
+      case "map":
+        try runStage(stage, steps: config.map.steps, batch: config.map.batch, mapStep)
+      case "inverse":
+        try runStage(stage, steps: config.inverse.steps, batch: config.inverse.batch, inverseStep)
+      default:
+        throw TrainingError(message: "unknown stage \"\(stage)\" in the training state")
       }
+      state.stage = nextStage(after: stage)
+      if state.stage != "done" { state.step = 0 }
       try checkpoint()
     }
-    if state.stage == "map" {
-      try runStage("map", steps: config.map.steps, batch: config.map.batch, mapStep)
-      state.stage = "done"
-      try checkpoint()
-    }
+  }
+
+  /// The stage after `stage` that has steps to run, or "done".
+  func nextStage(after stage: String) -> String {
+    let order: [(String, Int)] = [("potential", config.potential.steps), ("map", config.map.steps),
+                                  ("inverse", config.inverse.steps)]
+    guard let i = order.firstIndex(where: { $0.0 == stage }) else { return "done" }
+    return order[(i + 1)...].first { $0.1 > 0 }?.0 ?? "done"
   }
 
   func runStage(_ name: String, steps: Int, batch: Int, _ body: (Int) throws -> StepFigures) throws {

@@ -141,6 +141,27 @@ struct ResumeTests {
     #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
   }
 
+  @Test("a second SIGINT ends a rank at once (status 130), and the job with it, within 10 s")
+  func secondInterrupt() throws {
+    // The first SIGINT asks for a checkpoint, held open for 20 s by the test pause; the second
+    // one arrives while it is being written and must not wait for it.
+    let run = try Programs.temporaryDirectory("sigint").appendingPathComponent("run")
+    let job = try startTraining(2, run: run, ["--set", "checkpoint.every=100000"],
+                                environment: ["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "20"])
+    #expect(job.wait(for: 120) { loggedStep(run) >= 200 })
+    let rank = Programs.children(of: job.pid).last!
+    kill(rank, SIGINT)
+    let dir = run.appendingPathComponent("checkpoints").path
+    #expect(job.wait(for: 30) {
+      ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".partial") }
+    }, "the first SIGINT did not start a checkpoint")
+    let sent = Date()
+    kill(rank, SIGINT)
+    let r = job.finish(timeout: 60)
+    #expect(r.status != 0 && Date().timeIntervalSince(sent) < 10, "\(r.combined)")
+    #expect(r.combined.contains("130"), "the rank's exit status: \(r.combined)")
+  }
+
   @Test("--resume auto on an empty directory starts fresh and says so")
   func resumeFresh() throws {
     let reference = try Reference.shared.get()

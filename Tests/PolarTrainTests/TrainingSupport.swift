@@ -28,7 +28,7 @@ func checkpointParameters(_ path: String) throws -> [String: [UInt32]] {
   let f = try File.open(path)
   defer { try? f.close() }
   var out = [String: [UInt32]]()
-  for name in ["potential", "amortizer", "map"] where f.exists(name) {
+  for name in ["potential", "amortizer", "map", "inverse"] where f.exists(name) {
     out[name] = try f.dataset("\(name)/params").read(as: Float.self).map(\.bitPattern)
   }
   return out

@@ -7,7 +7,8 @@ import Testing
 /// A small run: 8 micro-batches of 32 per step (uneven over 3 ranks).
 let smallRun = ["potential.steps=30", "potential.batch=256", "parallel.micro_batch=32", "map.steps=10",
                 "map.batch=256", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
-                "map.hidden=[16]", "checkpoint.every=10"]
+                "map.hidden=[16]", "checkpoint.every=10", "inverse.steps=10", "inverse.batch=256",
+                "inverse.hidden=[16]", "inverse.frequencies=2"]
 
 @Suite("Training under mpirun", .serialized)
 struct TrainingTests {
@@ -20,7 +21,7 @@ struct TrainingTests {
       let ckpt = try latestCheckpoint(run)
       #expect(ckpt.hasSuffix("ckpt-done-10.h5"), "\(ckpt)")
       params[n] = try checkpointParameters(ckpt)
-      #expect(params[n]?.keys.sorted() == ["amortizer", "map", "potential"])
+      #expect(params[n]?.keys.sorted() == ["amortizer", "inverse", "map", "potential"])
     }
     #expect(params[2] == params[1], "2 ranks differ from 1")
     #expect(params[3] == params[1], "3 ranks differ from 1")
@@ -87,6 +88,27 @@ struct TrainingTests {
     #expect(e.status == 0, "\(e.combined)")
     let metrics = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Double]
     #expect(metrics?["M_error"] != nil && metrics?["energy_distance"] != nil && metrics?["samples"] == 256)
+  }
+
+  @Test("sample: 1, 2 and 3 ranks write the same samples file rows, byte for byte; no .partial left")
+  func sampleAnyN() throws {
+    let (r, run) = try train(ranks: 2, smallRun, tag: "sample")
+    #expect(r.status == 0, "\(r.combined)")
+    let ckpt = try latestCheckpoint(run)
+    var rows = [Int: [UInt32]]()
+    for n in [1, 2, 3] {
+      let out = run.deletingLastPathComponent().appendingPathComponent("samples-\(n).h5").path
+      let s = try Programs.mpirun(n, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+                                                     "--output", out])
+      #expect(s.status == 0, "N=\(n): \(s.combined)")
+      #expect(s.stdout.contains("|M(x) - y| / |y|") && s.stdout.contains("|F(x)|"), "\(s.stdout)")
+      #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
+      let f = try File.open(out)
+      #expect(try f.dataset("x").shape == [600, 2] && f.exists("M_of_x") && f.exists("grad_f_norm"))
+      rows[n] = try f.dataset("x").read(as: Float.self).map(\.bitPattern) + f.dataset("M_of_x").read(as: Float.self).map(\.bitPattern)
+      try f.close()
+    }
+    #expect(rows[2] == rows[1] && rows[3] == rows[1], "samples differ between 1, 2 and 3 ranks")
   }
 }
 

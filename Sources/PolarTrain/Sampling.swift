@@ -1,0 +1,81 @@
+// Distributed sampling of M^-1(y) with the trained bridge network (DESIGN §1 steps 3-4). Sample
+// i of `total` belongs to target i / perPoint; its noise at Euler step k is drawn from
+// (seed, step k, index i), and samples are computed in fixed chunks of `chunk` rows (chunk c
+// = rows [c * chunk, (c + 1) * chunk)), each rank taking a contiguous block of whole chunks, so
+// every matrix shape, and so every byte of the result, is the same for any number of ranks.
+import Foundation
+import PolarCore
+
+public enum Sampling {
+  public static let chunk = 256
+
+  /// y* = grad u*(0) = argmin u: the image under M of every critical point of f when F = grad f.
+  public static func criticalTarget(config: Config, nets: Networks, state: TrainState) -> [Float] {
+    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let zero = Matrix<Float>(rows: 1, cols: config.problem.dim)
+    var solver = config.solver(evaluation: true)
+    solver.maxIterations = max(solver.maxIterations, 500)
+    let s = solveConjugate(y: zero, start: nets.amortizer(a, zero), config: solver) {
+      nets.potential.valueAndGradient(u, $0)
+    }
+    return s.x.row(0)
+  }
+
+  /// The rows [lo, hi) of the `total` samples that rank r of n computes (whole chunks).
+  public static func rows(total: Int, rank: Int, size: Int) -> Range<Int> {
+    let chunks = (total + chunk - 1) / chunk
+    let mine = microBatches(count: chunks, rank: rank, size: size)
+    return min(total, mine.lowerBound * chunk) ..< min(total, mine.upperBound * chunk)
+  }
+
+  /// Samples of M^-1(targets[i / perPoint]) for the global rows `rows` (whole chunks).
+  public static func draw(config: Config, nets: Networks, state: TrainState, targets: Matrix<Float>,
+                          perPoint: Int, rows: Range<Int>, steps: Int) -> Matrix<Float> {
+    let d = config.problem.dim
+    let v = state.networks["inverse"]!.params
+    var out = Matrix<Float>(rows: rows.count, cols: d)
+    for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
+      let hi = min(rows.upperBound, lo + chunk)
+      var y = Matrix<Float>(rows: hi - lo, cols: d)
+      for r in 0 ..< hi - lo { for j in 0 ..< d { y[r, j] = targets[(lo + r) / perPoint, j] } }
+      let x = nets.inverse.sample(v, from: y, steps: steps, sigma: Float(config.inverse.sigma)) { k in
+        let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(0x5A3, UInt64(k)))
+        var eps = Matrix<Float>(rows: hi - lo, cols: d)
+        for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r, j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
+        return eps
+      }
+      for r in 0 ..< hi - lo { for j in 0 ..< d { out[lo - rows.lowerBound + r, j] = x[r, j] } }
+    }
+    return out
+  }
+
+  /// M at the rows of x: implicit (a conjugate solve of F(x)) when F can be evaluated, else M_net
+  /// when the map stage ran, else nil.
+  public static func mapAt(_ x: Matrix<Float>, config: Config, nets: Networks, state: TrainState,
+                           field: Field?) -> Matrix<Float>? {
+    if let field {
+      let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+      let diagonals = nets.potential.diagonals(u)
+      var m = Matrix<Float>(rows: x.rows, cols: x.cols)
+      for lo in stride(from: 0, to: x.rows, by: chunk) {
+        let hi = min(x.rows, lo + chunk)
+        let part = Matrix(rows: hi - lo, cols: x.cols, storage: Array(x.storage[lo * x.cols ..< hi * x.cols]))
+        let f = field(part)
+        let s = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) {
+          nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
+        }
+        for i in 0 ..< s.x.storage.count { m.storage[lo * x.cols + i] = s.x.storage[i] }
+      }
+      return m
+    }
+    if config.map.steps > 0 { return nets.map(state.networks["map"]!.params, x) }
+    return nil
+  }
+
+  /// The q-quantiles of `values` (nearest rank), for the summary.
+  public static func quantiles(_ values: [Double], _ qs: [Double] = [0.1, 0.5, 0.9, 0.99]) -> [Double] {
+    let sorted = values.filter { $0.isFinite }.sorted()
+    guard !sorted.isEmpty else { return qs.map { _ in .nan } }
+    return qs.map { sorted[min(sorted.count - 1, Int(($0 * Double(sorted.count)).rounded(.down)))] }
+  }
+}

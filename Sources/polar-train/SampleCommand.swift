@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import ParallelHDF5
+import PolarCore
+import PolarTrain
+import SwiftMPI
+
+struct SampleCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sample",
+    abstract: "Sample the inverse map M^-1(y) with the trained bridge network, collectively into one HDF5 file.",
+    discussion: """
+      --target critical (the default) samples M^-1(y*) with y* = grad u*(0) = argmin u: when
+      F = grad f these are candidate critical points of f. --target FILE.h5 samples M^-1(y) for
+      every row of its dataset y [n, d], --per-point K times each. Every rank draws its share with
+      counter-based noise, so the file holds the same bytes for any number of ranks. The file
+      gets x [count, d], target [count] (the row of the target), M_of_x (implicit M when F can be
+      evaluated, else M_net), grad_f_norm = |F(x)| when F can be evaluated, and the settings as
+      attributes. It is written as OUTPUT.partial and renamed when complete.
+        mpirun -n 2 polar-train sample --checkpoint run/checkpoints/$(cat run/checkpoints/latest) \\
+          --count 4096 --output run/samples.h5
+      """)
+
+  @Option(help: "A checkpoint whose inverse stage was trained.")
+  var checkpoint: String
+
+  @Option(help: "Samples for --target critical.")
+  var count: Int = 4096
+
+  @Option(help: ArgumentHelp("critical, or an HDF5 file with dataset y [n, d].", valueName: "critical|FILE"))
+  var target: String = "critical"
+
+  @Option(name: .customLong("per-point"), help: "Samples per row of a target file.")
+  var perPoint: Int = 1
+
+  @Option(help: "Euler–Maruyama steps of the bridge SDE.")
+  var steps: Int = 100
+
+  @Option(help: "The samples file (replaced if it exists).")
+  var output: String
+
+  func validate() throws {
+    guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+    guard perPoint >= 1 else { throw ValidationError("--per-point must be at least 1") }
+    guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+  }
+
+  func run() throws {
+    let world = Communicator.world
+    let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
+    let config = contents.config, nets = Networks(config), d = config.problem.dim, state = contents.state
+    try agreeing(world) { () throws -> Void in
+      guard config.inverse.steps > 0 && state.stage == "done" else {
+        throw CheckpointError(message: "\(checkpoint): no trained inverse map (stage \(state.stage), inverse.steps \(config.inverse.steps))")
+      }
+    }
+    let problem = try agreeing(world) { try Problem.make(config, world: world) }
+    let targets: Matrix<Float>
+    let perTarget: Int
+    if target == "critical" {
+      targets = Matrix(rows: 1, cols: d, storage: Sampling.criticalTarget(config: config, nets: nets, state: state))
+      perTarget = count
+    } else {
+      targets = try agreeing(world) { () throws -> Matrix<Float> in
+        do {
+          let file = try File.open(target, access: .mpio(world))
+          let ds = try file.dataset("y")
+          try ds.checkShape([nil, d])
+          let values = try ds.read(as: Float.self)
+          try file.close()
+          return Matrix(rows: ds.shape[0], cols: d, storage: values)
+        } catch let e as HDF5Error {
+          throw InputError(message: e.description)
+        }
+      }
+      perTarget = perPoint
+    }
+    let total = targets.rows * perTarget
+    let rows = Sampling.rows(total: total, rank: world.rank, size: world.size)
+    let x = Sampling.draw(config: config, nets: nets, state: state, targets: targets, perPoint: perTarget,
+                          rows: rows, steps: steps)
+    let m = Sampling.mapAt(x, config: config, nets: nets, state: state, field: problem.field)
+    let fNorm: [Float]? = problem.field.map { field in
+      let f = field(x)
+      return (0 ..< x.rows).map { r in (0 ..< d).reduce(Float(0)) { $0 + f[r, $1] * f[r, $1] }.squareRoot() }
+    }
+    let targetRow = rows.map { Int64($0 / perTarget) }
+    try agreeing(world) { () throws -> Void in
+      do {
+        let out = try File.create(output + ".partial", access: .mpio(world))
+        let sel = Selection.rows(rows, trailing: [d])
+        try out.createDataset("x", type: .float32, shape: [total, d]).write(x.storage, selection: sel)
+        try out.createDataset("target", type: .int64, shape: [total]).write(targetRow, selection: .rows(rows))
+        try out.createDataset("targets", type: .float32, shape: [targets.rows, d])
+          .write(world.rank == 0 ? targets.storage : [], selection: world.rank == 0 ? .all : .none)
+        if let m { try out.createDataset("M_of_x", type: .float32, shape: [total, d]).write(m.storage, selection: sel) }
+        if let fNorm { try out.createDataset("grad_f_norm", type: .float32, shape: [total]).write(fNorm, selection: .rows(rows)) }
+        try out.setAttribute("checkpoint", checkpoint)
+        try out.setAttribute("target", target)
+        try out.setAttribute("per_point", Int64(perTarget))
+        try out.setAttribute("steps", Int64(steps))
+        try out.setAttribute("sigma", config.inverse.sigma)
+        try out.setAttribute("seed", Int64(bitPattern: config.seed))
+        try out.close()
+      } catch let e as HDF5Error {
+        throw OutputError(message: e.description)
+      }
+    }
+    // The summary: |M(x) - y| / |y| and |F(x)| quantiles, gathered to rank 0.
+    var rel = [Double]()
+    if let m {
+      for r in 0 ..< x.rows {
+        let t = Int(targetRow[r])
+        var num = 0.0, den = 0.0
+        for j in 0 ..< d {
+          num += Double((m[r, j] - targets[t, j]) * (m[r, j] - targets[t, j]))
+          den += Double(targets[t, j] * targets[t, j])
+        }
+        rel.append((num / max(den, 1e-30)).squareRoot())
+      }
+    }
+    let allRel = (try world.gatherv(rel, root: 0) ?? []).flatMap { $0 }
+    let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
+    try world.barrier()
+    if world.rank == 0 {
+      try? FileManager.default.removeItem(atPath: output)
+      try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
+      func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
+      print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
+      if !allRel.isEmpty { print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))") }
+      if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
+    }
+    try world.barrier()
+  }
+}
