@@ -98,7 +98,8 @@ struct TrainCommand: ParsableCommand {
       print("polar-train train: field \(cfg.problem.field), d = \(cfg.problem.dim), rho \(cfg.problem.reference), "
               + "\(world.size) rank(s), \(cfg.parallel.reduction) reduction; run directory \(output)")
       print("  networks: potential \(trainer.nets.potential.parameterCount) parameters, amortizer "
-              + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : ""))
+              + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : "")
+              + (cfg.inverse.steps > 0 ? ", inverse \(trainer.nets.inverse.parameterCount)" : ""))
     }
     do {
       try trainer.train()
