@@ -36,6 +36,9 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Euler–Maruyama steps of the bridge SDE.")
   var steps: Int = 100
 
+  @Option(help: ArgumentHelp("Levenberg–Marquardt steps on |F|^2 from every sample (exact Jacobians of the built-in fields); writes x_refined and grad_f_norm_refined.", valueName: "STEPS"))
+  var refine: Int = 0
+
   @Option(help: "The samples file (replaced if it exists).")
   var output: String
 
@@ -43,6 +46,7 @@ struct SampleCommand: ParsableCommand {
     guard count >= 1 else { throw ValidationError("--count must be at least 1") }
     guard perPoint >= 1 else { throw ValidationError("--per-point must be at least 1") }
     guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+    guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
   }
 
   func run() throws {
@@ -85,6 +89,14 @@ struct SampleCommand: ParsableCommand {
       return (0 ..< x.rows).map { r in (0 ..< d).reduce(Float(0)) { $0 + f[r, $1] * f[r, $1] }.squareRoot() }
     }
     let targetRow = rows.map { Int64($0 / perTarget) }
+    if refine > 0 && problem.field == nil {
+      throw CommandFailure(status: 3, message: "sample --refine: the field of this run is a file; F is known only at its samples",
+                           printed: false)
+    }
+    let refined: RefinedRoots? = refine > 0 ? problem.field.map { field in
+      refineRoots(Matrix(rows: x.rows, cols: d, storage: x.storage.map(Double.init)), steps: refine,
+                  field: { field($0) }, jacobian: { field.jacobian(at: $0) })
+    } : nil
     try agreeing(world) { () throws -> Void in
       do {
         let out = try File.create(output + ".partial", access: .mpio(world))
@@ -95,6 +107,11 @@ struct SampleCommand: ParsableCommand {
           .write(world.rank == 0 ? targets.storage : [], selection: world.rank == 0 ? .all : .none)
         if let m { try out.createDataset("M_of_x", type: .float32, shape: [total, d]).write(m.storage, selection: sel) }
         if let fNorm { try out.createDataset("grad_f_norm", type: .float32, shape: [total]).write(fNorm, selection: .rows(rows)) }
+        if let refined {
+          try out.createDataset("x_refined", type: .float64, shape: [total, d]).write(refined.x.storage, selection: sel)
+          try out.createDataset("grad_f_norm_refined", type: .float64, shape: [total]).write(refined.after, selection: .rows(rows))
+          try out.setAttribute("refine_steps", Int64(refine))
+        }
         try out.setAttribute("checkpoint", checkpoint)
         try out.setAttribute("target", target)
         try out.setAttribute("per_point", Int64(perTarget))
@@ -121,6 +138,7 @@ struct SampleCommand: ParsableCommand {
     }
     let allRel = (try world.gatherv(rel, root: 0) ?? []).flatMap { $0 }
     let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
+    let allRefined = (try world.gatherv(refined?.after ?? [], root: 0) ?? []).flatMap { $0 }
     try world.barrier()
     if world.rank == 0 {
       try? FileManager.default.removeItem(atPath: output)
@@ -129,6 +147,7 @@ struct SampleCommand: ParsableCommand {
       print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
       if !allRel.isEmpty { print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))") }
       if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
+      if !allRefined.isEmpty { print("  |F| refined (\(refine) steps) q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))") }
     }
     try world.barrier()
   }

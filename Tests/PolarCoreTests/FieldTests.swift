@@ -50,3 +50,42 @@ struct FieldTests {
     #expect(abs(same) < 0.02 && moved > 0.1 && moved > 5 * abs(same), "\(same) \(moved)")
   }
 }
+
+@Suite("Refinement of roots of F")
+struct RefineTests {
+  static var fields: [Field] {
+    [Field.seededLinear(dim: 3, seed: 1, condition: 8), Field.seededRotatedConvex(dim: 4, seed: 2)]
+      + ToyField.allCases.map { Field(dim: 2, kind: .toy($0)) }
+  }
+
+  @Test("the closed-form Jacobian of every built-in field matches central differences")
+  func jacobians() {
+    for field in RefineTests.fields {
+      let points = randomBatch(5, field.dim, seed: 91, scale: 1.5)
+      for r in 0 ..< 5 {
+        let p = points.row(r)
+        let exact = field.jacobian(at: p)
+        let fd = finiteDifferenceJacobian({ field($0) }, at: p)
+        #expect(relativeError(exact.storage, fd.storage) < 1e-6, "\(field.name) at \(p)")
+      }
+    }
+  }
+
+  @Test("Levenberg–Marquardt from near the cosine grid's critical points converges to them; finite differences work too")
+  func cosineGrid() {
+    let field = Field(dim: 2, kind: .toy(.cosineGrid))
+    // grad f = 0 where sin(w x - s) = 0 = sin(w y - s) or cos(w x - s) = 0 = cos(w y - s), w = 0.628, s = 1.57.
+    let w = 0.628, s = 1.57
+    let roots = [(s / w, s / w), ((s + .pi / 2) / w, (s + .pi / 2) / w), ((s - .pi) / w, s / w)]
+    var x = Matrix<Double>(rows: roots.count, cols: 2)
+    for (r, root) in roots.enumerated() { x[r, 0] = root.0 + 0.3; x[r, 1] = root.1 - 0.25 }
+    for useExact in [true, false] {
+      let refined = refineRoots(x, steps: 30, field: { field($0) }, jacobian: useExact ? { field.jacobian(at: $0) } : nil)
+      for (r, root) in roots.enumerated() {
+        #expect(refined.before[r] > 0.1)
+        #expect(refined.after[r] < 1e-10, "\(useExact) root \(r): |F| \(refined.after[r])")
+        #expect(abs(refined.x[r, 0] - root.0) < 1e-8 && abs(refined.x[r, 1] - root.1) < 1e-8)
+      }
+    }
+  }
+}

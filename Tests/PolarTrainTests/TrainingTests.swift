@@ -109,6 +109,15 @@ struct TrainingTests {
       try f.close()
     }
     #expect(rows[2] == rows[1] && rows[3] == rows[1], "samples differ between 1, 2 and 3 ranks")
+    // --refine: Levenberg–Marquardt on |F|^2 from each sample (F linear here: one step solves it).
+    let out = run.deletingLastPathComponent().appendingPathComponent("refined.h5").path
+    let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "300", "--steps", "20",
+                                                   "--refine", "5", "--output", out])
+    #expect(s.status == 0 && s.stdout.contains("|F| refined (5 steps)"), "\(s.combined)")
+    let f = try File.open(out)
+    let after = try f.dataset("grad_f_norm_refined").read(as: Double.self)
+    #expect(after.count == 300 && after.allSatisfy { $0 < 1e-10 }, "\(after.max() ?? -1)")
+    try f.close()
   }
 }
 

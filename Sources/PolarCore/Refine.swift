@@ -1,0 +1,147 @@
+// Refinement of candidate roots of F (critical points of f when F = grad f; DESIGN §1 item 4):
+// damped Gauss–Newton (Levenberg–Marquardt) on |F|^2 / 2 from each sample,
+//   (J^T J + lambda I) delta = -J^T F,   x <- x + delta if |F| decreases,
+// lambda shrinking tenfold after an accepted step and growing tenfold after a rejected one.
+// J is the field's exact Jacobian (Field.jacobian) for the built-in fields, or central finite
+// differences of F for a field known only as a function.
+
+import RealModule
+
+extension Field {
+  /// The Jacobian dF/dx at the point p (d x d, row i = gradient of F_i), in closed form.
+  public func jacobian(at p: [Double]) -> Matrix<Double> {
+    var j = Matrix<Double>(rows: dim, cols: dim)
+    switch kind {
+    case .linear(let a):
+      return a
+    case .rotatedConvex(let r, let a, let c):
+      // F(x) = g(R x), g_i(z) = a_i z_i + c_i tanh z_i: J = diag(a + c sech^2(R x)) R.
+      for i in 0 ..< dim {
+        var z = 0.0
+        for k in 0 ..< dim { z += r[i, k] * p[k] }
+        let t = Double.tanh(z)
+        let g = a[i] + c[i] * (1 - t * t)
+        for k in 0 ..< dim { j[i, k] = g * r[i, k] }
+      }
+      return j
+    case .toy(let t):
+      let (x, y) = (p[0], p[1])
+      switch t {
+      case .himmelblau:
+        j[0, 0] = (12 * x * x + 4 * y - 42) / 100
+        j[0, 1] = (4 * x + 4 * y) / 100
+        j[1, 0] = j[0, 1]
+        j[1, 1] = (4 * x + 12 * y * y - 26) / 100
+      case .cosineGrid:
+        let w = 0.628, s = 1.57
+        let (sx, cx, sy, cy) = (Double.sin(w * x - s), Double.cos(w * x - s), Double.sin(w * y - s), Double.cos(w * y - s))
+        j[0, 0] = -3 * w * w * cx * cy
+        j[0, 1] = 3 * w * w * sx * sy
+        j[1, 0] = j[0, 1]
+        j[1, 1] = -3 * w * w * cx * cy
+      case .doubleWell:
+        let r = x * x + y * y - 1
+        j[0, 0] = r + 2 * x * x
+        j[0, 1] = 2 * x * y
+        j[1, 0] = j[0, 1]
+        j[1, 1] = r + 2 * y * y
+      case .swirl:
+        // F = Rot(n) p, n = |p|: J = Rot(n) + (dRot/dn p) (p / n)^T.
+        let n = (x * x + y * y).squareRoot()
+        let (c, s) = (Double.cos(n), Double.sin(n))
+        j[0, 0] = c; j[0, 1] = -s; j[1, 0] = s; j[1, 1] = c
+        if n > 1e-12 {
+          let (dx, dy) = (-s * x - c * y, c * x - s * y)
+          j[0, 0] += dx * x / n; j[0, 1] += dx * y / n
+          j[1, 0] += dy * x / n; j[1, 1] += dy * y / n
+        }
+      }
+      return j
+    }
+  }
+}
+
+/// The Jacobian of `f` at `p` by central differences (step 1e-6 max(1, |p_k|)).
+public func finiteDifferenceJacobian(_ f: (Matrix<Double>) -> Matrix<Double>, at p: [Double]) -> Matrix<Double> {
+  let d = p.count
+  var points = Matrix<Double>(rows: 2 * d, cols: d)
+  var steps = [Double](repeating: 0, count: d)
+  for k in 0 ..< d {
+    steps[k] = 1e-6 * max(1, abs(p[k]))
+    for j in 0 ..< d { points[2 * k, j] = p[j]; points[2 * k + 1, j] = p[j] }
+    points[2 * k, k] += steps[k]
+    points[2 * k + 1, k] -= steps[k]
+  }
+  let values = f(points)
+  var jac = Matrix<Double>(rows: d, cols: d)
+  for k in 0 ..< d { for i in 0 ..< d { jac[i, k] = (values[2 * k, i] - values[2 * k + 1, i]) / (2 * steps[k]) } }
+  return jac
+}
+
+public struct RefinedRoots: Sendable {
+  public var x: Matrix<Double>
+  /// |F| at every row before and after.
+  public var before: [Double]
+  public var after: [Double]
+}
+
+/// Up to `steps` Levenberg–Marquardt iterations on |F|^2 from every row of `x`.
+public func refineRoots(_ x: Matrix<Double>, steps: Int, field f: (Matrix<Double>) -> Matrix<Double>,
+                        jacobian: (([Double]) -> Matrix<Double>)? = nil) -> RefinedRoots {
+  let d = x.cols
+  var out = x
+  func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+  func fAt(_ p: [Double]) -> [Double] { f(Matrix(rows: 1, cols: d, storage: p)).row(0) }
+  var before = [Double](), after = [Double]()
+  for r in 0 ..< x.rows {
+    var p = x.row(r)
+    var fp = fAt(p)
+    before.append(norm(fp))
+    var lambda = -1.0
+    for _ in 0 ..< steps {
+      guard norm(fp) > 0 else { break }
+      let jac = jacobian?(p) ?? finiteDifferenceJacobian(f, at: p)
+      // J^T J and J^T F.
+      var jtj = Matrix<Double>(rows: d, cols: d)
+      var jtf = [Double](repeating: 0, count: d)
+      for a in 0 ..< d {
+        for i in 0 ..< d { jtf[a] += jac[i, a] * fp[i] }
+        for b in 0 ..< d { for i in 0 ..< d { jtj[a, b] += jac[i, a] * jac[i, b] } }
+      }
+      if lambda < 0 { lambda = 1e-3 * max((0 ..< d).reduce(0) { $0 + jtj[$1, $1] } / Double(d), 1e-12) }
+      var accepted = false
+      for _ in 0 ..< 30 where !accepted {
+        var m = jtj
+        for a in 0 ..< d { m[a, a] += lambda }
+        guard let l = cholesky(m) else { lambda *= 10; continue }
+        // Solve L L^T delta = -J^T F.
+        var z = [Double](repeating: 0, count: d)
+        for a in 0 ..< d {
+          var s = -jtf[a]
+          for b in 0 ..< a { s -= l[a, b] * z[b] }
+          z[a] = s / l[a, a]
+        }
+        var delta = [Double](repeating: 0, count: d)
+        for a in stride(from: d - 1, through: 0, by: -1) {
+          var s = z[a]
+          for b in a + 1 ..< d { s -= l[b, a] * delta[b] }
+          delta[a] = s / l[a, a]
+        }
+        let q = zip(p, delta).map { $0 + $1 }
+        let fq = fAt(q)
+        if norm(fq) < norm(fp) {
+          p = q
+          fp = fq
+          lambda /= 10
+          accepted = true
+        } else {
+          lambda *= 10
+        }
+      }
+      if !accepted { break }
+    }
+    for j in 0 ..< d { out[r, j] = p[j] }
+    after.append(norm(fp))
+  }
+  return RefinedRoots(x: out, before: before, after: after)
+}
