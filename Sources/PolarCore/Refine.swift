@@ -61,6 +61,51 @@ extension Field {
   }
 }
 
+extension Field {
+  /// The isolated critical points of f (the roots of F = grad f) inside the box [lo, hi]^2, for
+  /// the toy fields where they are a finite list: the cosine grid in closed form (both sines or
+  /// both cosines vanish: a lattice), Himmelblau by Levenberg–Marquardt from a 41 x 41 grid of
+  /// starts, deduplicated. nil where the roots are not isolated (double-well: a circle) or not a
+  /// gradient's (swirl), and for the other fields.
+  public func criticalPoints(lo: Double, hi: Double) -> [[Double]]? {
+    guard case .toy(let t) = kind else { return nil }
+    switch t {
+    case .cosineGrid:
+      // w x - s = k pi / 2 with the same parity for both coordinates.
+      let w = 0.628, s = 1.57
+      func values(_ parity: Int) -> [Double] {
+        let kMin = Int(((w * lo - s) / (Double.pi / 2)).rounded(.down)) - 1
+        let kMax = Int(((w * hi - s) / (Double.pi / 2)).rounded(.up)) + 1
+        return (kMin ... kMax).filter { (($0 % 2) + 2) % 2 == parity }
+          .map { (s + Double($0) * Double.pi / 2) / w }.filter { $0 >= lo && $0 <= hi }
+      }
+      var out = [[Double]]()
+      for parity in 0 ... 1 {
+        let v = values(parity)
+        for a in v { for b in v { out.append([a, b]) } }
+      }
+      return out
+    case .himmelblau:
+      let n = 41
+      var starts = Matrix<Double>(rows: n * n, cols: 2)
+      for i in 0 ..< n { for j in 0 ..< n {
+        starts[i * n + j, 0] = lo + (hi - lo) * Double(i) / Double(n - 1)
+        starts[i * n + j, 1] = lo + (hi - lo) * Double(j) / Double(n - 1)
+      } }
+      let refined = refineRoots(starts, steps: 100, field: { self($0) }, jacobian: { self.jacobian(at: $0) })
+      var out = [[Double]]()
+      for r in 0 ..< n * n where refined.after[r] < 1e-10 {
+        let p = refined.x.row(r)
+        guard p.allSatisfy({ $0 >= lo && $0 <= hi }) else { continue }
+        if !out.contains(where: { abs($0[0] - p[0]) + abs($0[1] - p[1]) < 1e-6 }) { out.append(p) }
+      }
+      return out.sorted { $0[0] == $1[0] ? $0[1] < $1[1] : $0[0] < $1[0] }
+    case .doubleWell, .swirl:
+      return nil
+    }
+  }
+}
+
 /// The Jacobian of `f` at `p` by central differences (step 1e-6 max(1, |p_k|)).
 public func finiteDifferenceJacobian(_ f: (Matrix<Double>) -> Matrix<Double>, at p: [Double]) -> Matrix<Double> {
   let d = p.count

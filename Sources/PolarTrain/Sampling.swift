@@ -72,6 +72,22 @@ public enum Sampling {
     return nil
   }
 
+  /// For every known point, how many samples (rows of the flat `samples`) lie within `tolerance`.
+  public static func recovery(known: [[Double]], samples: [Double], dim: Int, tolerance: Double) -> [Int] {
+    known.map { k in
+      var hits = 0
+      for r in stride(from: 0, to: samples.count, by: dim) {
+        var d2 = 0.0
+        for j in 0 ..< dim {
+          let e = samples[r + j] - k[j]
+          d2 += e * e
+        }
+        if d2.squareRoot() <= tolerance { hits += 1 }
+      }
+      return hits
+    }
+  }
+
   /// The q-quantiles of `values` (nearest rank), for the summary.
   public static func quantiles(_ values: [Double], _ qs: [Double] = [0.1, 0.5, 0.9, 0.99]) -> [Double] {
     let sorted = values.filter { $0.isFinite }.sorted()

@@ -39,6 +39,9 @@ struct SampleCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Levenberg–Marquardt steps on |F|^2 from every sample (exact Jacobians of the built-in fields); writes x_refined and grad_f_norm_refined.", valueName: "STEPS"))
   var refine: Int = 0
 
+  @Option(help: "Distance within which a (refined, if --refine) sample recovers a known critical point.")
+  var tolerance: Double = 1e-3
+
   @Option(help: "The samples file (replaced if it exists).")
   var output: String
 
@@ -139,6 +142,11 @@ struct SampleCommand: ParsableCommand {
     let allRel = (try world.gatherv(rel, root: 0) ?? []).flatMap { $0 }
     let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
     let allRefined = (try world.gatherv(refined?.after ?? [], root: 0) ?? []).flatMap { $0 }
+    // Known critical points (2-D toy fields on a box): which ones the samples reach.
+    let known: [[Double]]? = target == "critical" && config.problem.reference == "uniform"
+      ? problem.field?.criticalPoints(lo: config.problem.box[0], hi: config.problem.box[1]) : nil
+    let positions = refined?.x.storage ?? x.storage.map(Double.init)
+    let allPositions = known == nil ? [] : (try world.gatherv(positions, root: 0) ?? []).flatMap { $0 }
     try world.barrier()
     if world.rank == 0 {
       try? FileManager.default.removeItem(atPath: output)
@@ -148,6 +156,11 @@ struct SampleCommand: ParsableCommand {
       if !allRel.isEmpty { print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))") }
       if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
       if !allRefined.isEmpty { print("  |F| refined (\(refine) steps) q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))") }
+      if let known, !known.isEmpty {
+        let hits = Sampling.recovery(known: known, samples: allPositions, dim: d, tolerance: tolerance)
+        print("  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "
+                + "\(hits.filter { $0 > 0 }.count) of \(known.count); samples per point: \(hits)")
+      }
     }
     try world.barrier()
   }

@@ -89,3 +89,40 @@ struct RefineTests {
     }
   }
 }
+
+@Suite("Known critical points")
+struct CriticalPointTests {
+  @Test("cosine grid on [-5, 5]^2: the closed-form lattice are roots of F, and a dense grid search finds no others")
+  func cosineGrid() {
+    let field = Field(dim: 2, kind: .toy(.cosineGrid))
+    let points = field.criticalPoints(lo: -5, hi: 5)!
+    // w x - s runs over [-4.710, 1.570] on [-5, 5], so k pi / 2 for k in {-2, -1, 0} (k = -3 and
+    // 1 fall 0.002 and 0.0008 outside, i.e. x = -5.0035 and 5.0013): both sines zero for k even,
+    // x, y in {-2.5032, 2.5} (4 points), both cosines zero for k = -1, x = y = -0.0013 (1 point).
+    #expect(points.count == 5, "\(points)")
+    #expect(points.contains { abs($0[0] - 2.5) + abs($0[1] - 2.5) < 1e-12 })
+    #expect(points.contains { abs($0[0] + 0.00127) + abs($0[1] + 0.00127) < 1e-4 })
+    let f = field(Matrix(points))
+    #expect(f.storage.allSatisfy { abs($0) < 1e-12 })
+    // Grid search: every start that converges lands on a listed point.
+    let n = 31
+    var starts = Matrix<Double>(rows: n * n, cols: 2)
+    for i in 0 ..< n { for j in 0 ..< n { starts[i * n + j, 0] = -5 + 10 * Double(i) / Double(n - 1); starts[i * n + j, 1] = -5 + 10 * Double(j) / Double(n - 1) } }
+    let refined = refineRoots(starts, steps: 60, field: { field($0) }, jacobian: { field.jacobian(at: $0) })
+    for r in 0 ..< n * n where refined.after[r] < 1e-10 {
+      let p = refined.x.row(r)
+      guard p.allSatisfy({ abs($0) <= 5 }) else { continue }
+      #expect(points.contains { abs($0[0] - p[0]) + abs($0[1] - p[1]) < 1e-6 }, "unlisted root \(p)")
+    }
+  }
+
+  @Test("Himmelblau: 4 minima, 4 saddles and 1 maximum inside [-5, 5]^2")
+  func himmelblau() {
+    let field = Field(dim: 2, kind: .toy(.himmelblau))
+    let points = field.criticalPoints(lo: -5, hi: 5)!
+    #expect(points.count == 9, "\(points)")
+    // The minimum at (3, 2) and the maximum near (-0.270845, -0.923039) are among them.
+    #expect(points.contains { abs($0[0] - 3) + abs($0[1] - 2) < 1e-8 })
+    #expect(points.contains { abs($0[0] + 0.270845) + abs($0[1] + 0.923039) < 1e-5 })
+  }
+}
