@@ -88,6 +88,64 @@ public enum Evaluation {
     if mapTrained, let w = state.networks["map"]?.params {
       out["M_net_vs_implicit"] = relativeL2(nets.map(w, x), m)
     }
+    if config.inverse.steps > 0 && state.stage == "done", let field = problem.field {
+      for (k, v) in inverseChecks(config: config, problem: problem, nets: nets, state: state, field: field,
+                                  x: x, f: f, m: m) { out[k] = v }
+    }
+    return out
+  }
+
+  /// The inverse map's checks (DESIGN §1 items 3 and 5) on up to 1,024 held-out points:
+  /// - pre-image: x' ~ M^-1(M(x)) shares F with x, so cos(F(x), F(x')) should be near 1 (the
+  ///   paper's 0.83 +- 0.18 on MNIST): its mean, standard deviation and quantiles;
+  /// - consistency: for fresh y ~ rho and x' ~ M^-1(y), median |M(x') - y| / median |y|.
+  static func inverseChecks(config: Config, problem: Problem, nets: Networks, state: TrainState, field: Field,
+                            x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>) -> [String: Double] {
+    let d = problem.dim, k = min(x.rows, 1024)
+    func head(_ a: Matrix<Float>) -> Matrix<Float> { Matrix(rows: k, cols: d, storage: Array(a.storage[0 ..< k * d])) }
+    let v = state.networks["inverse"]!.params
+    func inverse(_ y: Matrix<Float>, stream: UInt64) -> Matrix<Float> {
+      nets.inverse.sample(v, from: y, steps: 100, sigma: Float(config.inverse.sigma)) { step in
+        let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(0xE7A1, stream, UInt64(step)))
+        return Matrix(rows: y.rows, cols: d, storage: (0 ..< y.rows * d).map { Float(rng.normal(UInt64($0))) })
+      }
+    }
+    var out = [String: Double]()
+    // Pre-image cosine similarity.
+    let fx = head(f), xp = inverse(head(m), stream: 1), fxp = field(xp)
+    var cosines = [Double]()
+    for r in 0 ..< k {
+      var dot = 0.0, a = 0.0, b = 0.0
+      for j in 0 ..< d {
+        dot += Double(fx[r, j] * fxp[r, j]); a += Double(fx[r, j] * fx[r, j]); b += Double(fxp[r, j] * fxp[r, j])
+      }
+      if a > 0 && b > 0 { cosines.append(dot / (a * b).squareRoot()) }
+    }
+    let mean = cosines.reduce(0, +) / Double(max(1, cosines.count))
+    out["preimage_cosine_mean"] = mean
+    out["preimage_cosine_std"] = (cosines.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, cosines.count))).squareRoot()
+    let q = Sampling.quantiles(cosines, [0.1, 0.5, 0.9])
+    out["preimage_cosine_q10"] = q[0]
+    out["preimage_cosine_median"] = q[1]
+    out["preimage_cosine_q90"] = q[2]
+    // Consistency: M(x') against y for fresh y ~ rho.
+    let y = problem.referenceSample(seed: config.seed, purpose: .evaluationReference, count: 3 * k)
+    let yk = Matrix(rows: k, cols: d, storage: Array(y.storage[2 * k * d ..< 3 * k * d]))
+    let xs = inverse(yk, stream: 2)
+    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let diagonals = nets.potential.diagonals(u)
+    let fs = field(xs)
+    let ms = solveConjugate(y: fs, start: nets.amortizer(a, fs), config: config.solver(evaluation: true)) {
+      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
+    }.x
+    var errors = [Double](), norms = [Double]()
+    for r in 0 ..< k {
+      var e = 0.0, n = 0.0
+      for j in 0 ..< d { e += Double((ms[r, j] - yk[r, j]) * (ms[r, j] - yk[r, j])); n += Double(yk[r, j] * yk[r, j]) }
+      errors.append(e.squareRoot())
+      norms.append(n.squareRoot())
+    }
+    out["inverse_consistency"] = Sampling.quantiles(errors, [0.5])[0] / max(Sampling.quantiles(norms, [0.5])[0], 1e-30)
     return out
   }
 }

@@ -88,6 +88,9 @@ struct TrainingTests {
     #expect(e.status == 0, "\(e.combined)")
     let metrics = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Double]
     #expect(metrics?["M_error"] != nil && metrics?["energy_distance"] != nil && metrics?["samples"] == 256)
+    // the inverse stage ran: the pre-image cosine and the consistency of M^-1 are reported
+    let cosine = metrics?["preimage_cosine_mean"] ?? -2
+    #expect(cosine >= -1 && cosine <= 1 && (metrics?["inverse_consistency"] ?? -1) >= 0, "\(String(describing: metrics))")
   }
 
   @Test("sample: 1, 2 and 3 ranks write the same samples file rows, byte for byte; no .partial left")
