@@ -121,6 +121,10 @@ struct SampleCommand: ParsableCommand {
         try out.setAttribute("steps", Int64(steps))
         try out.setAttribute("sigma", config.inverse.sigma)
         try out.setAttribute("seed", Int64(bitPattern: config.seed))
+        // Fault tests: hold the half-written file open (POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES=seconds).
+        if let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES"], let t = Double(text), t > 0 {
+          usleep(UInt32(min(t, 3600) * 1e6))
+        }
         try out.close()
       } catch let e as HDF5Error {
         throw OutputError(message: e.description)

@@ -112,6 +112,23 @@ struct TrainingTests {
       try f.close()
     }
     #expect(rows[2] == rows[1] && rows[3] == rows[1], "samples differ between 1, 2 and 3 ranks")
+    // Killed while writing: the previous samples file stays whole, the rerun replaces it.
+    let kept = run.deletingLastPathComponent().appendingPathComponent("samples-2.h5").path
+    let before = try Data(contentsOf: URL(fileURLWithPath: kept))
+    let job = try Programs.startMPI(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+                                                       "--output", kept], environment: ["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES": "20"])
+    #expect(job.wait(for: 60) { FileManager.default.fileExists(atPath: kept + ".partial") })
+    usleep(300_000)
+    kill(Programs.children(of: job.pid).first!, SIGKILL)
+    let killed = job.finish(timeout: 60)
+    #expect(killed.status != 0 && killed.seconds < 30, "\(killed.combined)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: kept)) == before, "the existing samples file changed")
+    let again = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+                                                       "--output", kept])
+    #expect(again.status == 0 && !FileManager.default.fileExists(atPath: kept + ".partial"), "\(again.combined)")
+    let rerun = try File.open(kept)
+    #expect(try rerun.dataset("x").read(as: Float.self).map(\.bitPattern) == Array(rows[1]!.prefix(1200)))
+    try rerun.close()
     // --refine: Levenberg–Marquardt on |F|^2 from each sample (F linear here: one step solves it).
     let out = run.deletingLastPathComponent().appendingPathComponent("refined.h5").path
     let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "300", "--steps", "20",
