@@ -17,8 +17,8 @@ extension Double: ExactSummable {}
 /// The fixed-point codec, a pure function of (value, shared exponent); no MPI.
 public enum FixedPointSum {
   public static let fractionBits = 96
-  public static let two32 = 4294967296.0
-  public static let two64 = 18446744073709551616.0
+  static let two32 = 4294967296.0
+  static let two64 = 18446744073709551616.0
   /// Shared exponent of an element whose contributions are all zero.
   public static let zeroExponent = Int32.min
 
@@ -28,14 +28,25 @@ public enum FixedPointSum {
     x == 0 ? zeroExponent : Int32(x.exponent) + 1
   }
 
-  /// The limbs (high, middle, low) of round(x * 2^(K - E)), |x| < 2^E.
+  /// 2^(K - E), the grid scale of an element with shared exponent E; 0 when that is not a finite
+  /// Double (E below about -927), and then `limbs` scales x in one step instead.
   @inline(__always)
-  public static func limbs(_ x: Double, exponent e: Int32) -> (Int64, Int64, Int64) {
+  public static func scale(exponent e: Int32) -> Double {
+    let k = fractionBits - Int(e)
+    return k <= Double.greatestFiniteMagnitude.exponent ? Double(sign: .plus, exponent: k, significand: 1) : 0
+  }
+
+  /// The limbs (high, middle, low) of round(x * 2^(K - E)), |x| < 2^E; `scale` is
+  /// scale(exponent: E), computed once per element by callers that code many contributions.
+  /// Multiplications by powers of two are exact, so only the low limb is rounded.
+  @inline(__always)
+  public static func limbs(_ x: Double, exponent e: Int32, scale: Double? = nil) -> (Int64, Int64, Int64) {
     if x == 0 { return (0, 0, 0) }
-    let s = Double(sign: .plus, exponent: fractionBits - Int(e), significand: x.magnitude)
-    let hi = (s / two64).rounded(.down)
+    let g = scale ?? self.scale(exponent: e)
+    let s = g != 0 ? x.magnitude * g : Double(sign: .plus, exponent: fractionBits - Int(e), significand: x.magnitude)
+    let hi = (s * (1 / two64)).rounded(.down)
     let r1 = s - hi * two64  // exact: the low bits of s
-    let mid = (r1 / two32).rounded(.down)
+    let mid = (r1 * (1 / two32)).rounded(.down)
     let lo = (r1 - mid * two32).rounded(.toNearestOrEven)
     let l = (Int64(hi), Int64(mid), Int64(lo))
     return x < 0 ? (-l.0, -l.1, -l.2) : l
@@ -83,31 +94,13 @@ extension Communicator {
     }
     try allreduce(&header, op: .max)
     // 2. Limbs of every finite contribution on the shared grid, summed locally then globally.
-    //    The grid scale 2^(K - E_i) is computed once per element (a power of two, so x * scale is
-    //    exact, as in FixedPointSum.limbs); elements whose scale would overflow take that path.
+    //    The grid scale 2^(K - E_i) is computed once per element, not once per contribution.
     var limbs = [Int64](repeating: 0, count: 3 * n)
-    var scale = [Double](repeating: 0, count: n)
-    for i in 0 ..< n where header[i] != FixedPointSum.zeroExponent {
-      let k = FixedPointSum.fractionBits - Int(header[i])
-      scale[i] = k <= Double.greatestFiniteMagnitude.exponent ? Double(sign: .plus, exponent: k, significand: 1) : 0
-    }
-    let inv64 = 1 / FixedPointSum.two64, inv32 = 1 / FixedPointSum.two32
+    let scale = (0 ..< n).map { FixedPointSum.scale(exponent: header[$0]) }
     limbs.withUnsafeMutableBufferPointer { lp in
       for c in contributions {
-        for i in 0 ..< n {
-          let x = Double(c[i])
-          guard x.isFinite, x != 0 else { continue }
-          var t: Int64, m: Int64, l: Int64
-          if scale[i] != 0 {
-            let sv = x.magnitude * scale[i]
-            let hi = (sv * inv64).rounded(.down)
-            let r1 = sv - hi * FixedPointSum.two64
-            let mid = (r1 * inv32).rounded(.down)
-            let lo = (r1 - mid * FixedPointSum.two32).rounded(.toNearestOrEven)
-            (t, m, l) = x < 0 ? (-Int64(hi), -Int64(mid), -Int64(lo)) : (Int64(hi), Int64(mid), Int64(lo))
-          } else {
-            (t, m, l) = FixedPointSum.limbs(x, exponent: header[i])
-          }
+        for i in 0 ..< n where c[i].isFinite {
+          let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: header[i], scale: scale[i])
           lp[3 * i] &+= t
           lp[3 * i + 1] &+= m
           lp[3 * i + 2] &+= l
