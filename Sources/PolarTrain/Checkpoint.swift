@@ -143,26 +143,18 @@ public enum Checkpoint {
   public struct Contents: Sendable {
     public var state: TrainState
     public var config: Config
-    public var configText: String
     public var worldSize: Int
-    public var checksumOK: Bool
     /// metrics.jsonl as it was when the checkpoint was written.
     public var metrics: String
   }
 
-  /// Reads a checkpoint collectively (each rank reads its slice, then all gather), verifies the
-  /// format, version and checksum, and rebuilds the configuration it was written with.
+  /// Reads a checkpoint collectively (each rank reads its slice, then all gather) and rebuilds
+  /// the configuration it was written with. The file must have passed `inspect` on rank 0
+  /// first (format, version, datasets, checksum): use `load`, or `locate` then `read`.
   public static func read(_ path: String, world: Communicator) throws -> Contents {
     do {
       let file = try File.open(path, access: .mpio(world))
       defer { try? file.close() }
-      guard (try? file.stringAttribute("format")) == format else {
-        throw CheckpointError(message: "\(path): not a polar-train checkpoint (attribute format)")
-      }
-      let v = try file.scalarAttribute("version", as: Int64.self)
-      guard v == version else {
-        throw CheckpointError(message: "\(path): version: checkpoint version \(v), this program reads \(version)")
-      }
       let configText = try file.stringAttribute("config")
       var config = Config()
       try config.apply(toml: configText, source: "\(path) (config attribute)")
@@ -178,12 +170,10 @@ public enum Checkpoint {
                              step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
       state.lrScale = try file.scalarAttribute("lr_scale", as: Double.self)
       state.rollbacks = Int(try file.scalarAttribute("rollbacks", as: Int64.self))
-      let stored = try file.stringAttribute("checksum")
       let worldSize = Int(try file.scalarAttribute("world_size", as: Int64.self))
       let metrics = try file.stringAttribute("metrics")
       try file.close()
-      return Contents(state: state, config: config, configText: configText, worldSize: worldSize,
-                      checksumOK: stored == String(state.checksum, radix: 16), metrics: metrics)
+      return Contents(state: state, config: config, worldSize: worldSize, metrics: metrics)
     } catch let e as HDF5Error {
       throw CheckpointError(message: e.description)
     }
