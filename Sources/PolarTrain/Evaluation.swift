@@ -9,13 +9,12 @@ import PolarCore
 public enum Evaluation {
   public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState,
                          samples n: Int) -> [String: Double] {
-    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+    let u = state.networks["potential"]!.params
     // M_net only once stage map has run (an earlier checkpoint holds its initial parameters).
     let mapTrained = config.map.steps > 0 && state.stage == "done"
     let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
     // Implicit M(x) = xhat(F(x)), solved harder than in training.
     let solver = config.solver(evaluation: true)
-    let diagonals = nets.potential.diagonals(u)
     var m = Matrix<Float>(rows: n, cols: problem.dim)
     var residuals = [Float](), iterations = 0, converged = 0
     let chunk = 256
@@ -23,9 +22,7 @@ public enum Evaluation {
       let hi = min(n, lo + chunk)
       var y = Matrix<Float>(rows: hi - lo, cols: problem.dim)
       for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { y[r, j] = f[lo + r, j] } }
-      let s = solveConjugate(y: y, start: nets.amortizer(a, y), config: solver) {
-        nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-      }
+      let s = nets.conjugate(y, state: state, solver: solver)
       for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { m[lo + r, j] = s.x[r, j] } }
       residuals += s.residual
       iterations += s.iterations.reduce(0, +)
@@ -103,12 +100,9 @@ public enum Evaluation {
                             x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>) -> [String: Double] {
     let d = problem.dim, k = min(x.rows, 1024)
     func head(_ a: Matrix<Float>) -> Matrix<Float> { Matrix(rows: k, cols: d, storage: Array(a.storage[0 ..< k * d])) }
-    let v = state.networks["inverse"]!.params
     func inverse(_ y: Matrix<Float>, stream: UInt64) -> Matrix<Float> {
-      nets.inverse.sample(v, from: y, steps: 100, sigma: Float(config.inverse.sigma)) { step in
-        let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(0xE7A1, stream, UInt64(step)))
-        return Matrix(rows: y.rows, cols: d, storage: (0 ..< y.rows * d).map { Float(rng.normal(UInt64($0))) })
-      }
+      Sampling.draw(config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: 0 ..< y.rows,
+                    steps: 100, noiseStream: stream)
     }
     var out = [String: Double]()
     // Pre-image cosine similarity.
@@ -132,12 +126,7 @@ public enum Evaluation {
     let y = problem.referenceSample(seed: config.seed, purpose: .evaluationReference, count: 3 * k)
     let yk = Matrix(rows: k, cols: d, storage: Array(y.storage[2 * k * d ..< 3 * k * d]))
     let xs = inverse(yk, stream: 2)
-    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
-    let diagonals = nets.potential.diagonals(u)
-    let fs = field(xs)
-    let ms = solveConjugate(y: fs, start: nets.amortizer(a, fs), config: config.solver(evaluation: true)) {
-      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-    }.x
+    let ms = nets.conjugate(field(xs), state: state, solver: config.solver(evaluation: true)).x
     var errors = [Double](), norms = [Double]()
     for r in 0 ..< k {
       var e = 0.0, n = 0.0

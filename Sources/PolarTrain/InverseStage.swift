@@ -18,11 +18,7 @@ extension Trainer {
     if config.inverse.coupling == "explicit" {
       x0 = nets.map(state.networks["map"]!.params, x)
     } else {
-      let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
-      let diagonals = nets.potential.diagonals(u)
-      let solve = solveConjugate(y: y, start: nets.amortizer(a, y), config: solverConfig) {
-        nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-      }
+      let solve = nets.conjugate(y, state: state, solver: solverConfig)
       x0 = solve.x
       keep = solve.converged
       iterations = solve.iterations.reduce(0, +)

@@ -26,6 +26,17 @@ public struct Networks: Sendable {
   /// Checkpoint group names, in checksum order.
   public static let names = ["potential", "amortizer", "map", "inverse"]
 
+  /// xhat(y) = grad u*(y) for every row of y: the conjugate solve of the potential held in
+  /// `state`, warm-started at `start` (by default the amortizer's g(y)). The softplus diagonals
+  /// of u are computed once per solve here, not once per evaluation of u.
+  public func conjugate(_ y: Matrix<Float>, state: TrainState, solver: ConjugateSolverConfig,
+                        start: Matrix<Float>? = nil) -> ConjugateResult<Float> {
+    let u = state.networks["potential"]!.params
+    let diagonals = potential.diagonals(u)
+    let x0 = start ?? amortizer(state.networks["amortizer"]!.params, y)
+    return solveConjugate(y: y, start: x0, config: solver) { potential.valueAndGradient(u, $0, diagonals: diagonals) }
+  }
+
   public func layout(_ name: String) -> ArenaLayout {
     switch name {
     case "potential": potential.layout

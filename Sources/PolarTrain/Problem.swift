@@ -85,6 +85,8 @@ public struct Problem: Sendable {
     case potential = 1, map = 2, evaluation = 3, evaluationReference = 4
     /// Stage inverse: the samples x, and the bridge's times and noise.
     case inverse = 5, inverseBridge = 6
+    /// Sampling M^-1 (the `sample` command, evaluate's inverse checks): the bridge SDE's noise.
+    case sampling = 7
   }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).

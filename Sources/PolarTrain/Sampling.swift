@@ -11,14 +11,9 @@ public enum Sampling {
 
   /// y* = grad u*(0) = argmin u: the image under M of every critical point of f when F = grad f.
   public static func criticalTarget(config: Config, nets: Networks, state: TrainState) -> [Float] {
-    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
-    let zero = Matrix<Float>(rows: 1, cols: config.problem.dim)
     var solver = config.solver(evaluation: true)
     solver.maxIterations = max(solver.maxIterations, 500)
-    let s = solveConjugate(y: zero, start: nets.amortizer(a, zero), config: solver) {
-      nets.potential.valueAndGradient(u, $0)
-    }
-    return s.x.row(0)
+    return nets.conjugate(Matrix(rows: 1, cols: config.problem.dim), state: state, solver: solver).x.row(0)
   }
 
   /// The rows [lo, hi) of the `total` samples that rank r of n computes (whole chunks).
@@ -28,9 +23,10 @@ public enum Sampling {
     return min(total, mine.lowerBound * chunk) ..< min(total, mine.upperBound * chunk)
   }
 
-  /// Samples of M^-1(targets[i / perPoint]) for the global rows `rows` (whole chunks).
+  /// Samples of M^-1(targets[i / perPoint]) for the global rows `rows` (whole chunks);
+  /// `noiseStream` separates independent uses (the `sample` command uses 0).
   public static func draw(config: Config, nets: Networks, state: TrainState, targets: Matrix<Float>,
-                          perPoint: Int, rows: Range<Int>, steps: Int) -> Matrix<Float> {
+                          perPoint: Int, rows: Range<Int>, steps: Int, noiseStream: UInt64 = 0) -> Matrix<Float> {
     let d = config.problem.dim
     let v = state.networks["inverse"]!.params
     var out = Matrix<Float>(rows: rows.count, cols: d)
@@ -39,7 +35,8 @@ public enum Sampling {
       var y = Matrix<Float>(rows: hi - lo, cols: d)
       for r in 0 ..< hi - lo { for j in 0 ..< d { y[r, j] = targets[(lo + r) / perPoint, j] } }
       let x = nets.inverse.sample(v, from: y, steps: steps, sigma: Float(config.inverse.sigma)) { k in
-        let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(0x5A3, UInt64(k)))
+        let rng = CounterRNG(seed: config.seed,
+                             stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))
         var eps = Matrix<Float>(rows: hi - lo, cols: d)
         for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r, j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
         return eps
@@ -54,16 +51,13 @@ public enum Sampling {
   public static func mapAt(_ x: Matrix<Float>, config: Config, nets: Networks, state: TrainState,
                            field: Field?) -> Matrix<Float>? {
     if let field {
-      let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
-      let diagonals = nets.potential.diagonals(u)
+      // Solved chunk by chunk (rows [c * chunk, (c + 1) * chunk) of this rank's whole chunks),
+      // so the shapes, and so the bytes, do not depend on the number of ranks.
       var m = Matrix<Float>(rows: x.rows, cols: x.cols)
       for lo in stride(from: 0, to: x.rows, by: chunk) {
         let hi = min(x.rows, lo + chunk)
         let part = Matrix(rows: hi - lo, cols: x.cols, storage: Array(x.storage[lo * x.cols ..< hi * x.cols]))
-        let f = field(part)
-        let s = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) {
-          nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-        }
+        let s = nets.conjugate(field(part), state: state, solver: config.solver(evaluation: true))
         for i in 0 ..< s.x.storage.count { m.storage[lo * x.cols + i] = s.x.storage[i] }
       }
       return m

@@ -49,10 +49,7 @@ extension Trainer {
     let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
     let tape = nets.amortizer.forward(a, y)
-    let diagonals = nets.potential.diagonals(u)
-    let solve = solveConjugate(y: y, start: tape.y, config: solverConfig) {
-      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-    }
+    let solve = nets.conjugate(y, state: state, solver: solverConfig, start: tape.y)
     var gx = [Float](repeating: 0, count: pu), gy = gx
     let terms = nets.potential.dualGradients(u, x: x, y: y, xhat: solve.x, mask: solve.converged,
                                              gradX: &gx, gradY: &gy)
@@ -122,12 +119,8 @@ extension Trainer {
   func mapContribution(_ step: Int, _ m: Int) -> [Float] {
     let mb = config.parallel.microBatch
     let (x, y) = problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb)
-    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
     let w = state.networks["map"]!.params
-    let diagonals = nets.potential.diagonals(u)
-    let solve = solveConjugate(y: y, start: nets.amortizer(a, y), config: solverConfig) {
-      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-    }
+    let solve = nets.conjugate(y, state: state, solver: solverConfig)
     let tape = nets.map.forward(w, x)
     var dy = Matrix<Float>(rows: mb, cols: problem.dim)
     var loss: Float = 0, converged: Float = 0

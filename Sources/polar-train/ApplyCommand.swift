@@ -42,7 +42,7 @@ struct ApplyCommand: ParsableCommand {
         throw InputError(message: e.description)
       }
     }
-    let u = contents.state.networks["potential"]!.params, a = contents.state.networks["amortizer"]!.params
+    let u = contents.state.networks["potential"]!.params
     let (ux, gradU) = nets.potential.valueAndGradient(u, x)
     // M(x) = grad u*(F(x)) needs F at x: from the built-in field, or refused for file fields.
     let problem = try agreeing(world) { try Problem.make(config, world: world) }
@@ -50,10 +50,7 @@ struct ApplyCommand: ParsableCommand {
       throw CommandFailure(status: 3, message: "apply: the field of this run is a file; F is known only at its samples", printed: false)
     }
     let f = field(x)
-    let diagonals = nets.potential.diagonals(u)
-    let m = solveConjugate(y: f, start: nets.amortizer(a, f), config: config.solver(evaluation: true)) {
-      nets.potential.valueAndGradient(u, $0, diagonals: diagonals)
-    }.x
+    let m = nets.conjugate(f, state: contents.state, solver: config.solver(evaluation: true)).x
     let gradUofM = nets.potential.valueAndGradient(u, m).grad
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
     try agreeing(world) { () throws -> Void in
