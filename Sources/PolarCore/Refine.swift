@@ -130,15 +130,24 @@ public struct RefinedRoots: Sendable {
   public var after: [Double]
 }
 
-/// Up to `steps` Levenberg–Marquardt iterations on |F|^2 from every row of `x`.
-public func refineRoots(_ x: Matrix<Double>, steps: Int, field f: (Matrix<Double>) -> Matrix<Double>,
-                        jacobian: (([Double]) -> Matrix<Double>)? = nil) -> RefinedRoots {
+/// Up to `steps` Levenberg–Marquardt iterations on |F(x) - z|^2 from every row of `x`, with z the
+/// same row of `goal` (0 when nil: the roots of F, i.e. critical points when F = grad f). With
+/// z = grad u(y), the solutions are exactly the x with M(x) = grad u*(F(x)) = y.
+public func refineRoots(_ x: Matrix<Double>, steps: Int, field: (Matrix<Double>) -> Matrix<Double>,
+                        jacobian: (([Double]) -> Matrix<Double>)? = nil, goal: Matrix<Double>? = nil) -> RefinedRoots {
   let d = x.cols
+  precondition(goal.map { $0.rows == x.rows && $0.cols == d } ?? true, "refineRoots: goal and x disagree in shape")
   var out = x
   func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
-  func fAt(_ p: [Double]) -> [Double] { f(Matrix(rows: 1, cols: d, storage: p)).row(0) }
   var before = [Double](), after = [Double]()
   for r in 0 ..< x.rows {
+    let z = goal?.row(r) ?? [Double](repeating: 0, count: d)
+    func f(_ points: Matrix<Double>) -> Matrix<Double> {
+      var v = field(points)
+      for i in 0 ..< v.rows { for j in 0 ..< d { v[i, j] -= z[j] } }
+      return v
+    }
+    func fAt(_ p: [Double]) -> [Double] { f(Matrix(rows: 1, cols: d, storage: p)).row(0) }
     var p = x.row(r)
     var fp = fAt(p)
     before.append(norm(fp))

@@ -70,6 +70,8 @@ public struct Config: Sendable, Equatable {
     public var hidden = [128, 128, 128]
     public var activation = "elu"
     public var frequencies = 16
+    /// Time sampling t = 1 - (1 - u)^p, u ~ U(0.001, 0.999): p = 1 is uniform (the authors').
+    public var timePower = 1.0
     public var batch = 1024
     public var lr = 1e-3
     /// Where X0 = M(x) comes from: "implicit" (a conjugate solve) or "explicit" (M_net).

@@ -180,6 +180,8 @@ enum ConfigKeys {
         { c, v, x in c.inverse.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.inverse.activation)\"" }),
     key("inverse.frequencies", "time features cos/sin(2 pi k t), k = 1 ... frequencies",
         { c, v, x in c.inverse.frequencies = try integer(v, x, min: 0) }, { "\($0.inverse.frequencies)" }),
+    key("inverse.time_power", "training times t = 1 - (1 - u)^p, u uniform: 1 is uniform, p > 1 favours t near 1",
+        { c, v, x in c.inverse.timePower = try number(v, x, atLeast: 1) }, { "\($0.inverse.timePower)" }),
     key("inverse.batch", "global batch of stage inverse",
         { c, v, x in c.inverse.batch = try integer(v, x, min: 1) }, { "\($0.inverse.batch)" }),
     key("inverse.lr", "Adam learning rate of stage inverse (cosine schedule to lr / 100)",

@@ -8,7 +8,7 @@ import PolarCore
 
 public enum Evaluation {
   public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState,
-                         samples n: Int) -> [String: Double] {
+                         samples n: Int, bridgeSteps: Int = 100) -> [String: Double] {
     let u = state.networks["potential"]!.params
     // M_net only once stage map has run (an earlier checkpoint holds its initial parameters).
     let mapTrained = config.map.steps > 0 && state.stage == "done"
@@ -87,7 +87,7 @@ public enum Evaluation {
     }
     if config.inverse.steps > 0 && state.stage == "done", let field = problem.field {
       for (k, v) in inverseChecks(config: config, problem: problem, nets: nets, state: state, field: field,
-                                  x: x, f: f, m: m) { out[k] = v }
+                                  x: x, f: f, m: m, bridgeSteps: bridgeSteps) { out[k] = v }
     }
     return out
   }
@@ -97,12 +97,12 @@ public enum Evaluation {
   ///   paper's 0.83 +- 0.18 on MNIST): its mean, standard deviation and quantiles;
   /// - consistency: for fresh y ~ rho and x' ~ M^-1(y), median |M(x') - y| / median |y|.
   static func inverseChecks(config: Config, problem: Problem, nets: Networks, state: TrainState, field: Field,
-                            x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>) -> [String: Double] {
+                            x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>, bridgeSteps: Int) -> [String: Double] {
     let d = problem.dim, k = min(x.rows, 1024)
     func head(_ a: Matrix<Float>) -> Matrix<Float> { Matrix(rows: k, cols: d, storage: Array(a.storage[0 ..< k * d])) }
     func inverse(_ y: Matrix<Float>, stream: UInt64) -> Matrix<Float> {
       Sampling.draw(config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: 0 ..< y.rows,
-                    steps: 100, noiseStream: stream)
+                    steps: bridgeSteps, noiseStream: stream)
     }
     var out = [String: Double]()
     // Pre-image cosine similarity.

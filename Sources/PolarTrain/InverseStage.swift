@@ -1,7 +1,9 @@
 // Stage inverse (DESIGN §1 step 3): the bridge network v(x_t, t, X0) regressed onto X1 on the
 // coupling (X0, X1) = (M(x), x), x ~ rho, data-parallel like the other stages. M(x) is implicit
 // (xhat(F(x)) by the conjugate solver; samples whose solve did not converge are left out) or
-// explicit (M_net). The times t ~ U(0.001, 0.999) and the bridge noise are counter-based
+// explicit (M_net). The times t = 1 - (1 - u)^p, u ~ U(0.001, 0.999) (p = inverse.time_power;
+// p = 1 is the authors' uniform time, p > 1 spends more of the batch near t = 1 where the sampler
+// decides the endpoint's precision) and the bridge noise are counter-based
 // functions of (seed, step, global sample index), so the stage is bitwise the same for any N.
 import Foundation
 import PolarCore
@@ -29,7 +31,7 @@ extension Trainer {
     let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.inverseBridge.rawValue, UInt64(step)))
     for (k, r) in rows.enumerated() {
       let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
-      t[k] = Float(0.001 + 0.998 * rng.uniform(g))
+      t[k] = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
       for j in 0 ..< d {
         b0[k, j] = x0[r, j]
         b1[k, j] = x[r, j]

@@ -12,7 +12,9 @@ struct EvaluateCommand: ParsableCommand {
       energy_distance between M#rho and fresh rho samples beside energy_distance_floor (two
       fresh samples), conjugate residuals, convexity violations of u on random segments, the
       W2^2 estimate, and, for fields with a known factorization, grad_u_error, M_error and
-      M_net_error.
+      M_net_error. After stage inverse: the pre-image check (cos(F(x), F(x')) for
+      x' ~ M^-1(M(x)): mean, std, quantiles) and inverse_consistency (median |M(x') - y| over
+      median |y|, y ~ rho, x' ~ M^-1(y)), with --bridge-steps sampler steps.
       """)
 
   @Option(help: "A checkpoint file (e.g. run/checkpoints/ckpt-done-1000.h5; run/checkpoints/latest names the newest).")
@@ -21,11 +23,15 @@ struct EvaluateCommand: ParsableCommand {
   @Option(help: "Held-out samples.")
   var samples: Int = 4096
 
+  @Option(help: "Euler–Maruyama steps of the bridge sampler in the inverse checks.")
+  var bridgeSteps: Int = 100
+
   @Flag(help: "JSON only (the default output is JSON as well, after a header line).")
   var json = false
 
   func validate() throws {
     guard samples >= 16 else { throw ValidationError("--samples must be at least 16") }
+    guard bridgeSteps >= 1 else { throw ValidationError("--bridge-steps must be at least 1") }
   }
 
   func run() throws {
@@ -34,7 +40,7 @@ struct EvaluateCommand: ParsableCommand {
     let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
     if world.rank == 0 {
       let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),
-                                   state: contents.state, samples: samples)
+                                   state: contents.state, samples: samples, bridgeSteps: bridgeSteps)
       if !json { print("polar-train evaluate: \(checkpoint) (stage \(contents.state.stage), step \(contents.state.step))") }
       print(try jsonText(metrics))
     }

@@ -17,6 +17,10 @@ struct SampleCommand: ParsableCommand {
       gets x [count, d], target [count] (the row of the target), M_of_x (implicit M when F can be
       evaluated, else M_net), grad_f_norm = |F(x)| when F can be evaluated, and the settings as
       attributes. It is written as OUTPUT.partial and renamed when complete.
+      --refine STEPS polishes every sample by Levenberg–Marquardt: for --target critical on
+      |F(x)|^2 (a critical point of f), for a target file on |F(x) - grad u(y)|^2, whose roots are
+      exactly the x with M(x) = y; it adds x_refined and grad_f_norm_refined (critical) or
+      residual_refined = |F(x) - grad u(y)| and M_of_x_refined (a target file).
         mpirun -n 2 polar-train sample --checkpoint run/checkpoints/$(cat run/checkpoints/latest) \\
           --count 4096 --output run/samples.h5
       """)
@@ -36,7 +40,7 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Euler–Maruyama steps of the bridge SDE.")
   var steps: Int = 100
 
-  @Option(help: ArgumentHelp("Levenberg–Marquardt steps on |F|^2 from every sample (exact Jacobians of the built-in fields); writes x_refined and grad_f_norm_refined.", valueName: "STEPS"))
+  @Option(help: ArgumentHelp("Levenberg–Marquardt steps on |F(x) - grad u(y)|^2 from every sample (|F|^2 for critical; exact Jacobians of the built-in fields); writes x_refined and residual_refined.", valueName: "STEPS"))
   var refine: Int = 0
 
   @Option(help: "Distance within which a (refined, if --refine) sample recovers a known critical point.")
@@ -75,7 +79,7 @@ struct SampleCommand: ParsableCommand {
           try ds.checkShape([nil, d])
           let values = try ds.read(as: Float.self)
           try file.close()
-          return Matrix(rows: ds.shape[0], cols: d, storage: values)
+          return Matrix(rows: values.count / d, cols: d, storage: values)
         } catch let e as HDF5Error {
           throw InputError(message: e.description)
         }
@@ -96,10 +100,22 @@ struct SampleCommand: ParsableCommand {
       throw CommandFailure(status: 3, message: "sample --refine: the field of this run is a file; F is known only at its samples",
                            printed: false)
     }
+    // The goal of the refinement: F(x) = 0 for critical points (grad u(y*) = 0 exactly), else
+    // F(x) = grad u(y), i.e. M(x) = y.
+    let goal: Matrix<Double>? = target == "critical" ? nil : {
+      let y = Matrix<Float>(rows: rows.count, cols: d, storage: targetRow.flatMap { targets.row(Int($0)) })
+      let g = nets.potential.valueAndGradient(state.networks["potential"]!.params, y).grad
+      return Matrix(rows: g.rows, cols: d, storage: g.storage.map(Double.init))
+    }()
     let refined: RefinedRoots? = refine > 0 ? problem.field.map { field in
       refineRoots(Matrix(rows: x.rows, cols: d, storage: x.storage.map(Double.init)), steps: refine,
-                  field: { field($0) }, jacobian: { field.jacobian(at: $0) })
+                  field: { field($0) }, jacobian: { field.jacobian(at: $0) }, goal: goal)
     } : nil
+    let refinedM = refined.flatMap { r -> Matrix<Float>? in
+      guard goal != nil else { return nil }
+      return Sampling.mapAt(Matrix(rows: r.x.rows, cols: d, storage: r.x.storage.map(Float.init)), config: config,
+                            nets: nets, state: state, field: problem.field)
+    }
     try agreeing(world) { () throws -> Void in
       do {
         let out = try File.create(output + ".partial", access: .mpio(world))
@@ -112,7 +128,12 @@ struct SampleCommand: ParsableCommand {
         if let fNorm { try out.createDataset("grad_f_norm", type: .float32, shape: [total]).write(fNorm, selection: .rows(rows)) }
         if let refined {
           try out.createDataset("x_refined", type: .float64, shape: [total, d]).write(refined.x.storage, selection: sel)
-          try out.createDataset("grad_f_norm_refined", type: .float64, shape: [total]).write(refined.after, selection: .rows(rows))
+          // |F| after for critical points; |F(x) - grad u(y)| after for a target file.
+          try out.createDataset(goal == nil ? "grad_f_norm_refined" : "residual_refined", type: .float64, shape: [total])
+            .write(refined.after, selection: .rows(rows))
+          if let refinedM {
+            try out.createDataset("M_of_x_refined", type: .float32, shape: [total, d]).write(refinedM.storage, selection: sel)
+          }
           try out.setAttribute("refine_steps", Int64(refine))
         }
         try out.setAttribute("checkpoint", checkpoint)
@@ -131,19 +152,19 @@ struct SampleCommand: ParsableCommand {
       }
     }
     // The summary: |M(x) - y| / |y| and |F(x)| quantiles, gathered to rank 0.
-    var rel = [Double]()
-    if let m {
-      for r in 0 ..< x.rows {
+    func relative(_ m: Matrix<Float>) -> [Double] {
+      (0 ..< m.rows).map { r in
         let t = Int(targetRow[r])
         var num = 0.0, den = 0.0
         for j in 0 ..< d {
           num += Double((m[r, j] - targets[t, j]) * (m[r, j] - targets[t, j]))
           den += Double(targets[t, j] * targets[t, j])
         }
-        rel.append((num / max(den, 1e-30)).squareRoot())
+        return (num / max(den, 1e-30)).squareRoot()
       }
     }
-    let allRel = (try world.gatherv(rel, root: 0) ?? []).flatMap { $0 }
+    let allRel = (try world.gatherv(m.map(relative) ?? [], root: 0) ?? []).flatMap { $0 }
+    let allRelRefined = (try world.gatherv(refinedM.map(relative) ?? [], root: 0) ?? []).flatMap { $0 }
     let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
     let allRefined = (try world.gatherv(refined?.after ?? [], root: 0) ?? []).flatMap { $0 }
     // Known critical points (2-D toy fields on a box): which ones the samples reach.
@@ -159,7 +180,10 @@ struct SampleCommand: ParsableCommand {
       print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
       if !allRel.isEmpty { print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))") }
       if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
-      if !allRefined.isEmpty { print("  |F| refined (\(refine) steps) q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))") }
+      if !allRelRefined.isEmpty { print("  refined (\(refine) steps): |M(x) - y| / |y| q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRelRefined)))") }
+      if !allRefined.isEmpty {
+        print("  refined (\(refine) steps): \(goal == nil ? "|F(x)|" : "|F(x) - grad u(y)|") q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))")
+      }
       if let known, !known.isEmpty {
         let hits = Sampling.recovery(known: known, samples: allPositions, dim: d, tolerance: tolerance)
         print("  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "

@@ -133,11 +133,32 @@ struct TrainingTests {
     let out = run.deletingLastPathComponent().appendingPathComponent("refined.h5").path
     let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "300", "--steps", "20",
                                                    "--refine", "5", "--output", out])
-    #expect(s.status == 0 && s.stdout.contains("|F| refined (5 steps)"), "\(s.combined)")
+    #expect(s.status == 0 && s.stdout.contains("refined (5 steps): |F(x)|"), "\(s.combined)")
     let f = try File.open(out)
     let after = try f.dataset("grad_f_norm_refined").read(as: Double.self)
     #expect(after.count == 300 && after.allSatisfy { $0 < 1e-10 }, "\(after.max() ?? -1)")
     try f.close()
+    // --refine with a target file: LM on |F(x) - grad u(y)|^2, whose root x = A^-1 grad u(y) has
+    // M(x) = grad u*(grad u(y)) = y whatever the (barely trained) bridge network proposed.
+    let targets = run.deletingLastPathComponent().appendingPathComponent("targets.h5").path
+    let y = randomPoints(7, seed: 5)
+    let tf = try File.create(targets)
+    try tf.createDataset("y", type: .float64, shape: [7, 2]).write(y.storage)
+    try tf.close()
+    let fileOut = run.deletingLastPathComponent().appendingPathComponent("refined-file.h5").path
+    let sf = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--target", targets, "--per-point", "3",
+                                                    "--steps", "20", "--refine", "10", "--output", fileOut])
+    #expect(sf.status == 0 && sf.stdout.contains("refined (10 steps): |M(x) - y| / |y|"), "\(sf.combined)")
+    let ff = try File.open(fileOut)
+    let residual = try ff.dataset("residual_refined").read(as: Double.self)
+    let m = try ff.dataset("M_of_x_refined").read(as: Float.self)
+    try ff.close()
+    #expect(residual.count == 21 && residual.allSatisfy { $0 < 1e-6 }, "\(residual)")
+    for i in 0 ..< 21 {
+      let row = i / 3
+      let err = hypot(Double(m[2 * i]) - y[row, 0], Double(m[2 * i + 1]) - y[row, 1])
+      #expect(err < 1e-3 * max(1, hypot(y[row, 0], y[row, 1])), "sample \(i): M(x_refined) \(m[2 * i]), \(m[2 * i + 1]) vs y \(y.row(row))")
+    }
   }
 }
 

@@ -108,13 +108,22 @@ public enum Programs {
     }.sorted()
   }
 
-  /// A fresh temporary directory for one test.
+  /// A fresh temporary directory for one test, inside this test process's own directory
+  /// (polar-train-tests-<pid> under the system's temporary directory), which is removed when the
+  /// process exits unless POLAR_TRAIN_KEEP_TEST_DIRS is set (to look at a failed run).
   public static func temporaryDirectory(_ tag: String) throws -> URL {
-    let dir = FileManager.default.temporaryDirectory
-      .appendingPathComponent("polar-train-tests-\(tag)-\(UUID().uuidString.prefix(8))")
+    let dir = testRoot.appendingPathComponent("\(tag)-\(UUID().uuidString.prefix(8))")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir
   }
+
+  static let testRoot: URL = {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("polar-train-tests-\(getpid())")
+    if ProcessInfo.processInfo.environment["POLAR_TRAIN_KEEP_TEST_DIRS"] == nil {
+      atexit { try? FileManager.default.removeItem(at: Programs.testRoot) }
+    }
+    return root
+  }()
 }
 
 /// A program running in the background.
