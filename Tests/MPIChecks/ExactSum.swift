@@ -36,6 +36,11 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
       backward = try exact(world, mine.reversed().map { all[$0].map { Float($0) } }).map(Double.init)
       let bytes = forward.map { Float($0).bitPattern }
       outputs.append("float " + bytes.map { String($0, radix: 16) }.joined(separator: ","))
+      // Float contributions take an integer-only path: the same bits as the same values summed
+      // as Doubles and rounded to Float.
+      let viaDouble = try exact(world, mine.map { all[$0].map { Double(Float($0)) } }).map { Float($0) }
+      try expect(forward.map { Float($0).bitPattern } == viaDouble.map(\.bitPattern),
+                 "float path differs from the double path at \(zip(forward, viaDouble).enumerated().first { Float($0.1.0) != $0.1.1 }.map { "\($0.0): \($0.1)" } ?? "?")")
       // Against a Double-accumulated reference, to Float rounding.
       for i in 0 ..< n {
         let terms = all.map { Double(Float($0[i])) }
