@@ -68,7 +68,7 @@ public enum FixedPointSum {
 // Float contributions without Double arithmetic (perf: the generic path was 30% of an inverse
 // step). A normal Float is x = m 2^(b - 150) with a 24-bit integer m and biased exponent b, so
 // its shared-exponent term is b - 126, and x 2^(K - E) = m 2^(b - 150 + K - E) is an integer
-// shifted left whenever b - 150 + K - E >= 0: exact, and summed per element in an Int128.
+// shifted left whenever b - 150 + K - E >= 0: exact, split into the 32-bit limbs directly.
 // Subnormal, zero and non-finite values, and the rare negative shifts, take the Double path, so
 // the sums are the same bits as the generic path's.
 extension FixedPointSum {
@@ -90,29 +90,51 @@ extension FixedPointSum {
   static func accumulate(_ cs: [UnsafeBufferPointer<Float>], header: [Int32], scale: [Double],
                          into limbs: UnsafeMutableBufferPointer<Int64>) {
     let n = header.count / 4
-    var sums = [Int128](repeating: 0, count: n)
-    sums.withUnsafeMutableBufferPointer { acc in
-      for c in cs {
-        for i in 0 ..< n {
-          let bits = c[i].bitPattern
-          let b = Int(bits >> 23 & 0xFF)
-          let shift = b - 150 + fractionBits - Int(header[i])
-          if b != 0 && b != 0xFF && shift >= 0 {
-            let v = Int128(Int64(bits & 0x7FFFFF | 0x800000)) << shift
-            acc[i] &+= bits >> 31 == 0 ? v : -v
-          } else if c[i].isFinite && c[i] != 0 {
-            let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: header[i], scale: scale[i])
-            acc[i] &+= Int128(t) << 64 + Int128(m) << 32 + Int128(l)
+    // The three limbs (2^64, 2^32, 1) of each element in separate arrays, so the loop vectorises.
+    var l2 = [Int64](repeating: 0, count: n), l1 = l2, l0 = l2
+    l2.withUnsafeMutableBufferPointer { a2 in
+      l1.withUnsafeMutableBufferPointer { a1 in
+        l0.withUnsafeMutableBufferPointer { a0 in
+          header.withUnsafeBufferPointer { h in
+            for c in cs {
+              var slow = 0
+              for i in 0 ..< n {
+                // x 2^(K - E) = m 2^s, s = b - 150 + K - E <= 72 (as |x| < 2^E): the 24-bit m
+                // shifted by s mod 32 (at most 55 bits) lands in limbs s / 32 and s / 32 + 1.
+                let bits = c[i].bitPattern
+                let b = Int64(bits &>> 23 & 0xFF)
+                let s = b - 150 + Int64(fractionBits) - Int64(h[i])
+                let fast = b != 0 && b != 0xFF && s >= 0
+                let m: Int64 = fast ? Int64(bits & 0x7F_FFFF | 0x80_0000) : 0
+                let x = m &<< (s & 31), q = s &>> 5
+                let negative = bits &>> 31 != 0
+                let low = negative ? -(x & 0xFFFF_FFFF) : x & 0xFFFF_FFFF
+                let high = negative ? -(x &>> 32) : x &>> 32
+                a0[i] &+= q == 0 ? low : 0
+                a1[i] &+= q == 0 ? high : (q == 1 ? low : 0)
+                a2[i] &+= q == 1 ? high : (q == 2 ? low : 0)  // q = 2: s <= 72, so high = 0
+                slow &+= fast ? 0 : 1
+              }
+              // Subnormals, zeros, non-finite values and shifts below the grid: the Double path.
+              guard slow > 0 else { continue }
+              for i in 0 ..< n {
+                let b = c[i].bitPattern &>> 23 & 0xFF
+                let fast = b != 0 && b != 0xFF && Int64(b) - 150 + Int64(fractionBits) - Int64(h[i]) >= 0
+                guard !fast, c[i].isFinite, c[i] != 0 else { continue }
+                let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: h[i], scale: scale[i])
+                a2[i] &+= t
+                a1[i] &+= m
+                a0[i] &+= l
+              }
+            }
           }
         }
       }
-      // Int128 V = t 2^64 + m 2^32 + l with 0 <= m, l < 2^32: the limbs `value` reads back.
-      for i in 0 ..< n {
-        let v = acc[i]
-        limbs[3 * i] &+= Int64(truncatingIfNeeded: v >> 64)
-        limbs[3 * i + 1] &+= Int64(truncatingIfNeeded: v >> 32 & 0xFFFF_FFFF)
-        limbs[3 * i + 2] &+= Int64(truncatingIfNeeded: v & 0xFFFF_FFFF)
-      }
+    }
+    for i in 0 ..< n {
+      limbs[3 * i] &+= l2[i]
+      limbs[3 * i + 1] &+= l1[i]
+      limbs[3 * i + 2] &+= l0[i]
     }
   }
 }

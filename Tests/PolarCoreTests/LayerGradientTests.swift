@@ -13,6 +13,30 @@ struct LayerGradientTests {
     }
   }
 
+  @Test("Float elu: the vectorised e^x - 1 and e^x within 2 ulp of expm1f and expf on [-87, 0]; forward and backward use them")
+  func floatElu() {
+    var worst: Float = 0
+    var x: Float = -88
+    while x < 0 {
+      for y in [x, -x.ulp * 3, -Float.leastNormalMagnitude, -1e-30] {
+        let want = Float.expMinusOne(y), got = expMinusOneOfNonPositive(y)
+        worst = max(worst, abs(got - want) / want.ulp)
+        let e = Float.exp(y)
+        if y >= -87 { worst = max(worst, abs(expOfNonPositive(y) - e) / e.ulp) }  // clamped below -87
+      }
+      x += 0.000731
+    }
+    #expect(worst <= 2, "worst error \(worst) ulp")
+    let z = Matrix<Float>(rows: 1, cols: 5, storage: [-3, -0.25, 0, 0.5, -1e-3])
+    let a = Activation.elu.forward(z), dz = Activation.elu.backward(z, Matrix(rows: 1, cols: 5, storage: [1, 1, 1, 1, 2]))
+    for i in 0 ..< 5 {
+      let v = z.storage[i]
+      #expect(abs(a.storage[i] - (v > 0 ? v : Float.expMinusOne(v))) <= 2 * max(a.storage[i].magnitude.ulp, Float.leastNormalMagnitude))
+      let d: Float = (i == 4 ? 2 : 1) * (v > 0 ? 1 : Float.exp(v))
+      #expect(abs(dz.storage[i] - d) <= 2 * d.ulp, "backward at \(v)")
+    }
+  }
+
   @Test("dense and non-negative dense", arguments: [false, true])
   func dense(nonNegative: Bool) {
     var layout = ArenaLayout()
