@@ -66,14 +66,16 @@ public struct Config: Sendable, Equatable {
 
   public struct Inverse: Sendable, Equatable {
     public var steps = 0
-    public var sigma = 0.1
-    public var hidden = [128, 128, 128]
+    // sigma 1 (DESIGN: 0.1), width 256, lr 1e-2 (cosine to 1e-4), time_power 2: see README
+    // "Inverse map and critical points".
+    public var sigma = 1.0
+    public var hidden = [256, 256, 256]
     public var activation = "elu"
     public var frequencies = 16
     /// Time sampling t = 1 - (1 - u)^p, u ~ U(0.001, 0.999): p = 1 is uniform (the authors').
-    public var timePower = 1.0
+    public var timePower = 2.0
     public var batch = 1024
-    public var lr = 1e-3
+    public var lr = 1e-2
     /// Where X0 = M(x) comes from: "implicit" (a conjugate solve) or "explicit" (M_net).
     public var coupling = "implicit"
   }

@@ -151,8 +151,9 @@ struct SampleCommand: ParsableCommand {
         throw OutputError(message: e.description)
       }
     }
-    // The summary: |M(x) - y| / |y| and |F(x)| quantiles, gathered to rank 0.
-    func relative(_ m: Matrix<Float>) -> [Double] {
+    // The summary: |M(x) - y| (/ |y|) and |F(x)| quantiles, gathered to rank 0. (For critical
+    // points y* = grad u*(0) can be near 0, where only the absolute distance means something.)
+    func distance(_ m: Matrix<Float>, relative: Bool = true) -> [Double] {
       (0 ..< m.rows).map { r in
         let t = Int(targetRow[r])
         var num = 0.0, den = 0.0
@@ -160,11 +161,12 @@ struct SampleCommand: ParsableCommand {
           num += Double((m[r, j] - targets[t, j]) * (m[r, j] - targets[t, j]))
           den += Double(targets[t, j] * targets[t, j])
         }
-        return (num / max(den, 1e-30)).squareRoot()
+        return (num / (relative ? max(den, 1e-30) : 1)).squareRoot()
       }
     }
-    let allRel = (try world.gatherv(m.map(relative) ?? [], root: 0) ?? []).flatMap { $0 }
-    let allRelRefined = (try world.gatherv(refinedM.map(relative) ?? [], root: 0) ?? []).flatMap { $0 }
+    let allRel = (try world.gatherv(m.map { distance($0) } ?? [], root: 0) ?? []).flatMap { $0 }
+    let allAbs = (try world.gatherv(m.map { distance($0, relative: false) } ?? [], root: 0) ?? []).flatMap { $0 }
+    let allRelRefined = (try world.gatherv(refinedM.map { distance($0) } ?? [], root: 0) ?? []).flatMap { $0 }
     let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
     let allRefined = (try world.gatherv(refined?.after ?? [], root: 0) ?? []).flatMap { $0 }
     // Known critical points (2-D toy fields on a box): which ones the samples reach.
@@ -178,7 +180,10 @@ struct SampleCommand: ParsableCommand {
       try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
       func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
       print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
-      if !allRel.isEmpty { print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))") }
+      if !allRel.isEmpty {
+        print("  |M(x) - y|        q10/q50/q90/q99: \(fmt(Sampling.quantiles(allAbs)))")
+        print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))")
+      }
       if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
       if !allRelRefined.isEmpty { print("  refined (\(refine) steps): |M(x) - y| / |y| q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRelRefined)))") }
       if !allRefined.isEmpty {
