@@ -106,7 +106,7 @@ public enum Activation: Sendable, Equatable, Codable {
 /// e^x - 1 in Float for the elu's x <= 0 (larger x give garbage; callers select them away),
 /// written without calls or branches so that the activation loops vectorise (perf: glibc's
 /// expm1f was 22% of an inverse-stage step). x = k ln 2 + r with k = round(x / ln 2) and
-/// |r| <= ln 2 / 2 (ln 2 split in two parts, Cody & Waite 1980, so r is exact to Float),
+/// |r| <= ln 2 / 2 (k ln 2 subtracted in two parts, Cody & Waite 1980, so r keeps its accuracy),
 /// e^r - 1 = r + r^2/2! + ... + r^7/7! (truncation below 2e-8 relative), then
 /// e^x - 1 = 2^k (e^r - 1) + (2^k - 1), where 2^k - 1 is exact: no cancellation near 0 (k = 0).
 /// Within 2 ulp of expm1f on [-88, 0] (tested).

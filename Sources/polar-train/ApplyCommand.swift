@@ -10,8 +10,8 @@ struct ApplyCommand: ParsableCommand {
     commandName: "apply",
     abstract: "Evaluate u, grad u, M (implicit), M_net and grad u(M) at the points of an HDF5 file.",
     discussion: """
-      Reads dataset x [n, d] from --input; writes u [n], grad_u, M, grad_u_of_M and (when the
-      map stage was trained) M_net, each [n, d], to --output. Under mpirun each rank takes a
+      Reads dataset x [n, d] from --input; writes u [n], grad_u, M, grad_u_of_M and (when the \
+      map stage was trained) M_net, each [n, d], to --output. Under mpirun each rank takes a \
       block of rows and the output is written collectively.
       """)
 

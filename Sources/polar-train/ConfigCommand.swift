@@ -7,7 +7,7 @@ struct ConfigCommand: ParsableCommand {
     commandName: "config",
     abstract: "Print the resolved configuration (defaults, then --config, then --set), or the key reference.",
     discussion: """
-      `polar-train config --set problem.dim=16` shows exactly what `train` would run with.
+      `polar-train config --set problem.dim=16` shows exactly what `train` would run with. \
       `polar-train config --keys` prints every key with its default and meaning (README's table).
       """)
 

@@ -8,9 +8,9 @@ struct DoctorCommand: ParsableCommand {
     commandName: "doctor",
     abstract: "Check the MPI, parallel HDF5 and OpenBLAS this program runs with, on every rank.",
     discussion: """
-      Every rank reports; rank 0 prints the reports in rank order. Run it the way you run
-      training, e.g. `mpirun -n 2 polar-train doctor`, to see what each rank gets: host, MPI
-      library, HDF5 version and whether MPI-IO works, OpenBLAS kernel and thread count.
+      Every rank reports; rank 0 prints the reports in rank order. Run it the way you run \
+      training, e.g. `mpirun -n 2 polar-train doctor`, to see what each rank gets: host, MPI \
+      library, HDF5 version and whether MPI-IO works, OpenBLAS kernel and thread count. \
       Exits 1 when a rank finds a problem (serial HDF5 linked, no MPI-IO, several BLAS threads).
       """)
 

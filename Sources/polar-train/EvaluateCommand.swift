@@ -8,12 +8,12 @@ struct EvaluateCommand: ParsableCommand {
     commandName: "evaluate",
     abstract: "Print the quality metrics of a trained factorization as JSON.",
     discussion: """
-      Metrics on held-out samples x ~ rho: reconstruction_error (|grad u(M(x)) - F(x)| / |F|),
-      energy_distance between M#rho and fresh rho samples beside energy_distance_floor (two
-      fresh samples), conjugate residuals, convexity violations of u on random segments, the
-      W2^2 estimate, and, for fields with a known factorization, grad_u_error, M_error and
-      M_net_error. After stage inverse: the pre-image check (cos(F(x), F(x')) for
-      x' ~ M^-1(M(x)): mean, std, quantiles) and inverse_consistency (median |M(x') - y| over
+      Metrics on held-out samples x ~ rho: reconstruction_error (|grad u(M(x)) - F(x)| / |F|), \
+      energy_distance between M#rho and fresh rho samples beside energy_distance_floor (two \
+      fresh samples), conjugate residuals, convexity violations of u on random segments, the \
+      W2^2 estimate, and, for fields with a known factorization, grad_u_error, M_error and \
+      M_net_error. After stage inverse: the pre-image check (cos(F(x), F(x')) for \
+      x' ~ M^-1(M(x)): mean, std, quantiles) and inverse_consistency (median |M(x') - y| over \
       median |y|, y ~ rho, x' ~ M^-1(y)), with --bridge-steps sampler steps.
       """)
 

@@ -8,11 +8,11 @@ struct InspectCommand: ParsableCommand {
     commandName: "inspect",
     abstract: "Show what a checkpoint holds and whether it is intact (exit 4 if it is damaged).",
     discussion: """
-      Prints the checkpoint's attributes (stage, step, seed, world size, creation time, ...),
-      every network with its parameter count, layout blocks and Adam step, the last metrics line
-      logged before it was written, and the checksum verdict (FNV-1a over every parameter and
-      optimizer byte). Any problem (truncated file, wrong format or version, a missing dataset,
-      shapes that disagree with the stored configuration, a checksum mismatch) is printed as one
+      Prints the checkpoint's attributes (stage, step, seed, world size, creation time, ...), \
+      every network with its parameter count, layout blocks and Adam step, the last metrics line \
+      logged before it was written, and the checksum verdict (FNV-1a over every parameter and \
+      optimizer byte). Any problem (truncated file, wrong format or version, a missing dataset, \
+      shapes that disagree with the stored configuration, a checksum mismatch) is printed as one \
       line and the exit status is 4. Reads the file in one process; under mpirun rank 0 does it.
         polar-train inspect runs/demo/checkpoints/$(cat runs/demo/checkpoints/latest)
       """)

@@ -10,19 +10,21 @@ struct SampleCommand: ParsableCommand {
     commandName: "sample",
     abstract: "Sample the inverse map M^-1(y) with the trained bridge network, collectively into one HDF5 file.",
     discussion: """
-      --target critical (the default) samples M^-1(y*) with y* = grad u*(0) = argmin u: when
-      F = grad f these are candidate critical points of f. --target FILE.h5 samples M^-1(y) for
-      every row of its dataset y [n, d], --per-point K times each. Every rank draws its share with
-      counter-based noise, so the file holds the same bytes for any number of ranks. The file
-      gets x [count, d], target [count] (the row of the target), M_of_x (implicit M when F can be
-      evaluated, else M_net), grad_f_norm = |F(x)| when F can be evaluated, and the settings as
+      --target critical (the default) samples M^-1(y*) with y* = grad u*(0) = argmin u: when \
+      F = grad f these are candidate critical points of f. --target FILE.h5 samples M^-1(y) for \
+      every row of its dataset y [n, d], --per-point K times each. Every rank draws its share with \
+      counter-based noise, so the file holds the same bytes for any number of ranks. The file \
+      gets x [count, d], target [count] (the row of the target), M_of_x (implicit M when F can be \
+      evaluated, else M_net), grad_f_norm = |F(x)| when F can be evaluated, and the settings as \
       attributes. It is written as OUTPUT.partial and renamed when complete.
-      --refine STEPS polishes every sample by Levenberg–Marquardt: for --target critical on
-      |F(x)|^2 (a critical point of f), for a target file on |F(x) - grad u(y)|^2, whose roots are
-      exactly the x with M(x) = y; it adds x_refined and grad_f_norm_refined (critical) or
+
+      --refine STEPS polishes every sample by Levenberg–Marquardt: for --target critical on \
+      |F(x)|^2 (a critical point of f), for a target file on |F(x) - grad u(y)|^2, whose roots are \
+      exactly the x with M(x) = y; it adds x_refined and grad_f_norm_refined (critical) or \
       residual_refined = |F(x) - grad u(y)| and M_of_x_refined (a target file).
-        mpirun -n 2 polar-train sample --checkpoint run/checkpoints/$(cat run/checkpoints/latest) \\
-          --count 4096 --output run/samples.h5
+
+        mpirun -n 2 polar-train sample --count 4096 --refine 20 \\
+          --checkpoint run/checkpoints/ckpt-done-5000.h5 --output run/samples.h5
       """)
 
   @Option(help: "A checkpoint whose inverse stage was trained.")
@@ -40,7 +42,7 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Euler–Maruyama steps of the bridge SDE.")
   var steps: Int = 100
 
-  @Option(help: ArgumentHelp("Levenberg–Marquardt steps on |F(x) - grad u(y)|^2 from every sample (|F|^2 for critical; exact Jacobians of the built-in fields); writes x_refined and residual_refined.", valueName: "STEPS"))
+  @Option(help: ArgumentHelp("Levenberg–Marquardt steps from every sample (exact Jacobians of the built-in fields): on |F|^2 for critical, writing x_refined and grad_f_norm_refined; on |F(x) - grad u(y)|^2 for a target file, writing x_refined, residual_refined and M_of_x_refined.", valueName: "STEPS"))
   var refine: Int = 0
 
   @Option(help: "Distance within which a (refined, if --refine) sample recovers a known critical point.")
@@ -102,7 +104,7 @@ struct SampleCommand: ParsableCommand {
     }
     // The goal of the refinement: F(x) = 0 for critical points (grad u(y*) = 0 exactly), else
     // F(x) = grad u(y), i.e. M(x) = y.
-    let goal: Matrix<Double>? = target == "critical" ? nil : {
+    let goal: Matrix<Double>? = target == "critical" || refine == 0 ? nil : {
       let y = Matrix<Float>(rows: rows.count, cols: d, storage: targetRow.flatMap { targets.row(Int($0)) })
       let g = nets.potential.valueAndGradient(state.networks["potential"]!.params, y).grad
       return Matrix(rows: g.rows, cols: d, storage: g.storage.map(Double.init))

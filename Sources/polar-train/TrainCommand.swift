@@ -9,21 +9,21 @@ struct TrainCommand: ParsableCommand {
     commandName: "train",
     abstract: "Factorize a field F = grad u o M: train u (ICNN + amortized conjugates), then M_net.",
     discussion: """
-      Without --config the defaults apply (a seeded linear field in d = 2 on a Gaussian); every
+      Without --config the defaults apply (a seeded linear field in d = 2 on a Gaussian); every \
       key can be overridden with --set section.key=value, e.g.
         mpirun -n 2 polar-train train --set problem.field=swirl --set problem.reference=uniform \\
           --set problem.box=[-2,2] --output runs/swirl
-      The run directory gets config.toml (resolved), metrics.jsonl, checkpoints/ and
-      report/metrics.json. Rank 0 prints progress: loss, W2^2 estimate, conjugate iterations,
+      The run directory gets config.toml (resolved), metrics.jsonl, checkpoints/ and \
+      report/metrics.json. Rank 0 prints progress: loss, W2^2 estimate, conjugate iterations, \
       residual and converged share, samples/s and ETA.
 
-      Checkpoints go to checkpoints/ every checkpoint.every steps and at the end of each stage.
-      --resume auto continues from the newest intact one (or starts fresh when there is none;
-      damaged ones are skipped with a warning); --resume PATH from that file. The result is
-      bitwise the same as an uninterrupted run, also with another number of ranks. Without
-      --config a resumed run takes the run directory's config.toml, or the checkpoint's
-      configuration when the run directory is new (plus --set overrides in both cases).
-      SIGUSR1, SIGUSR2, SIGTERM or Ctrl-C: all ranks write a checkpoint at the next step and
+      Checkpoints go to checkpoints/ every checkpoint.every steps and at the end of each stage. \
+      --resume auto continues from the newest intact one (or starts fresh when there is none; \
+      damaged ones are skipped with a warning); --resume PATH from that file. The result is \
+      bitwise the same as an uninterrupted run, also with another number of ranks. Without \
+      --config a resumed run takes the run directory's config.toml, or the checkpoint's \
+      configuration when the run directory is new (plus --set overrides in both cases). \
+      SIGUSR1, SIGUSR2, SIGTERM or Ctrl-C: all ranks write a checkpoint at the next step and \
       exit 75; a second Ctrl-C exits at once.
       """)
 
