@@ -15,13 +15,13 @@ struct AccuracyTests {
     print("accuracy \(field) d=\(dim): \(r.seconds) s, \(m)")
     // The wall time (the issue's "under 5 minutes on 2 ranks") is printed, not asserted: speed
     // is measured by launch/bench, not by timed tests on a noisy machine.
-    #expect(m["grad_u_error"]! < 0.03, "grad u vs truth: \(m["grad_u_error"]!)")
-    #expect(m["M_error"]! < 0.05, "M (implicit) vs truth: \(m["M_error"]!)")
-    #expect(m["reconstruction_error"]! < 0.02, "grad u(M(x)) vs F(x): \(m["reconstruction_error"]!)")
-    #expect(m["M_net_error"]! < 0.06, "M_net vs truth: \(m["M_net_error"]!)")
-    #expect(m["energy_distance"]! < 3 * m["energy_distance_floor"]!,
-            "energy distance \(m["energy_distance"]!) vs floor \(m["energy_distance_floor"]!)")
-    #expect(m["convexity_violations"]! == 0)
-    #expect(m["conjugate_residual_p99"]! < 1e-4)
+    #expect(m["grad_u_error", default: .nan] < 0.03, "grad u vs truth: \(m["grad_u_error", default: .nan])")
+    #expect(m["M_error", default: .nan] < 0.05, "M (implicit) vs truth: \(m["M_error", default: .nan])")
+    #expect(m["reconstruction_error", default: .nan] < 0.02, "grad u(M(x)) vs F(x): \(m["reconstruction_error", default: .nan])")
+    #expect(m["M_net_error", default: .nan] < 0.06, "M_net vs truth: \(m["M_net_error", default: .nan])")
+    #expect(m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan],
+            "energy distance \(m["energy_distance", default: .nan]) vs floor \(m["energy_distance_floor", default: .nan])")
+    #expect(m["convexity_violations", default: .nan] == 0)
+    #expect(m["conjugate_residual_p99", default: .nan] < 1e-4)
   }
 }
