@@ -2,22 +2,16 @@
 //   linear          F(x) = A x; on rho = N(0, I): grad u = P x, M = U x with A = P U (polar).
 //   rotated-convex  F = grad phi o R, phi(x) = sum_i (a_i x_i^2 / 2 + c_i log cosh x_i), convex,
 //                   R a rotation: on a rotation-invariant rho, u = phi and M = R.
-//   toy 2-D fields, none the gradient of a convex function:
-//     himmelblau    grad of (x^2 + y - 11)^2 + (x + y^2 - 7)^2, scaled by 1/100
-//     cosine-grid   grad of 3 cos(0.628 x - 1.57) cos(0.628 y - 1.57) (Vesseron & Cuturi 2024)
-//     double-well   grad of (|x|^2 - 1)^2 / 4
-//     swirl         F(x) = Rot(|x|) x, a rotation by the angle |x| (not a gradient at all)
+//   toy 2-D fields, none the gradient of a convex function (ToyFields.swift)
 //   file            samples (x_i, F(x_i)) only (DESIGN §4); no closed form.
 import RealModule
-
-public enum ToyField: String, Sendable, CaseIterable, Codable {
-  case himmelblau, cosineGrid = "cosine-grid", doubleWell = "double-well", swirl
-}
 
 public enum FieldKind: Sendable, Equatable {
   case linear(Matrix<Double>)
   case rotatedConvex(rotation: Matrix<Double>, a: [Double], c: [Double])
   case toy(ToyField)
+  /// F = grad h, h a smoothed elevation grid (Topography.swift).
+  case topography(Topography)
 }
 
 public struct Field: Sendable {
@@ -34,6 +28,7 @@ public struct Field: Sendable {
     case .linear: "linear"
     case .rotatedConvex: "rotated-convex"
     case .toy(let t): t.rawValue
+    case .topography: "topography"
     }
   }
 
@@ -74,28 +69,28 @@ public struct Field: Sendable {
     case .toy(let t):
       var out = x
       for i in 0 ..< x.rows {
-        let (u, v) = Field.toy(t, x[i, 0], x[i, 1])
+        let (u, v) = t.value(x[i, 0], x[i, 1])
         out[i, 0] = u
         out[i, 1] = v
+      }
+      return out
+    case .topography(let h):
+      var out = x
+      for i in 0 ..< x.rows {
+        let (u, v) = h.gradient(Double(x[i, 0]), Double(x[i, 1]))
+        out[i, 0] = T(u)
+        out[i, 1] = T(v)
       }
       return out
     }
   }
 
-  static func toy<T: BLASScalar>(_ t: ToyField, _ x: T, _ y: T) -> (T, T) {
-    switch t {
-    case .himmelblau:
-      let a = x * x + y - 11, b = x + y * y - 7
-      return ((4 * a * x + 2 * b) / 100, (2 * a + 4 * b * y) / 100)
-    case .cosineGrid:
-      let w = T(0.628), s = T(1.57)
-      return (-3 * w * T.sin(w * x - s) * T.cos(w * y - s), -3 * w * T.cos(w * x - s) * T.sin(w * y - s))
-    case .doubleWell:
-      let r = x * x + y * y - 1
-      return (r * x, r * y)
-    case .swirl:
-      let n = (x * x + y * y).squareRoot()
-      return (T.cos(n) * x - T.sin(n) * y, T.sin(n) * x + T.cos(n) * y)
+  /// The potential f with F = grad f at the point p, where the field is a known gradient.
+  public func potential(at p: [Double]) -> Double? {
+    switch kind {
+    case .toy(let t): t.potential(p[0], p[1])
+    case .topography(let h): h.height(p[0], p[1])
+    case .linear, .rotatedConvex: nil
     }
   }
 
@@ -111,7 +106,7 @@ public struct Field: Sendable {
       var z = x
       for i in 0 ..< z.rows { for j in 0 ..< dim { z[i, j] = T(a[j]) * x[i, j] + T(c[j]) * T.tanh(x[i, j]) } }
       return z
-    case .toy: return nil
+    case .toy, .topography: return nil
     }
   }
 
@@ -123,7 +118,7 @@ public struct Field: Sendable {
     switch kind {
     case .linear(let a): m = polarDecomposition(a).u
     case .rotatedConvex(let r, _, _): m = r
-    case .toy: return nil
+    case .toy, .topography: return nil
     }
     return matmul(x, Matrix(rows: dim, cols: dim, storage: m.storage.map { T($0) }), transposeB: true)
   }

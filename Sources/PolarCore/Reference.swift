@@ -8,12 +8,17 @@ public enum Reference: Sendable, Equatable {
   case uniform(lo: Double, hi: Double)
   /// The rows of a data matrix (the x of a field file), drawn uniformly with replacement.
   case data(rows: Int)
+  /// Uniform on a union of cells of a grid with `rows` x `cols` nodes spread over [lo, hi]^2
+  /// (cell c = r (cols - 1) + k spans columns k..k+1 and rows r..r+1, row 0 at y = hi): the
+  /// training part of a topography grid (Topography.heldOutCells).
+  case cells(rows: Int, cols: Int, lo: Double, hi: Double, cells: [Int32])
 
   public var name: String {
     switch self {
     case .gaussian: "gaussian"
     case .uniform: "uniform"
     case .data: "data"
+    case .cells: "uniform"
     }
   }
 
@@ -33,6 +38,18 @@ public enum Reference: Sendable, Equatable {
       var x = Matrix<T>(rows: indices.count, cols: dim)
       for (r, i) in indices.enumerated() {
         for j in 0 ..< dim { x[r, j] = T(rng.uniform(UInt64(i * dim + j), in: lo, hi)) }
+      }
+      return (x, [])
+    case .cells(let rows, let cols, let lo, let hi, let cells):
+      // A cell uniformly among the listed ones, then a uniform point inside it.
+      precondition(dim == 2 && !cells.isEmpty, "cells reference: 2-D and at least one cell")
+      var x = Matrix<T>(rows: indices.count, cols: dim)
+      for (r, i) in indices.enumerated() {
+        let c = Int(cells[min(cells.count - 1, Int(rng.uniform(UInt64(3 * i)) * Double(cells.count)))])
+        let (row, col) = (c / (cols - 1), c % (cols - 1))
+        let u = rng.uniform(UInt64(3 * i + 1)), v = rng.uniform(UInt64(3 * i + 2))
+        x[r, 0] = T(lo + (hi - lo) * (Double(col) + u) / Double(cols - 1))
+        x[r, 1] = T(hi - (hi - lo) * (Double(row) + v) / Double(rows - 1))
       }
       return (x, [])
     case .data(let n):

@@ -2,7 +2,8 @@
 // damped Gauss–Newton (Levenberg–Marquardt) on |F|^2 / 2 from each sample,
 //   (J^T J + lambda I) delta = -J^T F,   x <- x + delta if |F| decreases,
 // lambda shrinking tenfold after an accepted step and growing tenfold after a rejected one.
-// J is the field's exact Jacobian (Field.jacobian) for the built-in fields, or central finite
+// J is the field's exact Jacobian (Field.jacobian) for the built-in fields (central differences
+// of the exact gradient for topography), or central finite
 // differences of F for a field known only as a function.
 
 import RealModule
@@ -25,83 +26,11 @@ extension Field {
       }
       return j
     case .toy(let t):
-      let (x, y) = (p[0], p[1])
-      switch t {
-      case .himmelblau:
-        j[0, 0] = (12 * x * x + 4 * y - 42) / 100
-        j[0, 1] = (4 * x + 4 * y) / 100
-        j[1, 0] = j[0, 1]
-        j[1, 1] = (4 * x + 12 * y * y - 26) / 100
-      case .cosineGrid:
-        let w = 0.628, s = 1.57
-        let (sx, cx, sy, cy) = (Double.sin(w * x - s), Double.cos(w * x - s), Double.sin(w * y - s), Double.cos(w * y - s))
-        j[0, 0] = -3 * w * w * cx * cy
-        j[0, 1] = 3 * w * w * sx * sy
-        j[1, 0] = j[0, 1]
-        j[1, 1] = -3 * w * w * cx * cy
-      case .doubleWell:
-        let r = x * x + y * y - 1
-        j[0, 0] = r + 2 * x * x
-        j[0, 1] = 2 * x * y
-        j[1, 0] = j[0, 1]
-        j[1, 1] = r + 2 * y * y
-      case .swirl:
-        // F = Rot(n) p, n = |p|: J = Rot(n) + (dRot/dn p) (p / n)^T.
-        let n = (x * x + y * y).squareRoot()
-        let (c, s) = (Double.cos(n), Double.sin(n))
-        j[0, 0] = c; j[0, 1] = -s; j[1, 0] = s; j[1, 1] = c
-        if n > 1e-12 {
-          let (dx, dy) = (-s * x - c * y, c * x - s * y)
-          j[0, 0] += dx * x / n; j[0, 1] += dx * y / n
-          j[1, 0] += dy * x / n; j[1, 1] += dy * y / n
-        }
-      }
+      let jt = t.jacobian(p[0], p[1])
+      for i in 0 ..< 2 { for k in 0 ..< 2 { j[i, k] = jt[i][k] } }
       return j
-    }
-  }
-}
-
-extension Field {
-  /// The isolated critical points of f (the roots of F = grad f) inside the box [lo, hi]^2, for
-  /// the toy fields where they are a finite list: the cosine grid in closed form (both sines or
-  /// both cosines vanish: a lattice), Himmelblau by Levenberg–Marquardt from a 41 x 41 grid of
-  /// starts, deduplicated. nil where the roots are not isolated (double-well: a circle) or not a
-  /// gradient's (swirl), and for the other fields.
-  public func criticalPoints(lo: Double, hi: Double) -> [[Double]]? {
-    guard case .toy(let t) = kind else { return nil }
-    switch t {
-    case .cosineGrid:
-      // w x - s = k pi / 2 with the same parity for both coordinates.
-      let w = 0.628, s = 1.57
-      func values(_ parity: Int) -> [Double] {
-        let kMin = Int(((w * lo - s) / (Double.pi / 2)).rounded(.down)) - 1
-        let kMax = Int(((w * hi - s) / (Double.pi / 2)).rounded(.up)) + 1
-        return (kMin ... kMax).filter { (($0 % 2) + 2) % 2 == parity }
-          .map { (s + Double($0) * Double.pi / 2) / w }.filter { $0 >= lo && $0 <= hi }
-      }
-      var out = [[Double]]()
-      for parity in 0 ... 1 {
-        let v = values(parity)
-        for a in v { for b in v { out.append([a, b]) } }
-      }
-      return out
-    case .himmelblau:
-      let n = 41
-      var starts = Matrix<Double>(rows: n * n, cols: 2)
-      for i in 0 ..< n { for j in 0 ..< n {
-        starts[i * n + j, 0] = lo + (hi - lo) * Double(i) / Double(n - 1)
-        starts[i * n + j, 1] = lo + (hi - lo) * Double(j) / Double(n - 1)
-      } }
-      let refined = refineRoots(starts, steps: 100, field: { self($0) }, jacobian: { self.jacobian(at: $0) })
-      var out = [[Double]]()
-      for r in 0 ..< n * n where refined.after[r] < 1e-10 {
-        let p = refined.x.row(r)
-        guard p.allSatisfy({ $0 >= lo && $0 <= hi }) else { continue }
-        if !out.contains(where: { abs($0[0] - p[0]) + abs($0[1] - p[1]) < 1e-6 }) { out.append(p) }
-      }
-      return out.sorted { $0[0] == $1[0] ? $0[1] < $1[1] : $0[0] < $1[0] }
-    case .doubleWell, .swirl:
-      return nil
+    case .topography:
+      return finiteDifferenceJacobian({ self($0) }, at: p)
     }
   }
 }

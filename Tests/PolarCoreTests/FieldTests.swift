@@ -32,9 +32,18 @@ struct FieldTests {
       let v = f(p)
       return (v[0, 1] - v[1, 1]) / (2 * h) - (v[2, 0] - v[3, 0]) / (2 * h)  // dFy/dx - dFx/dy
     }
-    for t in [ToyField.himmelblau, .cosineGrid, .doubleWell] {
+    for t in [ToyField.himmelblau, .cosineGrid, .cosineStripes, .gaussianMixture, .doubleWell] {
       #expect(abs(curl(t, 0.7, -1.3)) < 1e-6, "\(t) is a gradient field")
+      // F = grad f by central differences of the potential.
+      let field = Field(dim: 2, kind: .toy(t))
+      for p in [[0.7, -1.3], [2.2, 2.9], [-3.1, 0.4]] {
+        let h = 1e-6
+        let fd = [(field.potential(at: [p[0] + h, p[1]])! - field.potential(at: [p[0] - h, p[1]])!) / (2 * h),
+                  (field.potential(at: [p[0], p[1] + h])! - field.potential(at: [p[0], p[1] - h])!) / (2 * h)]
+        #expect(relativeError(field(Matrix([p])).row(0), fd) < 1e-7, "\(t) at \(p)")
+      }
     }
+    #expect(Field(dim: 2, kind: .toy(.swirl)).potential(at: [1, 1]) == nil)
     #expect(abs(curl(.swirl, 0.7, -1.3)) > 0.1)
     // Himmelblau's minimum at (3, 2): F = 0.
     let f = Field(dim: 2, kind: .toy(.himmelblau))(Matrix<Double>([[3, 2]]))
@@ -114,6 +123,29 @@ struct CriticalPointTests {
       guard p.allSatisfy({ abs($0) <= 5 }) else { continue }
       #expect(points.contains { abs($0[0] - p[0]) + abs($0[1] - p[1]) < 1e-6 }, "unlisted root \(p)")
     }
+  }
+
+  @Test("cosine stripes on [-5, 5]^2: the maximum (2.5, 0) and the minimum (-2.5025, 0), roots of F")
+  func cosineStripes() {
+    let field = Field(dim: 2, kind: .toy(.cosineStripes))
+    let points = field.criticalPoints(lo: -5, hi: 5)!
+    // f = 3 cos a cos b, a = 0.628 x - 1.57 in [-4.71, 1.57], b = 0.314 y in [-1.57, 1.57]:
+    // grad f = 0 where sin a = sin b = 0 (x in {-2.5025, 2.5}, y = 0) or cos a = cos b = 0, which
+    // needs |b| = pi / 2, i.e. y = +-5.0025, just outside the box.
+    #expect(points.count == 2, "\(points)")
+    #expect(points.contains { abs($0[0] - 2.5) + abs($0[1]) < 1e-12 })
+    #expect(points.contains { abs($0[0] + 2.50253) < 1e-4 && abs($0[1]) < 1e-12 })
+    #expect(field(Matrix(points)).storage.allSatisfy { abs($0) < 1e-12 })
+  }
+
+  @Test("Gaussian mixture: a minimum within 0.01 of each mean, 4 saddles and a maximum")
+  func mixture() {
+    let field = Field(dim: 2, kind: .toy(.gaussianMixture))
+    let points = field.criticalPoints(lo: -5, hi: 5)!
+    for m in ToyField.mixtureMeans {
+      #expect(points.contains { abs($0[0] - m.0) + abs($0[1] - m.1) < 0.01 }, "\(m)")
+    }
+    #expect(points.count == 9, "\(points)")
   }
 
   @Test("Himmelblau: 4 minima, 4 saddles and 1 maximum inside [-5, 5]^2")
