@@ -21,8 +21,8 @@ public enum ElementType: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
-  var isFloat: Bool { self == .float32 || self == .float64 }
-  var isInteger: Bool { self == .int32 || self == .int64 || self == .uint8 }
+  public var isFloat: Bool { self == .float32 || self == .float64 }
+  public var isInteger: Bool { self == .int32 || self == .int64 || self == .uint8 }
 
   /// Classifies an HDF5 datatype identifier.
   init(datatype t: hid_t) {

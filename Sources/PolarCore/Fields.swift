@@ -12,6 +12,8 @@ public enum FieldKind: Sendable, Equatable {
   case toy(ToyField)
   /// F = grad h, h a smoothed elevation grid (Topography.swift).
   case topography(Topography)
+  /// F = grad f, f the cross-entropy of a small classifier with parameters x (ClassifierLoss.swift).
+  case classifier(ClassifierLoss)
 }
 
 public struct Field: Sendable {
@@ -29,6 +31,7 @@ public struct Field: Sendable {
     case .rotatedConvex: "rotated-convex"
     case .toy(let t): t.rawValue
     case .topography: "topography"
+    case .classifier: "classifier-loss"
     }
   }
 
@@ -82,6 +85,8 @@ public struct Field: Sendable {
         out[i, 1] = T(v)
       }
       return out
+    case .classifier(let loss):
+      return loss.gradients(x)
     }
   }
 
@@ -90,6 +95,7 @@ public struct Field: Sendable {
     switch kind {
     case .toy(let t): t.potential(p[0], p[1])
     case .topography(let h): h.height(p[0], p[1])
+    case .classifier(let loss): loss.loss(p)
     case .linear, .rotatedConvex: nil
     }
   }
@@ -106,7 +112,7 @@ public struct Field: Sendable {
       var z = x
       for i in 0 ..< z.rows { for j in 0 ..< dim { z[i, j] = T(a[j]) * x[i, j] + T(c[j]) * T.tanh(x[i, j]) } }
       return z
-    case .toy, .topography: return nil
+    case .toy, .topography, .classifier: return nil
     }
   }
 
@@ -118,7 +124,7 @@ public struct Field: Sendable {
     switch kind {
     case .linear(let a): m = polarDecomposition(a).u
     case .rotatedConvex(let r, _, _): m = r
-    case .toy, .topography: return nil
+    case .toy, .topography, .classifier: return nil
     }
     return matmul(x, Matrix(rows: dim, cols: dim, storage: m.storage.map { T($0) }), transposeB: true)
   }

@@ -3,7 +3,7 @@
 //   (J^T J + lambda I) delta = -J^T F,   x <- x + delta if |F| decreases,
 // lambda shrinking tenfold after an accepted step and growing tenfold after a rejected one.
 // J is the field's exact Jacobian (Field.jacobian) for the built-in fields (central differences
-// of the exact gradient for topography), or central finite
+// of the exact gradient for topography and classifier-loss), or central finite
 // differences of F for a field known only as a function.
 
 import RealModule
@@ -29,7 +29,7 @@ extension Field {
       let jt = t.jacobian(p[0], p[1])
       for i in 0 ..< 2 { for k in 0 ..< 2 { j[i, k] = jt[i][k] } }
       return j
-    case .topography:
+    case .topography, .classifier:
       return finiteDifferenceJacobian({ self($0) }, at: p)
     }
   }

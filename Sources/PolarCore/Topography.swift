@@ -21,8 +21,11 @@ public struct Topography: Sendable, Equatable {
   /// h = scale * (z_smooth - offset) (z in the grid's units, e.g. metres).
   public let scale: Double, offset: Double
 
-  public init(elevation z: [Double], rows: Int, cols: Int, smoothing sigma: Double, lo: Double = -1, hi: Double = 1) {
-    precondition(rows >= 4 && cols >= 4 && z.count == rows * cols, "topography: needs a grid of at least 4 x 4")
+  /// `firstRowTop`: row 0 of `z` is the northern edge (y = hi), as in images; false flips the rows.
+  public init(elevation raw: [Double], rows: Int, cols: Int, smoothing sigma: Double, lo: Double = -1, hi: Double = 1,
+              firstRowTop: Bool = true) {
+    precondition(rows >= 4 && cols >= 4 && raw.count == rows * cols, "topography: needs a grid of at least 4 x 4")
+    let z = firstRowTop ? raw : (0 ..< rows).reversed().flatMap { raw[$0 * cols ..< ($0 + 1) * cols] }
     self.rows = rows
     self.cols = cols
     self.lo = lo
@@ -83,30 +86,26 @@ public struct Topography: Sendable, Equatable {
   /// Keys' cubic convolution weights (a = -1/2) of the nodes -1, 0, 1, 2 at offset t in [0, 1],
   /// and their derivatives in t.
   @inline(__always)
-  static func weights(_ t: Double) -> ([Double], [Double]) {
+  static func weights(_ t: Double) -> (SIMD4<Double>, SIMD4<Double>) {
     let t2 = t * t, t3 = t2 * t
-    return ([(-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2, (-3 * t3 + 4 * t2 + t) / 2, (t3 - t2) / 2],
-            [(-3 * t2 + 4 * t - 1) / 2, (9 * t2 - 10 * t) / 2, (-9 * t2 + 8 * t + 1) / 2, (3 * t2 - 2 * t) / 2])
+    return (SIMD4(-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2) / 2,
+            SIMD4(-3 * t2 + 4 * t - 1, 9 * t2 - 10 * t, -9 * t2 + 8 * t + 1, 3 * t2 - 2 * t) / 2)
   }
 
   /// h and dh/d(col), dh/d(row) at fractional grid coordinates (nodes outside repeat the edge).
   func interpolate(col: Double, row: Double) -> (h: Double, dc: Double, dr: Double) {
     let c0 = min(Int(col), cols - 2), r0 = min(Int(row), rows - 2)
     let (wc, dwc) = Topography.weights(col - Double(c0)), (wr, dwr) = Topography.weights(row - Double(r0))
-    var h = 0.0, dc = 0.0, dr = 0.0
-    for a in 0 ..< 4 {
-      let i = min(max(r0 + a - 1, 0), rows - 1)
-      var line = 0.0, dline = 0.0
-      for b in 0 ..< 4 {
-        let v = heights[i * cols + min(max(c0 + b - 1, 0), cols - 1)]
-        line += wc[b] * v
-        dline += dwc[b] * v
+    var line = SIMD4<Double>(), dline = SIMD4<Double>()
+    heights.withUnsafeBufferPointer { z in
+      for a in 0 ..< 4 {
+        let base = min(max(r0 + a - 1, 0), rows - 1) * cols
+        let v = SIMD4(z[base + max(c0 - 1, 0)], z[base + c0], z[base + c0 + 1], z[base + min(c0 + 2, cols - 1)])
+        line[a] = (wc * v).sum()
+        dline[a] = (dwc * v).sum()
       }
-      h += wr[a] * line
-      dc += wr[a] * dline
-      dr += dwr[a] * line
     }
-    return (h, dc, dr)
+    return ((wr * line).sum(), (wr * dline).sum(), (dwr * line).sum())
   }
 
   public func height(_ x: Double, _ y: Double) -> Double {

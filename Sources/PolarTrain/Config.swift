@@ -19,6 +19,18 @@ public struct Config: Sendable, Equatable {
     public var matrix: [[Double]] = []
     public var condition = 8.0
     public var fieldSeed: UInt64 = 1
+    /// topography: the elevation grid's dataset in `file`, Gaussian smoothing (grid cells) and
+    /// the share of grid cells held out for evaluation.
+    public var dataset = "elevation"
+    public var smoothing = 2.0
+    public var holdout = 0.1
+    public var firstRow = "top"
+    /// classifier-loss: hidden width h of the classifier, images in its fixed minibatch, the IDX
+    /// labels file when `file` is an IDX images file, and k x k average pooling of the images.
+    public var classifierHidden = 3
+    public var images = 128
+    public var labels = ""
+    public var pool = 1
   }
 
   public struct Potential: Sendable, Equatable {
@@ -200,6 +212,12 @@ extension Config {
     }
     if ToyField(rawValue: problem.field) != nil && problem.dim != 2 {
       throw fail("problem.dim", "field \(problem.field) is 2-D, got dim = \(problem.dim)")
+    }
+    if (problem.field == "topography" || problem.field == "classifier-loss") && problem.reference != "uniform" {
+      throw fail("problem.reference", "field \(problem.field) needs reference = \"uniform\" (the box), got \"\(problem.reference)\"")
+    }
+    if problem.field == "topography" && problem.dim != 2 {
+      throw fail("problem.dim", "field topography is 2-D, got dim = \(problem.dim)")
     }
     if problem.reference == "data" && problem.field != "file" {
       throw fail("problem.reference", "\"data\" needs field = \"file\"")

@@ -72,7 +72,7 @@ func renderList<T>(_ a: [T]) -> String { "[" + a.map { "\($0)" }.joined(separato
 func renderNumber(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)" }
 
 let activationNames = ["relu", "leaky-relu", "softplus", "elu"]
-let fieldNames = ["linear", "rotated-convex", "file"] + ToyField.allCases.map(\.rawValue)
+let fieldNames = ["linear", "rotated-convex", "file", "topography", "classifier-loss"] + ToyField.allCases.map(\.rawValue)
 
 enum ConfigKeys {
   static let sections = ["problem", "potential", "amortizer", "conjugate", "map", "inverse", "checkpoint",
@@ -101,7 +101,8 @@ enum ConfigKeys {
           guard b.count == 2 else { throw bad(x, "expected [lo, hi], got \(b.count) numbers") }
           c.problem.box = b
         }, { renderList($0.problem.box.map(renderNumber)) }),
-    key("problem.file", "field = \"file\": HDF5 file with datasets x [n, d] and F [n, d]",
+    key("problem.file", "field = \"file\": HDF5 file with datasets x [n, d] and F [n, d]; topography: HDF5 elevation grid; "
+        + "classifier-loss: HDF5 with images [n, P] and labels [n], or an MNIST IDX images file (relative to the working directory)",
         { c, v, x in c.problem.file = try text(v, x) }, { "\"\($0.problem.file)\"" }),
     key("problem.matrix", "field = \"linear\": the matrix A as rows; [] draws A from field_seed",
         { c, v, x in
@@ -110,6 +111,26 @@ enum ConfigKeys {
         }, { "[" + $0.problem.matrix.map { renderList($0.map(renderNumber)) }.joined(separator: ", ") + "]" }),
     key("problem.condition", "field = \"linear\" drawn from field_seed: largest condition number of A",
         { c, v, x in c.problem.condition = try number(v, x, atLeast: 1) }, { renderNumber($0.problem.condition) }),
+    key("problem.dataset", "topography: the elevation grid's dataset [rows, cols] in problem.file",
+        { c, v, x in c.problem.dataset = try text(v, x) }, { "\"\($0.problem.dataset)\"" }),
+    key("problem.smoothing", "topography: Gaussian smoothing of the grid, sigma in grid cells (0: none)",
+        { c, v, x in c.problem.smoothing = try number(v, x, atLeast: 0) }, { renderNumber($0.problem.smoothing) }),
+    key("problem.holdout", "topography: share of grid cells held out of training for evaluation (0 to 0.9)",
+        { c, v, x in
+          let h = try number(v, x, atLeast: 0)
+          guard h <= 0.9 else { throw bad(x, "must be at most 0.9, got \(h)") }
+          c.problem.holdout = h
+        }, { renderNumber($0.problem.holdout) }),
+    key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",
+        { c, v, x in c.problem.firstRow = try text(v, x, oneOf: ["top", "bottom"]) }, { "\"\($0.problem.firstRow)\"" }),
+    key("problem.classifier_hidden", "classifier-loss: hidden width h of the classifier (d = P h + h + 10 h + 10)",
+        { c, v, x in c.problem.classifierHidden = try integer(v, x, min: 1) }, { "\($0.problem.classifierHidden)" }),
+    key("problem.images", "classifier-loss: images in the fixed minibatch that defines f",
+        { c, v, x in c.problem.images = try integer(v, x, min: 1) }, { "\($0.problem.images)" }),
+    key("problem.labels", "classifier-loss with an IDX images file: the IDX labels file",
+        { c, v, x in c.problem.labels = try text(v, x) }, { "\"\($0.problem.labels)\"" }),
+    key("problem.pool", "classifier-loss: average-pool the images k x k (4 turns MNIST's 28 x 28 into 7 x 7)",
+        { c, v, x in c.problem.pool = try integer(v, x, min: 1) }, { "\($0.problem.pool)" }),
     key("problem.field_seed", "seed of the drawn linear matrix or rotated-convex field",
         { c, v, x in c.problem.fieldSeed = UInt64(try integer(v, x, min: 0)) }, { "\($0.problem.fieldSeed)" }),
     // [potential]

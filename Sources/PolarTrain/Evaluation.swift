@@ -14,20 +14,7 @@ public enum Evaluation {
     let mapTrained = config.map.steps > 0 && state.stage == "done"
     let (x, f) = problem.batch(seed: config.seed, purpose: .evaluation, step: 0, indices: 0 ..< n)
     // Implicit M(x) = xhat(F(x)), solved harder than in training.
-    let solver = config.solver(evaluation: true)
-    var m = Matrix<Float>(rows: n, cols: problem.dim)
-    var residuals = [Float](), iterations = 0, converged = 0
-    let chunk = 256
-    for lo in stride(from: 0, to: n, by: chunk) {
-      let hi = min(n, lo + chunk)
-      var y = Matrix<Float>(rows: hi - lo, cols: problem.dim)
-      for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { y[r, j] = f[lo + r, j] } }
-      let s = nets.conjugate(y, state: state, solver: solver)
-      for r in 0 ..< hi - lo { for j in 0 ..< problem.dim { m[lo + r, j] = s.x[r, j] } }
-      residuals += s.residual
-      iterations += s.iterations.reduce(0, +)
-      converged += s.converged.filter { $0 }.count
-    }
+    let (m, residuals, iterations, converged) = implicitM(f, config: config, nets: nets, state: state)
     let (ux, gradU) = nets.potential.valueAndGradient(u, x)
     let (uM, gradUofM) = nets.potential.valueAndGradient(u, m)
     var out: [String: Double] = [
@@ -36,6 +23,17 @@ public enum Evaluation {
       "conjugate_converged": Double(converged) / Double(n),
       "conjugate_iterations": Double(iterations) / Double(n),
     ]
+    if let held = problem.heldOut, let field = problem.field {
+      // Topography: the reconstruction on the held-out grid cells, which training never sampled.
+      let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.heldOut.rawValue, 0))
+      let xh: Matrix<Float> = held.sample(dim: problem.dim, rng: rng, indices: 0 ..< n).x
+      let fh = field(xh)
+      let mh = implicitM(fh, config: config, nets: nets, state: state).m
+      out["heldout_reconstruction_error"] = relativeL2(nets.potential.valueAndGradient(u, mh).1, fh)
+      if mapTrained, let w = state.networks["map"]?.params {
+        out["heldout_reconstruction_error_net"] = relativeL2(nets.potential.valueAndGradient(u, nets.map(w, xh)).1, fh)
+      }
+    }
     let sortedRes = residuals.map(Double.init).sorted()
     out["conjugate_residual_median"] = sortedRes[n / 2]
     out["conjugate_residual_p99"] = sortedRes[min(n - 1, n * 99 / 100)]
@@ -83,13 +81,55 @@ public enum Evaluation {
       }
     }
     if mapTrained, let w = state.networks["map"]?.params {
-      out["M_net_vs_implicit"] = relativeL2(nets.map(w, x), m)
+      let mNet = nets.map(w, x)
+      out["M_net_vs_implicit"] = relativeL2(mNet, m)
+      // The factorization with the explicit map: grad u(M_net(x)) against F(x).
+      out["reconstruction_error_net"] = relativeL2(nets.potential.valueAndGradient(u, mNet).1, f)
     }
     if config.inverse.steps > 0 && state.stage == "done", let field = problem.field {
       for (k, v) in inverseChecks(config: config, problem: problem, nets: nets, state: state, field: field,
                                   x: x, f: f, m: m, bridgeSteps: bridgeSteps) { out[k] = v }
     }
     return out
+  }
+
+  /// cos(F(x), F(x')) with x' ~ M^-1(M(x)) for the rows of f = F(x) and m = M(x) (DESIGN §1
+  /// item 5); rows where either field value is zero are left out.
+  public static func preimageCosines(_ f: Matrix<Float>, _ m: Matrix<Float>, field: Field, stream: UInt64, config: Config,
+                                     nets: Networks, state: TrainState, bridgeSteps: Int) -> [Double] {
+    let d = f.cols
+    let xp = Sampling.draw(config: config, nets: nets, state: state, targets: m, perPoint: 1, rows: 0 ..< m.rows,
+                           steps: bridgeSteps, noiseStream: stream)
+    let fxp = field(xp)
+    var cosines = [Double]()
+    for r in 0 ..< f.rows {
+      var dot = 0.0, a = 0.0, b = 0.0
+      for j in 0 ..< d {
+        dot += Double(f[r, j] * fxp[r, j]); a += Double(f[r, j] * f[r, j]); b += Double(fxp[r, j] * fxp[r, j])
+      }
+      if a > 0 && b > 0 { cosines.append(dot / (a * b).squareRoot()) }
+    }
+    return cosines
+  }
+
+  /// M(x) = xhat(F(x)) for the rows of `f` = F(x), in chunks of 256, with the evaluation solver:
+  /// the points, the residuals |grad u(xhat) - y|, and the total iterations and converged count.
+  public static func implicitM(_ f: Matrix<Float>, config: Config, nets: Networks, state: TrainState)
+    -> (m: Matrix<Float>, residuals: [Float], iterations: Int, converged: Int) {
+    let n = f.rows, d = f.cols, chunk = 256
+    let solver = config.solver(evaluation: true)
+    var m = Matrix<Float>(rows: n, cols: d)
+    var residuals = [Float](), iterations = 0, converged = 0
+    for lo in stride(from: 0, to: n, by: chunk) {
+      let hi = min(n, lo + chunk)
+      let y = Matrix(rows: hi - lo, cols: d, storage: Array(f.storage[lo * d ..< hi * d]))
+      let s = nets.conjugate(y, state: state, solver: solver)
+      for r in 0 ..< hi - lo { for j in 0 ..< d { m[lo + r, j] = s.x[r, j] } }
+      residuals += s.residual
+      iterations += s.iterations.reduce(0, +)
+      converged += s.converged.filter { $0 }.count
+    }
+    return (m, residuals, iterations, converged)
   }
 
   /// The inverse map's checks (DESIGN §1 items 3 and 5) on up to 1,024 held-out points:
@@ -106,15 +146,8 @@ public enum Evaluation {
     }
     var out = [String: Double]()
     // Pre-image cosine similarity.
-    let fx = head(f), xp = inverse(head(m), stream: 1), fxp = field(xp)
-    var cosines = [Double]()
-    for r in 0 ..< k {
-      var dot = 0.0, a = 0.0, b = 0.0
-      for j in 0 ..< d {
-        dot += Double(fx[r, j] * fxp[r, j]); a += Double(fx[r, j] * fx[r, j]); b += Double(fxp[r, j] * fxp[r, j])
-      }
-      if a > 0 && b > 0 { cosines.append(dot / (a * b).squareRoot()) }
-    }
+    let cosines = preimageCosines(head(f), head(m), field: field, stream: 1, config: config, nets: nets, state: state,
+                                  bridgeSteps: bridgeSteps)
     let mean = cosines.reduce(0, +) / Double(max(1, cosines.count))
     out["preimage_cosine_mean"] = mean
     out["preimage_cosine_std"] = (cosines.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, cosines.count))).squareRoot()

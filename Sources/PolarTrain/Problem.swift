@@ -20,6 +20,12 @@ public struct Problem: Sendable {
   public let field: Field?
   /// Field file samples (x, F(x)), when field = "file".
   public let data: (x: Matrix<Float>, f: Matrix<Float>)?
+  /// Topography with held-out cells: uniform on those cells (evaluation only).
+  public var heldOut: Reference? = nil
+
+  init(dim: Int, reference: Reference, field: Field?, data: (x: Matrix<Float>, f: Matrix<Float>)?, heldOut: Reference? = nil) {
+    (self.dim, self.reference, self.field, self.data, self.heldOut) = (dim, reference, field, data, heldOut)
+  }
 
   /// Builds the problem; a field file is read whole by every rank in one collective read.
   public static func make(_ config: Config, world: Communicator, baseDirectory: String = ".") throws -> Problem {
@@ -49,6 +55,23 @@ public struct Problem: Sendable {
       let (x, f) = try readFieldFile(path, dim: p.dim, world: world)
       let ref: Reference = p.reference == "data" ? .data(rows: x.rows) : reference
       return Problem(dim: p.dim, reference: ref, field: nil, data: (x, f))
+    case "topography":
+      let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
+      let (z, rows, cols) = try readGrid(path, dataset: p.dataset, world: world)
+      let t = Topography(elevation: z, rows: rows, cols: cols, smoothing: p.smoothing, lo: p.box[0], hi: p.box[1],
+                         firstRowTop: p.firstRow == "top")
+      guard p.holdout > 0 else { return Problem(dim: 2, reference: reference, field: Field(dim: 2, kind: .topography(t)), data: nil) }
+      let (train, held) = t.heldOutCells(share: p.holdout, seed: p.fieldSeed)
+      guard !train.isEmpty && !held.isEmpty else {
+        throw ConfigError(source: "configuration", key: "problem.holdout", message: "\(p.holdout) leaves no cell on one side of a \(rows) x \(cols) grid")
+      }
+      return Problem(dim: 2, reference: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: train),
+                     field: Field(dim: 2, kind: .topography(t)), data: nil,
+                     heldOut: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: held))
+    case "classifier-loss":
+      func resolve(_ f: String) -> String { f.isEmpty || f.hasPrefix("/") ? f : baseDirectory + "/" + f }
+      let loss = try ClassifierData.load(p, path: resolve(p.file), labelsPath: resolve(p.labels), world: world)
+      return Problem(dim: loss.dim, reference: reference, field: Field(dim: loss.dim, kind: .classifier(loss)), data: nil)
     default:
       guard let toy = ToyField(rawValue: p.field) else {
         throw ConfigError(source: "configuration", key: "problem.field", message: "unknown field \(p.field)")
@@ -80,6 +103,26 @@ public struct Problem: Sendable {
     }
   }
 
+  /// An elevation grid [rows, cols] (any float or integer type), read collectively, all finite.
+  static func readGrid(_ path: String, dataset: String, world: Communicator) throws -> ([Double], Int, Int) {
+    do {
+      let file = try File.open(path, access: .mpio(world))
+      defer { try? file.close() }
+      let set = try file.dataset(dataset)
+      try set.checkShape([nil, nil])
+      let (rows, cols) = (set.shape[0], set.shape[1])
+      let z: [Double] = set.elementType.isFloat ? try set.read(as: Double.self) : try set.read(as: Int64.self).map(Double.init)
+      try file.close()
+      guard rows >= 4 && cols >= 4 else { throw InputError(message: "\(path): /\(dataset): \(rows) x \(cols) grid, needs at least 4 x 4") }
+      if let bad = z.firstIndex(where: { !$0.isFinite }) {
+        throw InputError(message: "\(path): /\(dataset): value at row \(bad / cols), column \(bad % cols) is not finite")
+      }
+      return (z, rows, cols)
+    } catch let e as HDF5Error {
+      throw InputError(message: e.description)
+    }
+  }
+
   /// Purposes of the random streams.
   public enum Purpose: UInt64 {
     case potential = 1, map = 2, evaluation = 3, evaluationReference = 4
@@ -87,6 +130,8 @@ public struct Problem: Sendable {
     case inverse = 5, inverseBridge = 6
     /// Sampling M^-1 (the `sample` command, evaluate's inverse checks): the bridge SDE's noise.
     case sampling = 7
+    /// Held-out evaluation points (topography's held-out cells).
+    case heldOut = 8
   }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).
