@@ -59,6 +59,7 @@ enum ClassifierData {
       let images = try file.dataset("images"), labelSet = try file.dataset("labels")
       try images.checkShape([nil, nil])
       try labelSet.checkShape([images.shape[0]])
+      let p = images.shape[1]  // read before the file closes
       let pixels: [Float] = images.elementType.isFloat
         ? try images.read(as: Float.self) : try images.read(as: Int64.self).map(Float.init)
       let labels = try labelSet.read(as: Int64.self)
@@ -69,7 +70,7 @@ enum ClassifierData {
       if let bad = pixels.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
         throw InputError(message: "\(path): /images: value \(bad) is \(pixels[bad]), expected finite and >= 0")
       }
-      let p = images.shape[1], side = Int(Double(p).squareRoot().rounded())
+      let side = Int(Double(p).squareRoot().rounded())
       return (pixels, labels.map { Int32($0) }, side * side == p ? side : nil)
     } catch let e as HDF5Error {
       throw InputError(message: e.description)
