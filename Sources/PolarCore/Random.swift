@@ -42,7 +42,9 @@ public struct CounterRNG: Sendable, Equatable {
 
   /// A stream id derived from several parts (e.g. stage, step, purpose) by SplitMix64 mixing;
   /// distinct part lists give unrelated streams.
-  public static func streamID(_ parts: UInt64...) -> UInt64 {
+  public static func streamID(_ parts: UInt64...) -> UInt64 { streamID(parts) }
+
+  public static func streamID(_ parts: [UInt64]) -> UInt64 {
     var h: UInt64 = 0x6A09_E667_F3BC_C909
     for p in parts { h = mix(h ^ mix(p &+ 0x9E37_79B9_7F4A_7C15)) }
     return h

@@ -120,14 +120,18 @@ public struct Topography: Sendable, Equatable {
     return (v.dc * Double(cols - 1) / (hi - lo), -v.dr * Double(rows - 1) / (hi - lo))
   }
 
-  /// The cells (row-major index over (rows - 1) x (cols - 1)) held out: each independently with
-  /// probability `share`, from a counter-based stream of `seed`.
-  public func heldOutCells(share: Double, seed: UInt64) -> (train: [Int32], heldOut: [Int32]) {
+  /// The cells (row-major index over (rows - 1) x (cols - 1)) held out: the grid's cells are
+  /// tiled in blocks of block x block cells, each block held out with probability `share`
+  /// (counter-based, from `seed`). Whole blocks, not single cells, so that the held-out points
+  /// are up to block / 2 cells away from anything training sampled.
+  public func heldOutCells(share: Double, seed: UInt64, block: Int = 1) -> (train: [Int32], heldOut: [Int32]) {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x70F0, 1))
+    let b = max(1, block), blockCols = (cols - 1 + b - 1) / b
     var train = [Int32](), held = [Int32]()
-    for c in 0 ..< (rows - 1) * (cols - 1) {
-      if rng.uniform(UInt64(c)) < share { held.append(Int32(c)) } else { train.append(Int32(c)) }
-    }
+    for r in 0 ..< rows - 1 { for c in 0 ..< cols - 1 {
+      let cell = Int32(r * (cols - 1) + c)
+      if rng.uniform(UInt64((r / b) * blockCols + c / b)) < share { held.append(cell) } else { train.append(cell) }
+    } }
     return (train, held)
   }
 }

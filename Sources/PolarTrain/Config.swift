@@ -25,6 +25,7 @@ public struct Config: Sendable, Equatable {
     public var smoothing = 2.0
     public var holdout = 0.1
     public var firstRow = "top"
+    public var holdoutBlock = 8
     /// classifier-loss: hidden width h of the classifier, images in its fixed minibatch, the IDX
     /// labels file when `file` is an IDX images file, and k x k average pooling of the images.
     public var classifierHidden = 3
@@ -128,6 +129,9 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
   public let key: String
   public let message: String
   public var description: String { key.isEmpty ? "\(source): \(message)" : "\(source): \(key): \(message)" }
+  public init(source: String, key: String, message: String) {
+    (self.source, self.key, self.message) = (source, key, message)
+  }
 }
 
 extension Config {

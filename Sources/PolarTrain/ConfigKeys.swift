@@ -121,6 +121,8 @@ enum ConfigKeys {
           guard h <= 0.9 else { throw bad(x, "must be at most 0.9, got \(h)") }
           c.problem.holdout = h
         }, { renderNumber($0.problem.holdout) }),
+    key("problem.holdout_block", "topography: cells are held out in blocks of k x k grid cells",
+        { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1) }, { "\($0.problem.holdoutBlock)" }),
     key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",
         { c, v, x in c.problem.firstRow = try text(v, x, oneOf: ["top", "bottom"]) }, { "\"\($0.problem.firstRow)\"" }),
     key("problem.classifier_hidden", "classifier-loss: hidden width h of the classifier (d = P h + h + 10 h + 10)",

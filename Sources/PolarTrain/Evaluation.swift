@@ -150,6 +150,17 @@ public enum Evaluation {
                                   bridgeSteps: bridgeSteps)
     let mean = cosines.reduce(0, +) / Double(max(1, cosines.count))
     out["preimage_cosine_mean"] = mean
+    // Baseline: the same statistic for independent pairs x, x'' ~ rho (x'' from the consistency
+    // sample below): how similar F is at two unrelated points.
+    let y0 = problem.referenceSample(seed: config.seed, purpose: .evaluationReference, count: k)
+    let fy0 = field(y0), fx = head(f)
+    var unrelated = 0.0
+    for r in 0 ..< k {
+      var dot = 0.0, a = 0.0, b = 0.0
+      for j in 0 ..< d { dot += Double(fx[r, j] * fy0[r, j]); a += Double(fx[r, j] * fx[r, j]); b += Double(fy0[r, j] * fy0[r, j]) }
+      unrelated += a > 0 && b > 0 ? dot / (a * b).squareRoot() : 0
+    }
+    out["preimage_cosine_baseline"] = unrelated / Double(k)
     out["preimage_cosine_std"] = (cosines.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, cosines.count))).squareRoot()
     let q = Sampling.quantiles(cosines, [0.1, 0.5, 0.9])
     out["preimage_cosine_q10"] = q[0]

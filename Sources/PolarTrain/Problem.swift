@@ -61,7 +61,7 @@ public struct Problem: Sendable {
       let t = Topography(elevation: z, rows: rows, cols: cols, smoothing: p.smoothing, lo: p.box[0], hi: p.box[1],
                          firstRowTop: p.firstRow == "top")
       guard p.holdout > 0 else { return Problem(dim: 2, reference: reference, field: Field(dim: 2, kind: .topography(t)), data: nil) }
-      let (train, held) = t.heldOutCells(share: p.holdout, seed: p.fieldSeed)
+      let (train, held) = t.heldOutCells(share: p.holdout, seed: p.fieldSeed, block: p.holdoutBlock)
       guard !train.isEmpty && !held.isEmpty else {
         throw ConfigError(source: "configuration", key: "problem.holdout", message: "\(p.holdout) leaves no cell on one side of a \(rows) x \(cols) grid")
       }
@@ -132,6 +132,8 @@ public struct Problem: Sendable {
     case sampling = 7
     /// Held-out evaluation points (topography's held-out cells).
     case heldOut = 8
+    /// `langevin`: initial particles, chain noise, the reference sample.
+    case langevin = 9
   }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).

@@ -23,17 +23,18 @@ public enum Sampling {
     return min(total, mine.lowerBound * chunk) ..< min(total, mine.upperBound * chunk)
   }
 
-  /// Samples of M^-1(targets[i / perPoint]) for the global rows `rows` (whole chunks);
-  /// `noiseStream` separates independent uses (the `sample` command uses 0).
+  /// Samples of M^-1(targets[i / perPoint - targetOffset]) for the global rows `rows` (whole
+  /// chunks); `noiseStream` separates independent uses (the `sample` command uses 0).
   public static func draw(config: Config, nets: Networks, state: TrainState, targets: Matrix<Float>,
-                          perPoint: Int, rows: Range<Int>, steps: Int, noiseStream: UInt64 = 0) -> Matrix<Float> {
+                          perPoint: Int, rows: Range<Int>, steps: Int, noiseStream: UInt64 = 0,
+                          targetOffset: Int = 0) -> Matrix<Float> {
     let d = config.problem.dim
     let v = state.networks["inverse"]!.params
     var out = Matrix<Float>(rows: rows.count, cols: d)
     for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
       let hi = min(rows.upperBound, lo + chunk)
       var y = Matrix<Float>(rows: hi - lo, cols: d)
-      for r in 0 ..< hi - lo { for j in 0 ..< d { y[r, j] = targets[(lo + r) / perPoint, j] } }
+      for r in 0 ..< hi - lo { for j in 0 ..< d { y[r, j] = targets[(lo + r) / perPoint - targetOffset, j] } }
       let x = nets.inverse.sample(v, from: y, steps: steps, sigma: Float(config.inverse.sigma)) { k in
         let rng = CounterRNG(seed: config.seed,
                              stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))

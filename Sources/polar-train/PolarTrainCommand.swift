@@ -13,7 +13,7 @@ struct PolarTrainCommand: ParsableCommand {
       error, 75 stopped by a signal after a checkpoint.
       """,
     version: "polar-train \(polarTrainVersion)",
-    subcommands: [TrainCommand.self, ApplyCommand.self, SampleCommand.self, EvaluateCommand.self, ReportCommand.self,
+    subcommands: [TrainCommand.self, ApplyCommand.self, SampleCommand.self, LangevinCommand.self, EvaluateCommand.self, ReportCommand.self,
                   InspectCommand.self, ConfigCommand.self,
                   DoctorCommand.self])
 }

@@ -73,6 +73,14 @@ struct TopographyTests {
     #expect(train.count + held.count == total)
     #expect(abs(Double(held.count) / Double(total) - 0.2) < 0.05)
     #expect(t.heldOutCells(share: 0.2, seed: 3).heldOut == held)
+    // Blocks of 5 x 5 cells: a held-out cell's whole block is held out.
+    let blocks = Set(t.heldOutCells(share: 0.3, seed: 4, block: 5).heldOut)
+    #expect(!blocks.isEmpty)
+    for c in blocks {
+      let (r, k) = (Int(c) / (cols - 1), Int(c) % (cols - 1))
+      let corner = (r / 5 * 5) * (cols - 1) + k / 5 * 5
+      #expect(blocks.contains(Int32(corner)))
+    }
     let ref = Reference.cells(rows: rows, cols: cols, lo: -1, hi: 1, cells: train)
     let rng = CounterRNG(seed: 1, stream: 2)
     let x: Matrix<Double> = ref.sample(dim: 2, rng: rng, indices: 0 ..< 2000).x
