@@ -108,6 +108,26 @@ public struct Config: Sendable, Equatable {
     public var logEvery = 50
     public var onNaN = "stop"
     public var evalSamples = 4096
+    /// Write report/index.html at the end of `train` (after sample and langevin, when asked).
+    public var report = true
+  }
+
+  /// After training (needs the inverse map): samples of M^-1(grad u*(0)) into RUN/samples.h5.
+  public struct SampleStep: Sendable, Equatable {
+    public var count = 0
+    public var refine = 20
+  }
+
+  /// After training (needs the inverse map): `polar-train langevin` into RUN/langevin.h5.
+  public struct LangevinStep: Sendable, Equatable {
+    public var steps = 0
+    public var particles = 1024
+    public var stepSize = 1e-3
+    public var beta = 1.0
+    public var every = 50
+    public var inner = 50
+    public var innerStepSize = 1e-3
+    public var start: [Double] = []
   }
 
   public var problem = Problem()
@@ -119,6 +139,8 @@ public struct Config: Sendable, Equatable {
   public var checkpoint = Checkpoint()
   public var parallel = Parallel()
   public var train = Train()
+  public var sample = SampleStep()
+  public var langevin = LangevinStep()
 
   public init() {}
 }
@@ -228,6 +250,15 @@ extension Config {
     }
     if inverse.steps > 0 && inverse.batch % parallel.microBatch != 0 {
       throw fail("parallel.micro_batch", "must divide inverse.batch (\(inverse.batch)), got \(parallel.microBatch)")
+    }
+    if sample.count > 0 && inverse.steps == 0 {
+      throw fail("sample.count", "samples of M^-1 need the inverse stage (inverse.steps > 0)")
+    }
+    if langevin.steps > 0 && inverse.steps == 0 {
+      throw fail("langevin.steps", "LMC-NPF needs the inverse stage (inverse.steps > 0)")
+    }
+    if !langevin.start.isEmpty && langevin.start.count != problem.dim {
+      throw fail("langevin.start", "\(langevin.start.count) coordinates, problem.dim is \(problem.dim)")
     }
     if inverse.steps > 0 && inverse.coupling == "explicit" && map.steps == 0 {
       throw fail("inverse.coupling", "\"explicit\" needs the map stage (map.steps > 0)")

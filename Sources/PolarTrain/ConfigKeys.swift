@@ -76,7 +76,7 @@ let fieldNames = ["linear", "rotated-convex", "file", "topography", "classifier-
 
 enum ConfigKeys {
   static let sections = ["problem", "potential", "amortizer", "conjugate", "map", "inverse", "checkpoint",
-                         "parallel", "train"]
+                         "parallel", "train", "sample", "langevin"]
 
   static func key(_ path: String, _ doc: String,
                   _ read: @escaping @Sendable (inout Config, TOMLValueConvertible, ConfigError) throws -> Void,
@@ -230,6 +230,29 @@ enum ConfigKeys {
         { c, v, x in c.train.onNaN = try text(v, x, oneOf: ["stop", "rollback"]) }, { "\"\($0.train.onNaN)\"" }),
     key("train.eval_samples", "held-out samples for the metrics at the end of training",
         { c, v, x in c.train.evalSamples = try integer(v, x, min: 16) }, { "\($0.train.evalSamples)" }),
+    key("train.report", "write report/index.html (polar-train report) at the end of training",
+        { c, v, x in c.train.report = try flag(v, x) }, { "\($0.train.report)" }),
+    // [sample] and [langevin]: steps after training that need the inverse map.
+    key("sample.count", "after training: samples of M^-1(grad u*(0)) written to RUN/samples.h5 (0: none)",
+        { c, v, x in c.sample.count = try integer(v, x, min: 0) }, { "\($0.sample.count)" }),
+    key("sample.refine", "Levenberg–Marquardt steps from every sample (sample --refine)",
+        { c, v, x in c.sample.refine = try integer(v, x, min: 0) }, { "\($0.sample.refine)" }),
+    key("langevin.steps", "after training: steps of LMC-NPF and plain Langevin into RUN/langevin.h5 (0: none)",
+        { c, v, x in c.langevin.steps = try integer(v, x, min: 0) }, { "\($0.langevin.steps)" }),
+    key("langevin.particles", "particles of each chain",
+        { c, v, x in c.langevin.particles = try integer(v, x, min: 2) }, { "\($0.langevin.particles)" }),
+    key("langevin.step_size", "Langevin step size h on f",
+        { c, v, x in c.langevin.stepSize = try number(v, x, above: 0) }, { "\($0.langevin.stepSize)" }),
+    key("langevin.beta", "inverse temperature: p ~ exp(-beta f)",
+        { c, v, x in c.langevin.beta = try number(v, x, above: 0) }, { renderNumber($0.langevin.beta) }),
+    key("langevin.every", "LMC-NPF: a jump through the factorization every this many steps",
+        { c, v, x in c.langevin.every = try integer(v, x, min: 1) }, { "\($0.langevin.every)" }),
+    key("langevin.inner", "LMC-NPF: Langevin steps on u per jump",
+        { c, v, x in c.langevin.inner = try integer(v, x, min: 0) }, { "\($0.langevin.inner)" }),
+    key("langevin.inner_step_size", "LMC-NPF: step size of the Langevin steps on u",
+        { c, v, x in c.langevin.innerStepSize = try number(v, x, above: 0) }, { "\($0.langevin.innerStepSize)" }),
+    key("langevin.start", "start every particle here (plus N(0, 0.01 I)); [] draws x_0 ~ rho",
+        { c, v, x in c.langevin.start = try numbers(v, x) }, { renderList($0.langevin.start.map(renderNumber)) }),
   ]
 
   /// " (did you mean 'x'?)" for a near miss.

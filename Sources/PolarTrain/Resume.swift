@@ -78,6 +78,8 @@ extension Checkpoint {
   /// Keys that may change between runs without changing any result.
   public static let freeKeys: Set<String> = [
     "train.log_every", "train.eval_samples", "train.on_nan", "checkpoint.every", "checkpoint.keep", "checkpoint.dir",
+    "train.report", "sample.count", "sample.refine", "langevin.steps", "langevin.particles", "langevin.step_size",
+    "langevin.beta", "langevin.every", "langevin.inner", "langevin.inner_step_size", "langevin.start",
   ]
 }
 

@@ -9,7 +9,8 @@
 //   samples.h5   (written by `sample` into the run directory) the samples of M^-1(grad u*(0))
 //                against f's level sets and its known critical points, |grad f| before and after
 //                refinement; classifier-loss: loss, accuracy and |grad f| of the samples beside
-//                gradient descent from random starts.
+//                gradient descent from random starts;
+//   langevin.h5  (written by `langevin`) LMC-NPF against plain Langevin (LangevinReport.swift).
 // Everything is computed on the calling rank alone (no collectives).
 import Foundation
 import ParallelHDF5
@@ -91,6 +92,14 @@ public enum RunReport {
     if FileManager.default.fileExists(atPath: samplesPath) {
       page.section("Samples of M^-1(grad u*(0)): candidate critical points")
       let (figures, stats, text) = try ReportFigures.samples(ctx, path: samplesPath)
+      page.paragraph(text)
+      for (figure, caption) in figures { page.figure(figure, caption: caption) }
+      for (k, v) in stats { metrics[k] = v }
+    }
+    let langevinPath = run + "/langevin.h5"
+    if FileManager.default.fileExists(atPath: langevinPath) {
+      page.section("Sampling exp(-beta f): LMC-NPF against plain Langevin")
+      let (figures, stats, text) = try LangevinReport.figures(ctx, path: langevinPath)
       page.paragraph(text)
       for (figure, caption) in figures { page.figure(figure, caption: caption) }
       for (k, v) in stats { metrics[k] = v }

@@ -121,6 +121,31 @@ struct TrainCommand: ParsableCommand {
       print("outputs: \(output)/config.toml, \(output)/metrics.jsonl, \(output)/checkpoints/, \(output)/report/metrics.json")
     }
     try world.barrier()
+    try afterTraining(cfg, world: world)
+  }
+
+  /// The steps a configuration asks for after training, as the commands would run them:
+  /// `sample` into RUN/samples.h5, `langevin` into RUN/langevin.h5, then `report`.
+  func afterTraining(_ cfg: Config, world: Communicator) throws {
+    let ckpt = RunDirectory.checkpointDirectory(config: cfg, run: output)
+    let latest = try agreeing(world) { () throws -> String in
+      let name = try String(contentsOfFile: ckpt + "/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+      return name.hasPrefix("/") ? name : ckpt + "/" + name
+    }
+    if cfg.sample.count > 0 {
+      try SampleCommand.parse(["--checkpoint", latest, "--count", "\(cfg.sample.count)", "--refine", "\(cfg.sample.refine)",
+                               "--output", output + "/samples.h5"]).run()
+    }
+    if cfg.langevin.steps > 0 {
+      let l = cfg.langevin
+      var args = ["--checkpoint", latest, "--output", output + "/langevin.h5", "--steps", "\(l.steps)",
+                  "--particles", "\(l.particles)", "--step-size", "\(l.stepSize)", "--beta", "\(l.beta)",
+                  "--every", "\(l.every)", "--inner", "\(l.inner)", "--inner-step-size", "\(l.innerStepSize)",
+                  "--record", "\(max(1, l.steps / 20))"]
+      if !l.start.isEmpty { args += ["--start", l.start.map { "\($0)" }.joined(separator: ",")] }
+      try LangevinCommand.parse(args).run()
+    }
+    if cfg.train.report { try ReportCommand.parse([output]).run() }
   }
 }
 
