@@ -3,9 +3,9 @@ import ParallelHDF5
 import TestSupport
 
 /// Runs `polar-train train` under mpirun into a fresh directory; returns the run and its directory.
-func train(ranks: Int, _ settings: [String], tag: String, timeout: Double = 600) throws -> (RunResult, URL) {
+func train(ranks: Int, _ settings: [String], tag: String, config: String? = nil, timeout: Double = 600) throws -> (RunResult, URL) {
   let dir = try Programs.temporaryDirectory(tag).appendingPathComponent("run")
-  let args = ["train", "--quiet", "--output", dir.path] + settings.flatMap { ["--set", $0] }
+  let args = ["train", "--quiet", "--output", dir.path] + (config.map { ["--config", $0] } ?? []) + settings.flatMap { ["--set", $0] }
   return (try Programs.mpirun(ranks, "polar-train", args, timeout: timeout), dir)
 }
 

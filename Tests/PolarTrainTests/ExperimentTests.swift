@@ -1,0 +1,68 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The paper's experiments end to end at reduced size, 2 ranks, each from its full-size
+/// configuration in launch/configs/ with fewer steps: `train` factorizes, learns M^-1, samples
+/// and refines critical points, runs LMC-NPF beside Langevin when configured, and writes
+/// report/index.html and report/metrics.json; each test checks the experiment's key metric.
+@Suite("Paper experiments end to end at reduced size (2 ranks)", .serialized)
+struct ExperimentTests {
+  /// Runs launch/configs/NAME.toml with the overrides; checks the exit status and the report.
+  static func experiment(_ name: String, _ settings: [String]) throws -> [String: Double] {
+    let (r, run) = try train(ranks: 2, settings, tag: "exp-\(name)", config: "launch/configs/\(name).toml", timeout: 400)
+    #expect(r.status == 0, "\(r.combined)")
+    let html = (try? String(contentsOf: run.appendingPathComponent("report/index.html"), encoding: .utf8)) ?? ""
+    #expect(html.contains("<svg"), "\(name): report/index.html has no figure")
+    let m = (try? reportMetrics(run)) ?? [:]
+    print("experiment \(name): \(r.seconds) s, \(m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+    #expect(r.seconds < 120, "\(name): \(r.seconds) s, the budget is 2 minutes")
+    return m
+  }
+
+  @Test("Himmelblau: critical points from refined samples; LMC-NPF reaches the 4 minima of exp(-Himmelblau), Langevin stays in one")
+  func himmelblau() throws {
+    let m = try Self.experiment("himmelblau", ["potential.steps=1000", "inverse.steps=3000", "sample.count=1024",
+                                               "langevin.steps=500", "langevin.particles=512"])
+    #expect(m["critical_points_known", default: 0] == 9)
+    #expect(m["critical_points_recovered", default: 0] >= 4, "recovered \(m["critical_points_recovered", default: .nan]) of 9")
+    #expect(m["langevin_modes_covered_npf", default: 0] == 4)
+    #expect(m["langevin_modes_covered_ula", default: 0] == 1)
+    #expect(m["langevin_energy_npf", default: .nan] < 0.5 * m["langevin_energy_ula", default: .nan])
+  }
+
+  @Test("cosine stripes: both critical points inside the box recovered")
+  func cosineStripes() throws {
+    let m = try Self.experiment("cosine-stripes", ["potential.steps=1000", "inverse.steps=3000", "sample.count=1024"])
+    #expect(m["critical_points_known", default: 0] == 2)
+    #expect(m["critical_points_recovered", default: 0] == 2)
+  }
+
+  @Test("Gaussian mixture: LMC-NPF covers the 4 modes from one start, closer to exact samples than Langevin")
+  func mixture() throws {
+    let m = try Self.experiment("mixture", ["potential.steps=1000", "inverse.steps=3000", "sample.count=0",
+                                            "langevin.steps=500", "langevin.particles=512"])
+    #expect(m["langevin_modes_covered_npf", default: 0] == 4)
+    #expect(m["langevin_modes_covered_ula", default: 0] == 1)
+    #expect(m["langevin_tv_npf", default: .nan] < 0.3)
+    #expect(m["langevin_energy_npf", default: .nan] < 0.25 * m["langevin_energy_ula", default: .nan])
+  }
+
+  @Test("topography: M#rho close to rho; on the held-out cells F = grad u(M(x)) and M_net no worse than on training cells")
+  func topography() throws {
+    let m = try Self.experiment("topography", ["potential.steps=1000", "map.steps=1500"])
+    #expect(m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan])
+    // Implicit M on cells training never sampled: F(x) within the range of grad u, solves converge.
+    #expect(m["heldout_reconstruction_error", default: .nan] < 1e-4)
+    // The explicit map (hard to learn on a rough terrain: README) generalizes as well as it fits.
+    #expect(m["heldout_reconstruction_error_net", default: .nan] < 1.1 * m["reconstruction_error_net", default: .nan])
+  }
+
+  @Test("classifier loss (d = 235): the pre-image check far above unrelated pairs; sampled critical points beside gradient descent")
+  func classifier() throws {
+    let m = try Self.experiment("classifier", ["potential.steps=400", "inverse.steps=800", "sample.count=32", "sample.refine=5"])
+    #expect(m["preimage_cosine_mean", default: .nan] > 0.3)
+    #expect(m["preimage_cosine_mean", default: .nan] > m["preimage_cosine_baseline", default: .nan] + 0.2)
+    #expect(m["classifier_descent_grad_norm_median"] != nil && m["classifier_refined_grad_norm_median"] != nil)
+  }
+}
