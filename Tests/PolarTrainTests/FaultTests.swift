@@ -120,6 +120,14 @@ struct FaultTests {
       try f.close()
       return path
     }
+    func digitsFile(_ name: String, badLabel: Int64) throws -> String {
+      let path = dir.appendingPathComponent(name).path
+      let f = try File.create(path)
+      try f.createDataset("images", type: .float32, shape: [3, 64]).write((0 ..< 192).map { Float($0 % 17) })
+      try f.createDataset("labels", type: .int64, shape: [3]).write([Int64(1), badLabel, 0])
+      try f.close()
+      return path
+    }
     let reference = try Reference.shared.get()
     let ckpt = reference.run.appendingPathComponent("checkpoints/ckpt-potential-700.h5").path
     try "not a directory".write(to: dir.appendingPathComponent("plain"), atomically: true, encoding: .utf8)
@@ -140,6 +148,19 @@ struct FaultTests {
        "nan.h5: row 3 of x or F is not finite"),
       ("fewer samples than ranks", 3, fileField + ["--set", "problem.file=\(try fieldFile("two.h5", rows: 2))"], 3,
        "two.h5: /x: 2 rows for 3 rank(s): needs at least 3"),
+      ("topography without its dataset", 2, ["--set", "problem.field=topography", "--set", "problem.reference=uniform",
+                                               "--set", "problem.file=\(try fieldFile("grid.h5", rows: 10))"], 3,
+       "grid.h5: /elevation: cannot open dataset"),
+      ("classifier-loss of another dimension", 2, ["--set", "problem.field=classifier-loss", "--set", "problem.reference=uniform",
+                                                  "--set", "problem.file=data/digits.h5", "--set", "problem.dim=10"], 2,
+       "problem.dim: classifier-loss with 64 inputs and 3 hidden units has d = 235, got 10"),
+      ("classifier-loss label out of range", 2, ["--set", "problem.field=classifier-loss", "--set", "problem.reference=uniform",
+                                                "--set", "problem.file=\(try digitsFile("labels.h5", badLabel: 12))",
+                                                "--set", "problem.dim=235", "--set", "problem.images=2"], 3,
+       "labels.h5: /labels: row 1 is 12, expected 0-9"),
+      ("langevin start of another dimension", 2, ["--set", "inverse.steps=10", "--set", "langevin.steps=10",
+                                                 "--set", "langevin.start=[1, 2, 3]"], 2,
+       "langevin.start: 3 coordinates, problem.dim is 2"),
       ("unwritable output directory", 2, ["--output", dir.appendingPathComponent("plain/run").path], 2,
        "plain/run: cannot create the run directory"),
       ("checkpoint of another architecture", 2, ["--resume", ckpt, "--set", "potential.hidden=[32]"], 4,
