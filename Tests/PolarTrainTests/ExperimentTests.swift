@@ -22,7 +22,7 @@ struct ExperimentTests {
 
   @Test("Himmelblau: critical points from refined samples; LMC-NPF reaches the 4 minima of exp(-Himmelblau), Langevin stays in one")
   func himmelblau() throws {
-    let m = try Self.experiment("himmelblau", ["potential.steps=1000", "inverse.steps=3000", "sample.count=1024",
+    let m = try Self.experiment("himmelblau", ["potential.steps=1000", "inverse.steps=2500", "sample.count=1024",
                                                "langevin.steps=500", "langevin.particles=512"])
     #expect(m["critical_points_known", default: 0] == 9)
     #expect(m["critical_points_recovered", default: 0] >= 4, "recovered \(m["critical_points_recovered", default: .nan]) of 9")
