@@ -33,6 +33,7 @@ public enum LangevinSampler {
                          rows: Range<Int>, recordEvery: Int,
                          record: (Int, Matrix<Float>, Matrix<Float>) throws -> Void) throws -> (npf: Matrix<Float>, ula: Matrix<Float>) {
     let d = problem.dim, field = problem.field!, n = rows.count
+    let u = state.networks["potential"]!.params
     func noise(_ parts: UInt64...) -> Matrix<Float> {
       let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID([Problem.Purpose.langevin.rawValue] + parts))
       var eps = Matrix<Float>(rows: n, cols: d)
@@ -47,17 +48,25 @@ public enum LangevinSampler {
       let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.langevin.rawValue, 1))
       x0 = problem.reference.sample(dim: d, rng: rng, indices: rows).x
     }
+    // grad u chunk by chunk (whole sampling chunks): the same matrix shapes, so the same bytes, for any N.
+    func gradU(_ y: Matrix<Float>) -> Matrix<Float> {
+      var g = Matrix<Float>(rows: y.rows, cols: d)
+      for lo in stride(from: 0, to: y.rows, by: Sampling.chunk) {
+        let hi = min(y.rows, lo + Sampling.chunk)
+        let part = nets.potential.valueAndGradient(u, Matrix(rows: hi - lo, cols: d, storage: Array(y.storage[lo * d ..< hi * d]))).grad
+        for i in 0 ..< part.storage.count { g.storage[lo * d + i] = part.storage[i] }
+      }
+      return g
+    }
     var ula = x0, npf = x0
     try record(0, npf, ula)
-    let u = state.networks["potential"]!.params
     for k in 1 ... max(1, s.steps) where s.steps > 0 {
       Langevin.step(&ula, gradient: field(ula), noise: noise(2, UInt64(k)), stepSize: s.stepSize, beta: s.beta)
       if k > s.warmup && (k - s.warmup) % s.every == 0 {
         // Jump: y = M(x), ULA on u, x ~ M^-1(y).
         var y = Sampling.mapAt(npf, config: config, nets: nets, state: state, field: field)!
         for i in 0 ..< s.inner {
-          Langevin.step(&y, gradient: nets.potential.valueAndGradient(u, y).grad, noise: noise(4, UInt64(k), UInt64(i)),
-                        stepSize: s.innerStepSize, beta: s.beta)
+          Langevin.step(&y, gradient: gradU(y), noise: noise(4, UInt64(k), UInt64(i)), stepSize: s.innerStepSize, beta: s.beta)
         }
         npf = Sampling.draw(config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: rows,
                             steps: s.bridgeSteps, noiseStream: 1_000_000 + UInt64(k), targetOffset: rows.lowerBound)

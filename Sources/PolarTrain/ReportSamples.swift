@@ -87,7 +87,7 @@ extension ReportFigures {
     groups.append(("gradient descent (\(o.descentSteps) steps, lr \(o.descentRate))", (0 ..< w.rows).map { w.row($0) }))
     var scatter = Figure(title: "Loss against |grad f|", xLabel: "log10 |grad f(w)|", yLabel: "cross-entropy f(w)")
     var accuracy = Figure(title: "Accuracy on the fixed minibatch", xLabel: "accuracy", yLabel: "parameter vectors")
-    var stats = [String: Double](), text = "Classifier (d = \(d)) on its fixed minibatch of \(loss.images.rows) images:"
+    var stats = [String: Double](), parts = [String]()
     for (index, (name, ws)) in groups.enumerated() {
       let key = ["raw", "refined", "descent"][index == groups.count - 1 ? 2 : index]
       let losses = ws.map { loss.loss($0) }, accs = ws.map { loss.accuracy($0) }
@@ -98,8 +98,9 @@ extension ReportFigures {
       stats["classifier_\(key)_loss_median"] = ml
       stats["classifier_\(key)_accuracy_median"] = ma
       stats["classifier_\(key)_grad_norm_median"] = mn
-      text += String(format: " %@: median loss %.3f, accuracy %.2f, |grad f| %.2e;", name, ml, ma, mn)
+      parts.append(String(format: "%@: median loss %.3f, accuracy %.2f, |grad f| %.2e", name, ml, ma, mn))
     }
+    let text = "Classifier (d = \(d)) on its fixed minibatch of \(loss.images.rows) images: " + parts.joined(separator: "; ") + "."
     return ([(scatter, "Each point is one parameter vector w in R^\(d)."), (accuracy, nil)], stats, text)
   }
 }
