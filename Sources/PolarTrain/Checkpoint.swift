@@ -96,14 +96,12 @@ public enum Checkpoint {
       do {
         let dir = (path as NSString).deletingLastPathComponent
         try fsyncPath(path + ".partial")
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
+        try publishPartial(path)
         try fsyncPath(dir)
         let latest = dir + "/latest"
         try ((path as NSString).lastPathComponent + "\n").write(toFile: latest + ".tmp", atomically: false, encoding: .utf8)
         try fsyncPath(latest + ".tmp")
-        if FileManager.default.fileExists(atPath: latest) { try FileManager.default.removeItem(atPath: latest) }
-        try FileManager.default.moveItem(atPath: latest + ".tmp", toPath: latest)
+        try atomicReplace(latest, with: latest + ".tmp")
         try fsyncPath(dir)
         try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent)
       } catch {

@@ -120,3 +120,14 @@ public struct OutputError: Error, CustomStringConvertible {
   public init(message: String) { self.message = message }
   public var description: String { message }
 }
+
+/// Replaces `path` by `path.partial` in one rename(2): atomic on POSIX file systems, so a reader
+/// (or a crash) sees either the old complete file or the new one, never neither.
+public func publishPartial(_ path: String) throws { try atomicReplace(path, with: path + ".partial") }
+
+/// rename(2) of `source` onto `path`, replacing it atomically.
+public func atomicReplace(_ path: String, with source: String) throws {
+  guard rename(source, path) == 0 else {
+    throw OutputError(message: "\(path): cannot replace it with \(source): \(String(cString: strerror(errno)))")
+  }
+}

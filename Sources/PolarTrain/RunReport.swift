@@ -116,8 +116,7 @@ public enum RunReport {
     func replace(_ name: String, _ data: Data) throws {
       let path = dir + "/" + name
       try data.write(to: URL(fileURLWithPath: path + ".partial"))
-      _ = try? FileManager.default.removeItem(atPath: path)
-      try FileManager.default.moveItem(atPath: path + ".partial", toPath: path)
+      try publishPartial(path)
     }
     try replace("index.html", Data(page.html().utf8))
     var clean = [String: Any]()

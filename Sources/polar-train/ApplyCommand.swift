@@ -74,8 +74,7 @@ struct ApplyCommand: ParsableCommand {
     }
     try world.barrier()
     if world.rank == 0 {
-      try? FileManager.default.removeItem(atPath: output)
-      try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
+      try publishPartial(output)
       print("polar-train apply: \(n) points -> \(output) (u, grad_u, M, grad_u_of_M\(mapTrained ? ", M_net" : ""))")
     }
     try world.barrier()

@@ -136,8 +136,7 @@ struct LangevinCommand: ParsableCommand {
     }
     try world.barrier()
     if world.rank == 0 {
-      try? FileManager.default.removeItem(atPath: output)
-      try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
+      try publishPartial(output)
       print("polar-train langevin: \(particles) particles, \(steps) steps -> \(output)")
     }
     try world.barrier()

@@ -178,8 +178,7 @@ struct SampleCommand: ParsableCommand {
     let allPositions = known == nil ? [] : (try world.gatherv(positions, root: 0) ?? []).flatMap { $0 }
     try world.barrier()
     if world.rank == 0 {
-      try? FileManager.default.removeItem(atPath: output)
-      try FileManager.default.moveItem(atPath: output + ".partial", toPath: output)
+      try publishPartial(output)
       func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
       print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
       if !allRel.isEmpty {
