@@ -122,7 +122,7 @@ struct LangevinCommand: ParsableCommand {
           try rank0("modes", scoring?.modes.flatMap { $0 } ?? [], [nm, d])
           try rank0("shares_reference", scoring?.referenceShares ?? [], [nm])
         }
-        try rank0("trace", trace.flatMap { $0 }, [nt, 5])
+        if nt > 0 { try rank0("trace", trace.flatMap { $0 }, [nt, 5]) }
         for (name, value) in [("step_size", stepSize), ("beta", beta), ("inner_step_size", innerStepSize)] { try out.setAttribute(name, value) }
         for (name, value) in [("steps", steps), ("every", every), ("inner", inner), ("warmup", warmup), ("bridge_steps", bridgeSteps)] {
           try out.setAttribute(name, Int64(value))

@@ -33,7 +33,7 @@ struct ExperimentTests {
 
   @Test("cosine stripes: both critical points inside the box recovered")
   func cosineStripes() throws {
-    let m = try Self.experiment("cosine-stripes", ["potential.steps=1000", "inverse.steps=3000", "sample.count=1024"])
+    let m = try Self.experiment("cosine-stripes", ["potential.steps=1000", "inverse.steps=2500", "sample.count=1024"])
     #expect(m["critical_points_known", default: 0] == 2)
     #expect(m["critical_points_recovered", default: 0] == 2)
   }
