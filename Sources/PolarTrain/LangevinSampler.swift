@@ -13,7 +13,7 @@ public struct LangevinSettings: Sendable {
   /// ULA step h on f, the inverse temperature beta (p ~ exp(-beta f)).
   public var stepSize = 1e-3
   public var beta = 1.0
-  /// A jump every `every` steps after `warmup` plain steps; `inner` ULA steps of size
+  /// A jump every `every` steps after `warmup` plain steps (the first at step warmup + 1); `inner` ULA steps of size
   /// `innerStepSize` on u in y-space per jump; the bridge sampler's Euler steps.
   public var every = 50
   public var warmup = 0
@@ -62,7 +62,9 @@ public enum LangevinSampler {
     try record(0, npf, ula)
     for k in 1 ... max(1, s.steps) where s.steps > 0 {
       Langevin.step(&ula, gradient: field(ula), noise: noise(2, UInt64(k)), stepSize: s.stepSize, beta: s.beta)
-      if k > s.warmup && (k - s.warmup) % s.every == 0 {
+      // Jumps at steps warmup + 1, warmup + 1 + every, ...: every scored step (a multiple of
+      // the record interval) then comes after Langevin steps that relaxed the jumped particles.
+      if k > s.warmup && (k - s.warmup - 1) % s.every == 0 {
         // Jump: y = M(x), ULA on u, x ~ M^-1(y).
         var y = Sampling.mapAt(npf, config: config, nets: nets, state: state, field: field)!
         for i in 0 ..< s.inner {

@@ -38,7 +38,7 @@ struct LangevinCommand: ParsableCommand {
   var stepSize: Double = 1e-3
   @Option(help: "Inverse temperature: p ~ exp(-beta f).")
   var beta: Double = 1
-  @Option(help: "A jump through the factorization every this many steps.")
+  @Option(help: "A jump through the factorization every this many steps (the first right after --warmup).")
   var every: Int = 50
   @Option(help: "Plain Langevin steps before the first jump.")
   var warmup: Int = 0
