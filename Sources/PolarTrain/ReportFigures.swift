@@ -27,7 +27,7 @@ enum ReportFigures {
 
   /// Quivers of F, grad u, grad u o M (and o M_net), level sets of u (and f), M#rho vs rho, and
   /// for topography the elevation with its held-out cells and the reconstruction error map.
-  static func planeMaps(_ ctx: ReportContext, metrics: inout [String: Double]) -> [(Figure, String?)] {
+  static func planeMaps(_ ctx: ReportContext) -> [(Figure, String?)] {
     var out = [(Figure, String?)]()
     let w = ctx.window, n = ctx.options.grid
     let x = gridPoints(w, n)
@@ -67,7 +67,7 @@ enum ReportFigures {
     }
     // M#rho against rho.
     let k = ctx.options.samples
-    let (xs, fs) = ctx.problem.batch(seed: ctx.config.seed, purpose: .evaluation, step: 0, indices: 0 ..< k)
+    let (_, fs) = ctx.problem.batch(seed: ctx.config.seed, purpose: .evaluation, step: 0, indices: 0 ..< k)
     let m = ctx.implicitM(fs)
     let fresh = ctx.problem.referenceSample(seed: ctx.config.seed, purpose: .evaluationReference, count: k)
     var push = Figure(title: "M#rho against rho", xLabel: "x1", yLabel: "x2", equalAspect: true)
@@ -88,8 +88,6 @@ enum ReportFigures {
       fig.heatmap(err)
       out.append((fig, nil))
     }
-    _ = xs
-    metrics["report_grid"] = Double(n)
     return out
   }
 

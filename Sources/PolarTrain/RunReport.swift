@@ -79,7 +79,7 @@ public enum RunReport {
     if config.problem.dim == 2 {
       page.section("Factorization F = grad u o M")
       page.paragraph("Arrows on a \(options.grid) x \(options.grid) grid over the window; the implicit M(x) = grad u*(F(x)) is a conjugate solve per point, so grad u(M(x)) reproduces F up to the solver's tolerance wherever the solve converges; grad u(M_net(x)) shows the learned explicit map.")
-      for (figure, caption) in ReportFigures.planeMaps(ctx, metrics: &metrics) { page.figure(figure, caption: caption) }
+      for (figure, caption) in ReportFigures.planeMaps(ctx) { page.figure(figure, caption: caption) }
     }
     if ctx.inverseTrained, let field = problem.field {
       page.section("Inverse map: the pre-image check")
@@ -88,18 +88,15 @@ public enum RunReport {
       page.figure(figure)
       for (k, v) in stats { metrics[k] = v }
     }
-    let samplesPath = run + "/samples.h5"
-    if FileManager.default.fileExists(atPath: samplesPath) {
-      page.section("Samples of M^-1(grad u*(0)): candidate critical points")
-      let (figures, stats, text) = try ReportFigures.samples(ctx, path: samplesPath)
-      page.paragraph(text)
-      for (figure, caption) in figures { page.figure(figure, caption: caption) }
-      for (k, v) in stats { metrics[k] = v }
-    }
-    let langevinPath = run + "/langevin.h5"
-    if FileManager.default.fileExists(atPath: langevinPath) {
-      page.section("Sampling exp(-beta f): LMC-NPF against plain Langevin")
-      let (figures, stats, text) = try LangevinReport.figures(ctx, path: langevinPath)
+    // Files written into the run directory by `sample` and `langevin`, each with its section.
+    typealias Section = (ReportContext, String) throws -> (figures: [(Figure, String?)], stats: [String: Double], text: String)
+    let files: [(String, String, Section)] = [
+      ("samples.h5", "Samples of M^-1(grad u*(0)): candidate critical points", ReportFigures.samples),
+      ("langevin.h5", "Sampling exp(-beta f): LMC-NPF against plain Langevin", LangevinReport.figures),
+    ]
+    for (name, heading, section) in files where FileManager.default.fileExists(atPath: run + "/" + name) {
+      page.section(heading)
+      let (figures, stats, text) = try section(ctx, run + "/" + name)
       page.paragraph(text)
       for (figure, caption) in figures { page.figure(figure, caption: caption) }
       for (k, v) in stats { metrics[k] = v }
