@@ -33,8 +33,14 @@ extension ReportFigures {
     // |grad f| before and after refinement.
     if let raw {
       var fig = Figure(title: "|grad f| at the samples", xLabel: "log10 |grad f(x)|", yLabel: "samples")
-      fig.histogram(raw.map { Foundation.log10(max($0, 1e-17)) }, bins: 40, label: "bridge samples")
-      if let refined { fig.histogram(refined.map { Foundation.log10(max($0, 1e-17)) }, bins: 40, label: "refined") }
+      // One range for both series, so their bars share a bin width (the bridge samples sit in
+      // a narrow band that own-range bins would draw as slivers).
+      let logRaw = raw.map { Foundation.log10(max($0, 1e-17)) }
+      let logRefined = refined?.map { Foundation.log10(max($0, 1e-17)) } ?? []
+      let all = (logRaw + logRefined).filter(\.isFinite)
+      let range = all.isEmpty ? nil : all.min()! ... max(all.max()!, all.min()! + 1)
+      fig.histogram(logRaw, bins: 60, range: range, label: "bridge samples")
+      if refined != nil { fig.histogram(logRefined, bins: 60, range: range, label: "refined") }
       figures.append((fig, "Critical points have grad f = 0; values below 1e-17 are shown at -17."))
     }
     if d == 2, let field = ctx.problem.field {
