@@ -6,6 +6,11 @@ import ArgumentParser
 import PolarTrain
 import SwiftMPI
 
+// `train` takes its stop signals from the first instruction on: a USR1 or SIGTERM that a batch
+// system sends while MPI starts must be remembered (and answered by a checkpoint at step 0), not
+// kill the rank by the signal's default action. `run` installs the same handlers again.
+if CommandLine.arguments.dropFirst().first == "train" { StopSignals.install() }
+
 MPIEnvironment.run(program: "polar-train") { world in
   var command: ParsableCommand
   do {
