@@ -38,6 +38,9 @@ let package = Package(
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
+    // The kernel benchmarks of launch/bench (one process, one core).
+    .executableTarget(name: "polar-bench", dependencies: ["PolarCore"]),
+
     // Programs the tests run under mpirun (1..4 ranks); not installed.
     .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5"],
                       path: "Tests/MPIChecks"),

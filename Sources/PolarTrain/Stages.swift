@@ -13,12 +13,21 @@ public func microBatches(count: Int, rank: Int, size: Int) -> Range<Int> {
   (count * rank / size) ..< (count * (rank + 1) / size)
 }
 
-/// Sums per-micro-batch contribution vectors over all ranks.
-struct Reducer {
+/// Sums per-micro-batch contribution vectors over all ranks. `lastSeconds`: the wall time of the
+/// latest sum (local summation, the all-reduce and the wait for the slowest rank), for the log.
+final class Reducer {
   let world: Communicator
   let exact: Bool
+  private(set) var lastSeconds = 0.0
+
+  init(world: Communicator, exact: Bool) {
+    self.world = world
+    self.exact = exact
+  }
 
   func sum(_ contributions: [[Float]], count: Int) throws -> [Float] {
+    let t0 = MPIEnvironment.wallTime()
+    defer { lastSeconds = MPIEnvironment.wallTime() - t0 }
     if exact { return try world.exactSum(contributions, count: count) }
     var local = [Float](repeating: 0, count: count)
     for c in contributions { for i in 0 ..< count { local[i] += c[i] } }
@@ -110,6 +119,7 @@ extension Trainer {
       "grad_norm": reportU.gradientNorm,
       "lr": reportU.learningRate,
       "samples": b,
+      "reduce_seconds": reducer.lastSeconds,
     ])
   }
 
@@ -159,6 +169,7 @@ extension Trainer {
       lossKey: Double(sum[p]) / used, "converged": used / Double(sum[p + 2]),
       "conjugate_iterations": Double(sum[p + 3]) / Double(sum[p + 2]),
       "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[p + 2]),
+      "reduce_seconds": reducer.lastSeconds,
     ])
   }
 
