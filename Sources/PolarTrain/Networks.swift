@@ -27,14 +27,15 @@ public struct Networks: Sendable {
   public static let names = ["potential", "amortizer", "map", "inverse"]
 
   /// xhat(y) = grad u*(y) for every row of y: the conjugate solve of the potential held in
-  /// `state`, warm-started at `start` (by default the amortizer's g(y)). The softplus diagonals
-  /// of u are computed once per solve here, not once per evaluation of u.
+  /// `state`, warm-started at `start` (by default the amortizer's g(y)). u's parameters are
+  /// packed once per solve (ICNNEvaluator: all quadratic potentials in one product, buffers
+  /// allocated once), not once per evaluation of u.
   public func conjugate(_ y: Matrix<Float>, state: TrainState, solver: ConjugateSolverConfig,
                         start: Matrix<Float>? = nil) -> ConjugateResult<Float> {
-    let u = state.networks["potential"]!.params
-    let diagonals = potential.diagonals(u)
+    let evaluator = ICNNEvaluator<Float>(potential, capacity: min(max(y.rows, 1), 1024))
+    evaluator.load(state.networks["potential"]!.params)
     let x0 = start ?? amortizer(state.networks["amortizer"]!.params, y)
-    return solveConjugate(y: y, start: x0, config: solver) { potential.valueAndGradient(u, $0, diagonals: diagonals) }
+    return solveConjugate(y: y, start: x0, config: solver) { evaluator.evaluate($0) }
   }
 
   public func layout(_ name: String) -> ArenaLayout {

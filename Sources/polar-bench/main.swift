@@ -4,9 +4,10 @@
 //
 // 1. sgemm's rate on this core: square products (the machine's ceiling) and the shapes of the
 //    ICNN's inner loop (batch x width times width x width).
-// 2. The conjugate solve's inner loop: u(x) and grad u(x) of the ICNN on a batch
-//    (ICNN.valueAndGradient, what every L-BFGS iteration evaluates), for widths 64..256, d = 2
-//    and 16, rank 1, 4 hidden layers, batches 64 (one exact-mode micro-batch) and 1024.
+// 2. The conjugate solve's inner loop: u(x) and grad u(x) of the ICNN on a batch, what every
+//    L-BFGS iteration evaluates: through ICNNEvaluator (what the solver runs; "evaluator") and
+//    the layer-by-layer ICNN.valueAndGradient, for widths 64..256, d = 2 and 16, rank 1, 4
+//    hidden layers, batches 64 (one exact-mode micro-batch) and 1024.
 //
 // FLOP model (multiply-adds count 2; only the matrix products, no elementwise work), for batch B,
 // input d, hidden widths h_1..h_L, h_{L+1} = 1, rank r:
@@ -20,7 +21,8 @@ import PolarCore
 
 let quick = CommandLine.arguments.contains("--quick")
 
-// --profile D WIDTH BATCH CALLS: only CALLS evaluations of one configuration, for a profiler
+// --profile D WIDTH BATCH CALLS [--layers]: only CALLS evaluations of one configuration through
+// ICNNEvaluator (--layers: the layer-by-layer ICNN.valueAndGradient), for a profiler
 // (valgrind --tool=callgrind .build/release/polar-bench --profile 2 64 1024 50).
 if let i = CommandLine.arguments.firstIndex(of: "--profile") {
   let v = CommandLine.arguments.dropFirst(i + 1).compactMap { Int($0) }
@@ -31,7 +33,17 @@ if let i = CommandLine.arguments.firstIndex(of: "--profile") {
   var x = Matrix<Float>(rows: v[2], cols: v[0])
   for i in x.storage.indices { x.storage[i] = Float(sin(Double(i) * 0.7)) }
   var sink: Float = 0
-  for _ in 0 ..< v[3] { sink += net.valueAndGradient(params, x, diagonals: diag).u[0] }
+  if CommandLine.arguments.contains("--layers") {
+    for _ in 0 ..< v[3] { sink += net.valueAndGradient(params, x, diagonals: diag).u[0] }
+  } else {
+    let ev = ICNNEvaluator<Float>(net, capacity: v[2])
+    ev.load(params)
+    var u = [Float](repeating: 0, count: v[2]), g = [Float](repeating: 0, count: v[2] * v[0])
+    for _ in 0 ..< v[3] {
+      x.storage.withUnsafeBufferPointer { ev.evaluate($0.baseAddress!, rows: v[2], u: &u, grad: &g) }
+      sink += u[0]
+    }
+  }
   print(sink)
   exit(0)
 }
@@ -114,11 +126,23 @@ for d in [2, 16] {
         let (u, g) = net.valueAndGradient(params, x, diagonals: diag)
         sink += u[0] + g.storage[0]
       }
+      // The same through ICNNEvaluator (packed quadratics, preallocated buffers).
+      let ev = ICNNEvaluator<Float>(net, capacity: batch)
+      ev.load(params)
+      var u = [Float](repeating: 0, count: batch), g = [Float](repeating: 0, count: batch * d)
+      let te = time {
+        x.storage.withUnsafeBufferPointer { px in
+          ev.evaluate(px.baseAddress!, rows: batch, u: &u, grad: &g)
+        }
+        sink += u[0] + g[0]
+      }
       precondition(sink.isFinite)
       let flops = icnnFlops(batch: batch, dim: d, hidden: hidden, rank: 1)
       var s = summary(t, flops: flops)
       s["dim"] = d; s["width"] = width; s["depth"] = 4; s["rank"] = 1; s["batch"] = batch
       s["fraction_of_sgemm_peak"] = flops / t.median / 1e9 / peak
+      s["evaluator"] = summary(te, flops: flops)
+      s["evaluator_fraction_of_sgemm_peak"] = flops / te.median / 1e9 / peak
       icnns.append(s)
     }
   }
