@@ -73,6 +73,18 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
   try world.exactSum(&special)
   try expect(special[0].isNaN && special[1] == .infinity && special[3] == 0, "exact sum NaN/Inf \(special)")
   try expect(world.size > 1 ? special[2].isNaN : special[2] == .infinity, "exact sum +Inf with -Inf \(special)")
+  // The same through the Float path, with finite values beside them: the non-finite flags go
+  // in a second all-reduce only when some rank has one (here only the last rank does, in
+  // element 4), and must not disturb the finite sums.
+  let last = world.rank == world.size - 1
+  var specialF: [Float] = [last ? .nan : 1, last ? .infinity : 2, 0.5, 0, last ? -.infinity : 0.25]
+  try world.exactSum(&specialF)
+  let finite = Float(Double(world.size) * 0.5)
+  try expect(specialF[0].isNaN && specialF[1] == .infinity && specialF[2] == finite && specialF[3] == 0
+             && specialF[4] == -.infinity, "Float exact sum with NaN/Inf \(specialF)")
+  var plain: [Float] = [1, 2, 0.5]
+  try world.exactSum(&plain)
+  try expect(plain == [Float(world.size), Float(2 * world.size), finite], "Float exact sum without non-finite \(plain)")
   if world.rank == 0 {
     for line in outputs { print(line) }
   }
