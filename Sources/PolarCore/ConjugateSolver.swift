@@ -82,7 +82,8 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
   var converged = residual.map { $0 <= tol }
   var iterations = [Int](repeating: 0, count: n)
   var failed = residual.map { !$0.isFinite }
-  var histories = [History<T>](repeating: History(), count: n)
+  var memory = LBFGSMemory<T>(samples: n, dim: d, limit: config.history)
+  var dir = [T](repeating: 0, count: d), sk = dir, yk = dir
 
   for _ in 0 ..< config.maxIterations {
     let active = (0 ..< n).filter { !converged[$0] && !failed[$0] }
@@ -91,12 +92,12 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
     var p = Matrix<T>(rows: active.count, cols: d)
     var slope = [T](repeating: 0, count: active.count)
     for (k, b) in active.enumerated() {
-      var dir = histories[b].direction(g.row(b))
+      g.storage.withUnsafeBufferPointer { memory.direction(b, gradient: $0.baseAddress! + b * d, into: &dir) }
       var gp: T = 0
       for j in 0 ..< d { gp += g[b, j] * dir[j] }
       if !(gp < 0) {  // not a descent direction: restart from steepest descent
-        histories[b] = History()
-        dir = g.row(b).map { -$0 }
+        memory.reset(b)
+        for j in 0 ..< d { dir[j] = -g[b, j] }
         gp = -rowNorm(g, b) * rowNorm(g, b)
       }
       for j in 0 ..< d { p[k, j] = dir[j] }
@@ -128,15 +129,14 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
         if ((armijo || flat) && ft.isFinite) || tries > config.maxLineSearch {
           if !ft.isFinite { failed[b] = true; continue }
           // Accept: update the history with s = alpha p, dg = g_new - g_old.
-          var s = [T](repeating: 0, count: d), dg = [T](repeating: 0, count: d)
           for j in 0 ..< d {
             let gNew = gut[r, j] - y[b, j]
-            s[j] = trial[r, j] - x[b, j]
-            dg[j] = gNew - g[b, j]
+            sk[j] = trial[r, j] - x[b, j]
+            yk[j] = gNew - g[b, j]
             x[b, j] = trial[r, j]
             g[b, j] = gNew
           }
-          histories[b].push(s, dg, limit: config.history)
+          memory.push(b, sk, yk)
           f[b] = ft
           uValue[b] = ut[r]
           iterations[b] += 1
@@ -156,46 +156,81 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
                          evaluations: evaluations, u: uValue)
 }
 
-/// One sample's L-BFGS memory: pairs (s_k, y_k) with rho_k = 1 / (y_k . s_k).
-struct History<T: BLASScalar> {
-  var s: [[T]] = []
-  var y: [[T]] = []
-  var rho: [T] = []
+/// Every sample's L-BFGS memory in flat ring buffers (no per-sample arrays): up to `limit` pairs
+/// (s_k, y_k) with rho_k = 1 / (y_k . s_k) per sample, pair i (0 = oldest) of sample b in slot
+/// (head[b] + i) mod limit of s, y [samples, limit, dim].
+struct LBFGSMemory<T: BLASScalar> {
+  let dim: Int, limit: Int
+  var s: [T], y: [T], rho: [T]
+  var count: [Int], head: [Int]
+  var alpha: [T]
 
-  /// Adds a pair when the curvature condition s . y > 0 holds (keeps H positive definite).
-  mutating func push(_ sk: [T], _ yk: [T], limit: Int) {
-    var sy: T = 0, ss: T = 0, yy: T = 0
-    for j in sk.indices { sy += sk[j] * yk[j]; ss += sk[j] * sk[j]; yy += yk[j] * yk[j] }
-    guard sy > T.ulpOfOne * (ss * yy).squareRoot(), sy.isFinite else { return }
-    s.append(sk); y.append(yk); rho.append(1 / sy)
-    if s.count > limit { s.removeFirst(); y.removeFirst(); rho.removeFirst() }
+  init(samples: Int, dim: Int, limit: Int) {
+    self.dim = dim
+    self.limit = max(limit, 1)
+    s = [T](repeating: 0, count: samples * self.limit * dim)
+    y = s
+    rho = [T](repeating: 0, count: samples * self.limit)
+    count = [Int](repeating: 0, count: samples)
+    head = count
+    alpha = [T](repeating: 0, count: self.limit)
   }
 
-  /// -H g by the two-loop recursion, H_0 = (s.y / y.y) I from the newest pair (I without pairs).
-  func direction(_ g: [T]) -> [T] {
-    var q = g
-    let m = s.count
-    var a = [T](repeating: 0, count: m)
+  /// Forgets sample b's pairs.
+  mutating func reset(_ b: Int) {
+    count[b] = 0
+    head[b] = 0
+  }
+
+  /// Flat index of pair i (0 = oldest) of sample b.
+  @inline(__always) func slot(_ b: Int, _ i: Int) -> Int { b * limit + (head[b] + i) % limit }
+
+  /// Adds a pair when the curvature condition s . y > 0 holds (keeps H positive definite); the
+  /// oldest goes when there are `limit`.
+  mutating func push(_ b: Int, _ sk: [T], _ yk: [T]) {
+    var sy: T = 0, ss: T = 0, yy: T = 0
+    for j in 0 ..< dim { sy += sk[j] * yk[j]; ss += sk[j] * sk[j]; yy += yk[j] * yk[j] }
+    guard sy > T.ulpOfOne * (ss * yy).squareRoot(), sy.isFinite else { return }
+    let k: Int
+    if count[b] < limit {
+      k = slot(b, count[b])
+      count[b] += 1
+    } else {
+      k = slot(b, 0)
+      head[b] = (head[b] + 1) % limit
+    }
+    for j in 0 ..< dim { s[k * dim + j] = sk[j]; y[k * dim + j] = yk[j] }
+    rho[k] = 1 / sy
+  }
+
+  /// -H g by the two-loop recursion (Nocedal & Wright 2006, Algorithm 7.4), H_0 = (s.y / y.y) I
+  /// from the newest pair (I without pairs), for sample b's gradient g [dim], into `out`.
+  mutating func direction(_ b: Int, gradient g: UnsafePointer<T>, into out: inout [T]) {
+    let m = count[b], d = dim
+    for j in 0 ..< d { out[j] = g[j] }
     for i in stride(from: m - 1, through: 0, by: -1) {
+      let k = slot(b, i)
       var sq: T = 0
-      for j in q.indices { sq += s[i][j] * q[j] }
-      a[i] = rho[i] * sq
-      for j in q.indices { q[j] -= a[i] * y[i][j] }
+      for j in 0 ..< d { sq += s[k * d + j] * out[j] }
+      alpha[i] = rho[k] * sq
+      for j in 0 ..< d { out[j] -= alpha[i] * y[k * d + j] }
     }
     var gamma: T = 1
-    if let yl = y.last {
+    if m > 0 {
+      let k = slot(b, m - 1)
       var yy: T = 0
-      for v in yl { yy += v * v }
-      gamma = 1 / (rho[m - 1] * yy)
+      for j in 0 ..< d { yy += y[k * d + j] * y[k * d + j] }
+      gamma = 1 / (rho[k] * yy)
     }
-    for j in q.indices { q[j] *= gamma }
+    for j in 0 ..< d { out[j] *= gamma }
     for i in 0 ..< m {
+      let k = slot(b, i)
       var yq: T = 0
-      for j in q.indices { yq += y[i][j] * q[j] }
-      let beta = rho[i] * yq
-      for j in q.indices { q[j] += s[i][j] * (a[i] - beta) }
+      for j in 0 ..< d { yq += y[k * d + j] * out[j] }
+      let beta = rho[k] * yq
+      for j in 0 ..< d { out[j] += s[k * d + j] * (alpha[i] - beta) }
     }
-    return q.map { -$0 }
+    for j in 0 ..< d { out[j] = -out[j] }
   }
 }
 
