@@ -36,6 +36,7 @@ public final class ICNNEvaluator<T: BLASScalar> {
   let xh: UnsafeMutablePointer<T>  // [n, d]: X H
 
   public init(_ net: ICNN, capacity: Int) {
+    precondition(capacity >= 1, "ICNNEvaluator: capacity must be at least 1")
     self.net = net
     self.capacity = capacity
     d = net.dim
