@@ -54,7 +54,7 @@ struct FaultTests {
     let run = try Programs.temporaryDirectory("damaged").appendingPathComponent("run")
     let dir = run.appendingPathComponent("checkpoints")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    for name in ["ckpt-potential-1450.h5", "ckpt-map-0.h5", "ckpt-done-40.h5", "latest"] {
+    for name in ["ckpt-potential-3950.h5", "ckpt-map-0.h5", "ckpt-done-40.h5", "latest"] {
       try FileManager.default.copyItem(at: reference.run.appendingPathComponent("checkpoints/\(name)"),
                                        to: dir.appendingPathComponent(name))
     }

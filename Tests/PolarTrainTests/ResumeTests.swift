@@ -3,9 +3,11 @@ import ParallelHDF5
 import TestSupport
 import Testing
 
-/// A run of a few seconds on 2 ranks: 1500 + 40 steps, 6 micro-batches of 32 per step (so 1, 2
-/// and 3 ranks all divide them), a checkpoint every 50 steps, all kept, every step logged.
-let faultRun = ["potential.steps=1500", "potential.batch=192", "parallel.micro_batch=32", "map.steps=40",
+/// A run of a few seconds on 2 ranks: 4000 + 40 steps, 6 micro-batches of 32 per step (so 1, 2
+/// and 3 ranks all divide them), a checkpoint every 50 steps, all kept, every step logged. Long
+/// enough that a signal sent at step 300 arrives before the end: Open MPI's mpirun passes its
+/// own SIGTERM on to the ranks about a second late (1,500 steps took 1.2 s and were over first).
+let faultRun = ["potential.steps=4000", "potential.batch=192", "parallel.micro_batch=32", "map.steps=40",
                 "map.batch=192", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
                 "map.hidden=[16]", "checkpoint.every=50", "checkpoint.keep=100", "train.log_every=1"]
 
