@@ -21,29 +21,48 @@ import PolarCore
 
 let quick = CommandLine.arguments.contains("--quick")
 
+/// One configuration of the inner loop: the ICNN [width]^4, rank 1, elu, on d inputs, and a batch
+/// of points; u and grad u either layer by layer or through ICNNEvaluator.
+final class InnerLoop {
+  let net: ICNN, params: [Float], diag: [Matrix<Float>], x: Matrix<Float>, evaluator: ICNNEvaluator<Float>
+  var u: [Float], g: [Float]
+
+  init(dim d: Int, width: Int, batch: Int) {
+    net = ICNN(dim: d, hidden: [Int](repeating: width, count: 4), rank: 1, activation: .elu)
+    params = net.initialParameters(seed: 1)
+    diag = net.diagonals(params)
+    var x = Matrix<Float>(rows: batch, cols: d)
+    for i in x.storage.indices { x.storage[i] = Float(sin(Double(i) * 0.7)) }
+    self.x = x
+    evaluator = ICNNEvaluator<Float>(net, capacity: batch)
+    evaluator.load(params)
+    u = [Float](repeating: 0, count: batch)
+    g = [Float](repeating: 0, count: batch * d)
+  }
+
+  /// ICNN.valueAndGradient (new matrices per call); returns a value to keep the work alive.
+  func layers() -> Float {
+    let (u, g) = net.valueAndGradient(params, x, diagonals: diag)
+    return u[0] + g.storage[0]
+  }
+
+  /// ICNNEvaluator (packed quadratics, preallocated buffers), what the conjugate solver runs.
+  func packed() -> Float {
+    x.storage.withUnsafeBufferPointer { evaluator.evaluate($0.baseAddress!, rows: x.rows, u: &u, grad: &g) }
+    return u[0] + g[0]
+  }
+}
+
 // --profile D WIDTH BATCH CALLS [--layers]: only CALLS evaluations of one configuration through
 // ICNNEvaluator (--layers: the layer-by-layer ICNN.valueAndGradient), for a profiler
 // (valgrind --tool=callgrind .build/release/polar-bench --profile 2 64 1024 50).
 if let i = CommandLine.arguments.firstIndex(of: "--profile") {
   let v = CommandLine.arguments.dropFirst(i + 1).compactMap { Int($0) }
   guard v.count == 4 else { fatalError("usage: polar-bench --profile D WIDTH BATCH CALLS") }
-  let net = ICNN(dim: v[0], hidden: [Int](repeating: v[1], count: 4), rank: 1, activation: .elu)
-  let params: [Float] = net.initialParameters(seed: 1)
-  let diag = net.diagonals(params)
-  var x = Matrix<Float>(rows: v[2], cols: v[0])
-  for i in x.storage.indices { x.storage[i] = Float(sin(Double(i) * 0.7)) }
+  let loop = InnerLoop(dim: v[0], width: v[1], batch: v[2])
+  let layers = CommandLine.arguments.contains("--layers")
   var sink: Float = 0
-  if CommandLine.arguments.contains("--layers") {
-    for _ in 0 ..< v[3] { sink += net.valueAndGradient(params, x, diagonals: diag).u[0] }
-  } else {
-    let ev = ICNNEvaluator<Float>(net, capacity: v[2])
-    ev.load(params)
-    var u = [Float](repeating: 0, count: v[2]), g = [Float](repeating: 0, count: v[2] * v[0])
-    for _ in 0 ..< v[3] {
-      x.storage.withUnsafeBufferPointer { ev.evaluate($0.baseAddress!, rows: v[2], u: &u, grad: &g) }
-      sink += u[0]
-    }
-  }
+  for _ in 0 ..< v[3] { sink += layers ? loop.layers() : loop.packed() }
   print(sink)
   exit(0)
 }
@@ -116,26 +135,10 @@ for d in [2, 16] {
   for width in quick ? [64] : [64, 128, 256] {
     for batch in [64, 1024] {
       let hidden = [Int](repeating: width, count: 4)
-      let net = ICNN(dim: d, hidden: hidden, rank: 1, activation: .elu)
-      let params: [Float] = net.initialParameters(seed: 1)
-      let diag = net.diagonals(params)
-      var x = Matrix<Float>(rows: batch, cols: d)
-      for i in x.storage.indices { x.storage[i] = Float(sin(Double(i) * 0.7)) }
+      let loop = InnerLoop(dim: d, width: width, batch: batch)
       var sink: Float = 0
-      let t = time {
-        let (u, g) = net.valueAndGradient(params, x, diagonals: diag)
-        sink += u[0] + g.storage[0]
-      }
-      // The same through ICNNEvaluator (packed quadratics, preallocated buffers).
-      let ev = ICNNEvaluator<Float>(net, capacity: batch)
-      ev.load(params)
-      var u = [Float](repeating: 0, count: batch), g = [Float](repeating: 0, count: batch * d)
-      let te = time {
-        x.storage.withUnsafeBufferPointer { px in
-          ev.evaluate(px.baseAddress!, rows: batch, u: &u, grad: &g)
-        }
-        sink += u[0] + g[0]
-      }
+      let t = time { sink += loop.layers() }
+      let te = time { sink += loop.packed() }
       precondition(sink.isFinite)
       let flops = icnnFlops(batch: batch, dim: d, hidden: hidden, rank: 1)
       var s = summary(t, flops: flops)
