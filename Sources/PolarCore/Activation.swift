@@ -103,6 +103,29 @@ public enum Activation: Sendable, Equatable, Codable {
   }
 }
 
+extension Activation {
+  /// value[j] = act(x[j]) and slope[j] = act'(x[j]) for j < count, in one pass (the ICNN's
+  /// evaluator keeps both for its backward pass). The Float elu uses the vectorised e^x - 1
+  /// below, and act' = e^x = (e^x - 1) + 1 for x <= 0.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func valueAndSlope<T: BLASScalar>(_ x: UnsafePointer<T>, count: Int, value: UnsafeMutablePointer<T>,
+                                           slope: UnsafeMutablePointer<T>) {
+    if case .elu = self, T.self == Float.self {
+      let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
+      let vf = UnsafeMutableRawPointer(value).assumingMemoryBound(to: Float.self)
+      let sf = UnsafeMutableRawPointer(slope).assumingMemoryBound(to: Float.self)
+      for j in 0 ..< count {
+        let v = xf[j], e = expMinusOneOfNonPositive(min(v, 0))
+        vf[j] = v > 0 ? v : e
+        sf[j] = v > 0 ? 1 : e + 1
+      }
+    } else {
+      for j in 0 ..< count { value[j] = apply(x[j]); slope[j] = derivative(x[j]) }
+    }
+  }
+}
+
 /// e^x - 1 in Float for the elu's x <= 0 (larger x give garbage; callers select them away),
 /// written without calls or branches so that the activation loops vectorise (perf: glibc's
 /// expm1f was 22% of an inverse-stage step). x = k ln 2 + r with k = round(x / ln 2) and

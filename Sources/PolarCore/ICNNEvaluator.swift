@@ -211,28 +211,9 @@ public final class ICNNEvaluator<T: BLASScalar> {
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   func activate(_ pre: UnsafeMutablePointer<T>, rows n: Int, layer k: Int) {
-    let h = net.hidden[k], z = post[k], s = slope[k]
-    let act = net.activation
+    let h = net.hidden[k]
     for i in 0 ..< n {
-      let row = pre + i * total, zi = z + i * h, si = s + i * h
-      switch act {
-      case .elu:
-        if T.self == Float.self {
-          // The vectorised e^x - 1 of Activation.swift; act' = e^x = (e^x - 1) + 1 below 0.
-          let rowF = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
-          let zF = UnsafeMutableRawPointer(zi).assumingMemoryBound(to: Float.self)
-          let sF = UnsafeMutableRawPointer(si).assumingMemoryBound(to: Float.self)
-          for j in 0 ..< h {
-            let v = rowF[j], e = expMinusOneOfNonPositive(min(v, 0))
-            zF[j] = v > 0 ? v : e
-            sF[j] = v > 0 ? 1 : e + 1
-          }
-        } else {
-          for j in 0 ..< h { let v = row[j]; zi[j] = act.apply(v); si[j] = act.derivative(v) }
-        }
-      default:
-        for j in 0 ..< h { let v = row[j]; zi[j] = act.apply(v); si[j] = act.derivative(v) }
-      }
+      net.activation.valueAndSlope(pre + i * total, count: h, value: post[k] + i * h, slope: slope[k] + i * h)
     }
   }
 }
