@@ -25,7 +25,10 @@ let package = Package(
     // Handles that are C macros (MPI_COMM_WORLD, H5P_DEFAULT, ...) returned by tiny functions.
     .target(name: "CShims", dependencies: ["CMPI", "CHDF5"]),
 
-    .target(name: "SwiftMPI", dependencies: ["CMPI", "CShims"]),
+    // Loops that need AVX2 (chosen at run time) to run at the machine's rate.
+    .target(name: "CKernels"),
+
+    .target(name: "SwiftMPI", dependencies: ["CMPI", "CShims", "CKernels"]),
     .target(name: "ParallelHDF5", dependencies: ["CHDF5", "CShims", "SwiftMPI"]),
     .target(name: "PolarCore", dependencies: [
       "CBLAS", .product(name: "RealModule", package: "swift-numerics"),
@@ -44,7 +47,7 @@ let package = Package(
     // Programs the tests run under mpirun (1..4 ranks); not installed.
     .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5"],
                       path: "Tests/MPIChecks"),
-    .testTarget(name: "SwiftMPITests", dependencies: ["SwiftMPI", "TestSupport", "mpi-checks"]),
+    .testTarget(name: "SwiftMPITests", dependencies: ["SwiftMPI", "CKernels", "TestSupport", "mpi-checks"]),
     .testTarget(name: "ParallelHDF5Tests",
                 dependencies: ["ParallelHDF5", "TestSupport", "mpi-checks"]),
     .testTarget(name: "PolarCoreTests", dependencies: ["PolarCore"]),

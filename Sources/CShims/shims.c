@@ -8,6 +8,7 @@ MPI_Datatype pt_mpi_double(void) { return MPI_DOUBLE; }
 MPI_Datatype pt_mpi_int32(void) { return MPI_INT32_T; }
 MPI_Datatype pt_mpi_int64(void) { return MPI_INT64_T; }
 MPI_Datatype pt_mpi_uint8(void) { return MPI_UINT8_T; }
+MPI_Datatype pt_mpi_int16(void) { return MPI_INT16_T; }
 MPI_Datatype pt_mpi_char(void) { return MPI_CHAR; }
 MPI_Op pt_mpi_sum(void) { return MPI_SUM; }
 MPI_Op pt_mpi_max(void) { return MPI_MAX; }

@@ -10,7 +10,7 @@ import PolarCore
 
 extension Trainer {
   /// One micro-batch: [gradient | loss sum | samples used | samples drawn | conjugate iterations].
-  func inverseContribution(_ step: Int, _ m: Int) -> [Float] {
+  func inverseContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
     let mb = config.parallel.microBatch, d = problem.dim
     let indices = m * mb ..< (m + 1) * mb
     let (x, y) = problem.batch(seed: config.seed, purpose: .inverse, step: step, indices: indices)
@@ -41,7 +41,7 @@ extension Trainer {
     var grad = [Float](repeating: 0, count: nets.inverse.parameterCount)
     let loss = rows.isEmpty ? 0 : nets.inverse.loss(state.networks["inverse"]!.params, x0: b0, x1: b1, t: t, eps: eps,
                                                      sigma: Float(config.inverse.sigma), grad: &grad)
-    return grad + [loss, Float(rows.count), Float(mb), Float(iterations)]
+    writeRegression(slot, gradient: grad, loss: loss, used: Float(rows.count), drawn: mb, iterations: iterations)
   }
 
   /// One optimizer step of stage inverse: the mean squared endpoint error over the samples used.

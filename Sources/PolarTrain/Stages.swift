@@ -13,26 +13,51 @@ public func microBatches(count: Int, rank: Int, size: Int) -> Range<Int> {
   (count * rank / size) ..< (count * (rank + 1) / size)
 }
 
-/// Sums per-micro-batch contribution vectors over all ranks. `lastSeconds`: the wall time of the
-/// latest sum (local summation, the all-reduce and the wait for the slowest rank), for the log.
+/// Sums per-micro-batch contribution vectors over all ranks. Each micro-batch writes its
+/// contribution into its slot of one buffer kept from step to step (with the exact sum's
+/// workspace and the result), so a step's reduction allocates nothing once warmed up.
+/// `lastSeconds`: the wall time of the latest sum (local summation, the all-reduces and the wait
+/// for the slowest rank; not the contributions' work), for the log.
 final class Reducer {
   let world: Communicator
   let exact: Bool
   private(set) var lastSeconds = 0.0
+  private var slots: [Float] = []  // this rank's contributions, one after another
+  private var total: [Float] = []
+  private var workspace: ExactSumWorkspace<Float>?
 
   init(world: Communicator, exact: Bool) {
     self.world = world
     self.exact = exact
   }
 
-  func sum(_ contributions: [[Float]], count: Int) throws -> [Float] {
+  /// The sum over all ranks of the contributions `fill(m, slot)` writes (every value of its
+  /// slot, `count` long) for the micro-batches m of this rank. The result is valid until the
+  /// next call.
+  func sum(count: Int, microBatches mine: Range<Int>,
+           _ fill: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void) throws -> [Float] {
+    if slots.count != mine.count * count { slots = [Float](repeating: 0, count: mine.count * count) }
+    if total.count != count { total = [Float](repeating: 0, count: count) }
+    slots.withUnsafeMutableBufferPointer { s in
+      for (k, m) in mine.enumerated() { fill(m, UnsafeMutableBufferPointer(rebasing: s[k * count ..< (k + 1) * count])) }
+    }
     let t0 = MPIEnvironment.wallTime()
     defer { lastSeconds = MPIEnvironment.wallTime() - t0 }
-    if exact { return try world.exactSum(contributions, count: count) }
-    var local = [Float](repeating: 0, count: count)
-    for c in contributions { for i in 0 ..< count { local[i] += c[i] } }
-    try world.allreduce(&local, op: .sum)
-    return local
+    if exact {
+      if workspace?.count != count { workspace = ExactSumWorkspace<Float>(count: count) }
+      try slots.withUnsafeBufferPointer { (s) throws(MPIError) in
+        try total.withUnsafeMutableBufferPointer { (r) throws(MPIError) in try world.exactSum(s, into: r, workspace: workspace!) }
+      }
+      return total
+    }
+    slots.withUnsafeBufferPointer { s in
+      total.withUnsafeMutableBufferPointer { r in
+        for i in 0 ..< count { r[i] = 0 }
+        for k in 0 ..< mine.count { for i in 0 ..< count { r[i] += s[k * count + i] } }
+      }
+    }
+    try world.allreduce(&total, op: .sum)
+    return total
   }
 }
 
@@ -51,7 +76,7 @@ extension Trainer {
 
   /// One micro-batch: warm start g(y), conjugate solve, envelope gradients of the dual,
   /// amortizer regression |g(y) - xhat|^2 on the converged samples.
-  func potentialContribution(step: Int, microBatch m: Int) -> [Float] {
+  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
     let mb = config.parallel.microBatch
     let (x, y) = problem.batch(seed: config.seed, purpose: .potential, step: step,
                                indices: m * mb ..< (m + 1) * mb)
@@ -73,7 +98,10 @@ extension Trainer {
     }
     var ga = [Float](repeating: 0, count: pa)
     _ = nets.amortizer.backward(a, tape, dy: dy, grad: &ga)
-    var stats = [Float](repeating: 0, count: PotentialStat.allCases.count)
+    // The slot: [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics].
+    for i in 0 ..< pu { slot[i] = gx[i]; slot[pu + i] = gy[i] }
+    for i in 0 ..< pa { slot[2 * pu + i] = ga[i] }
+    let stats = UnsafeMutableBufferPointer(rebasing: slot[(2 * pu + pa)...])
     stats[PotentialStat.samples.rawValue] = Float(mb)
     stats[PotentialStat.sumU.rawValue] = Float(terms.sumU)
     stats[PotentialStat.sumConjugate.rawValue] = Float(terms.sumConjugate)
@@ -84,7 +112,6 @@ extension Trainer {
     stats[PotentialStat.residual.rawValue] = solve.residual.reduce(0) { $0 + ($1.isFinite ? $1 : 0) }
     stats[PotentialStat.amortizerLoss.rawValue] = amortizerLoss
     stats[PotentialStat.evaluations.rawValue] = Float(solve.evaluations)
-    return gx + gy + ga + stats
   }
 
   /// One optimizer step of stage potential.
@@ -94,8 +121,7 @@ extension Trainer {
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
     let total = 2 * pu + pa + PotentialStat.allCases.count
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let contributions = mine.map { potentialContribution(step: step, microBatch: $0) }
-    let sum = try reducer.sum(contributions, count: total)
+    let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1) }
     func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
     let b = stat(.samples), c = max(stat(.converged), 1)
     // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
@@ -126,7 +152,7 @@ extension Trainer {
   // MARK: stage map
 
   /// One micro-batch of stage map: M_psi(x) regressed onto the implicit M(x) = xhat(F(x)).
-  func mapContribution(_ step: Int, _ m: Int) -> [Float] {
+  func mapContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
     let mb = config.parallel.microBatch
     let (x, y) = problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb)
     let w = state.networks["map"]!.params
@@ -144,7 +170,7 @@ extension Trainer {
     }
     var g = [Float](repeating: 0, count: nets.map.parameterCount)
     _ = nets.map.backward(w, tape, dy: dy, grad: &g)
-    return g + [loss, converged, Float(mb), Float(solve.iterations.reduce(0, +))]
+    writeRegression(slot, gradient: g, loss: loss, used: converged, drawn: mb, iterations: solve.iterations.reduce(0, +))
   }
 
   func mapStep(_ step: Int) throws -> StepFigures {
@@ -156,10 +182,10 @@ extension Trainer {
   /// [gradient of the loss sum | loss sum | samples used | samples drawn | conjugate iterations];
   /// one reduction, then the mean gradient over the samples used and one Adam step.
   func regressionStep(_ name: String, step: Int, batch: Int, parameters p: Int, adam: AdamConfig, lossKey: String,
-                      _ contribution: (_ step: Int, _ microBatch: Int) -> [Float]) throws -> StepFigures {
+                      _ contribution: (_ step: Int, _ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void) throws -> StepFigures {
     let count = batch / config.parallel.microBatch
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let sum = try reducer.sum(mine.map { contribution(step, $0) }, count: p + 4)
+    let sum = try reducer.sum(count: p + 4, microBatches: mine) { contribution(step, $0, $1) }
     let used = max(Double(sum[p + 1]), 1)
     let grad = (0 ..< p).map { sum[$0] / Float(used) }
     try checkFinite([sum[p]], network: name, step: step, what: "loss")
@@ -171,6 +197,17 @@ extension Trainer {
       "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[p + 2]),
       "reduce_seconds": reducer.lastSeconds,
     ])
+  }
+
+  /// A regression stage's slot: [gradient of the loss sum | loss sum | used | drawn | iterations].
+  func writeRegression(_ slot: UnsafeMutableBufferPointer<Float>, gradient g: [Float], loss: Float, used: Float,
+                       drawn: Int, iterations: Int) {
+    let p = g.count
+    for i in 0 ..< p { slot[i] = g[i] }
+    slot[p] = loss
+    slot[p + 1] = used
+    slot[p + 2] = Float(drawn)
+    slot[p + 3] = Float(iterations)
   }
 
   /// One Adam step of a network (learning rate scaled by the NaN rollbacks so far).

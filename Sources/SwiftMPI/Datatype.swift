@@ -19,6 +19,9 @@ extension Int32: MPIScalar {
 extension Int64: MPIScalar {
   public static var mpiDatatype: MPI_Datatype { pt_mpi_int64() }
 }
+extension Int16: MPIScalar {
+  public static var mpiDatatype: MPI_Datatype { pt_mpi_int16() }
+}
 extension UInt8: MPIScalar {
   public static var mpiDatatype: MPI_Datatype { pt_mpi_uint8() }
 }

@@ -1,18 +1,84 @@
 // Exact, reproducible sum of Float/Double vectors across ranks (DESIGN §3).
 //
 // Element i of every contribution is written as a fixed-point integer on a grid shared by all
-// ranks: E_i = max over all contributions of the smallest e with |v| < 2^e (one all-reduce MAX),
-// then V = round(v * 2^(K - E_i)) with K = 96 fraction bits, an integer of at most 96 bits held in
-// three signed 32-bit limbs inside Int64 words. Integer addition is associative, so the limb sums
-// (one all-reduce SUM) are the same whatever the number of ranks, the grouping of contributions
-// on ranks, or their order; the result is converted back once, deterministically. The headroom of
-// the Int64 limbs allows 2^31 contributions. Values more than 2^-96 below the largest contribution
-// to the same element are rounded to that grid (far below Float and Double resolution of the sum).
+// ranks: E_i = max over all contributions of the smallest e with |v| < 2^e (one all-reduce MAX of
+// the biased exponent fields), then V = round(v * 2^(K - E_i)) with K = 96 fraction bits (ties to
+// even), an integer of at most 96 bits. It is kept as three 32-bit digits q0 2^64 + q1 2^32 + q2
+// held in Doubles: every digit is an integer of magnitude <= 2^32, so the sums of up to 2^20
+// contributions stay below 2^53 and Double addition of them is exact, hence associative: the
+// digit sums (one all-reduce SUM of Doubles) are the same whatever the number of ranks, the
+// grouping of contributions on ranks, or their order. The integer sum S is converted back once,
+// deterministically (Double(S) rounded to nearest, then to T). Values more than 2^-96 below the
+// largest contribution to the same element are rounded to that grid (far below Float and Double
+// resolution of the sum).
+//
+// Float digits are cut with the error-free extraction of Rump, Ogita & Oishi ("Accurate floating-
+// point summation part I", SIAM J. Sci. Comput. 31, 2008, ExtractScalar): for |x| < 2^52,
+// q = (x + 1.5 2^52) - 1.5 2^52 is x rounded to an integer (ties to even) and x - q is exact.
+// Branch-free Double arithmetic in C (CKernels: AVX2 when the processor has it, the same bits
+// either way), over chunks of elements while every contribution streams past once, and the
+// conversion back in C too (perf: this replaced an Int128 loop at 25% of a d = 2 step; now the
+// exact sum costs about 5% of a step more than a Float all-reduce). Double contributions (tests,
+// rare callers) take the scalar codec `FixedPointSum.limbs`: other digits, the same integer S.
+import CKernels
 import CMPI
 
-public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {}
-extension Float: ExactSummable {}
-extension Double: ExactSummable {}
+public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {
+  /// The biased exponent field of x's encoding: 0 for zero and subnormals, `nonFiniteExponent`
+  /// for Inf and NaN; otherwise |x| < 2^(field - exponentOffset).
+  static func exponentField(_ x: Self) -> Int16
+  static var nonFiniteExponent: Int16 { get }
+  static var exponentOffset: Int { get }
+  /// digits[e], digits[n + e], digits[2n + e] += the fixed-point digits of c[j n + e] summed
+  /// over contributions j in 0 ..< k, for e in 0 ..< m, where scale[e] is `digitScale(field)` of
+  /// the element's shared field.
+  static func accumulateDigits(_ c: UnsafePointer<Self>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+                               scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int)
+  /// The per-element factor `accumulateDigits` uses for a shared exponent field.
+  static func digitScale(field: Int16) -> Double
+}
+
+extension Float: ExactSummable {
+  @inline(__always)
+  public static func exponentField(_ x: Float) -> Int16 { Int16(truncatingIfNeeded: x.bitPattern &>> 23 & 0xFF) }
+  public static var nonFiniteExponent: Int16 { 0xFF }
+  public static var exponentOffset: Int { 126 }
+  /// 2^(32 - E): x 2^(32 - E) is exact for a Float x (E in [-126, 128]) and below 2^32.
+  public static func digitScale(field: Int16) -> Double {
+    field == nonFiniteExponent ? 0 : Double(bitPattern: UInt64(1023 + 32 - (Int(field) - exponentOffset)) << 52)
+  }
+
+  /// The digit kernel in C (CKernels): AVX2 when the processor has it (perf: twice the
+  /// vectorised Swift loop, which the baseline x86-64 target limits to SSE2).
+  public static func accumulateDigits(_ c: UnsafePointer<Float>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+                                      scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int) {
+    pt_exact_digits_f32(c, k, m, n, scale, digits)
+  }
+}
+
+extension Double: ExactSummable {
+  @inline(__always)
+  public static func exponentField(_ x: Double) -> Int16 { Int16(truncatingIfNeeded: x.bitPattern &>> 52 & 0x7FF) }
+  public static var nonFiniteExponent: Int16 { 0x7FF }
+  public static var exponentOffset: Int { 1022 }
+  public static func digitScale(field: Int16) -> Double {
+    FixedPointSum.scale(exponent: Int32(Int(field) - exponentOffset))
+  }
+
+  /// Double contributions (rare: tests, metrics) take the scalar codec: up to 53 significant bits
+  /// need the floor-based split of `FixedPointSum.limbs`, the same integer V.
+  public static func accumulateDigits(_ c: UnsafePointer<Double>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+                                      scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int) {
+    for j in 0 ..< k {
+      for e in 0 ..< m where c[j * n + e].isFinite && c[j * n + e] != 0 {
+        let (t, mid, l) = FixedPointSum.limbs(c[j * n + e], exponent: Int32(Int(fields[e]) - exponentOffset), scale: scale[e])
+        digits[e] += Double(t)
+        digits[n + e] += Double(mid)
+        digits[2 * n + e] += Double(l)
+      }
+    }
+  }
+}
 
 /// The fixed-point codec, a pure function of (value, shared exponent); no MPI.
 public enum FixedPointSum {
@@ -21,6 +87,8 @@ public enum FixedPointSum {
   static let two64 = 18446744073709551616.0
   /// Shared exponent of an element whose contributions are all zero.
   public static let zeroExponent = Int32.min
+  /// Contributions over all ranks that keep every digit sum below 2^53.
+  public static let maxContributions = 1 << 20
 
   /// Smallest e with |x| < 2^e, for finite non-zero x; `zeroExponent` for zero.
   @inline(__always)
@@ -42,7 +110,7 @@ public enum FixedPointSum {
   @inline(__always)
   public static func limbs(_ x: Double, exponent e: Int32, scale: Double? = nil) -> (Int64, Int64, Int64) {
     if x == 0 { return (0, 0, 0) }
-    let g = scale ?? self.scale(exponent: e)
+    let g = scale ?? self.scale(exponent: e)  // 0: not a finite Double, scale x in one step
     let s = g != 0 ? x.magnitude * g : Double(sign: .plus, exponent: fractionBits - Int(e), significand: x.magnitude)
     let hi = (s * (1 / two64)).rounded(.down)
     let r1 = s - hi * two64  // exact: the low bits of s
@@ -52,146 +120,158 @@ public enum FixedPointSum {
     return x < 0 ? (-l.0, -l.1, -l.2) : l
   }
 
-  /// The value (t * 2^64 + m * 2^32 + l) * 2^(E - K) of summed limbs, carries propagated first.
+  /// The value S 2^(E - K) of summed digits, S = t 2^64 + m 2^32 + l, rounded to nearest once.
   @inline(__always)
   public static func value(_ t: Int64, _ m: Int64, _ l: Int64, exponent e: Int32) -> Double {
     if e == zeroExponent { return 0 }
+    // Carries, so that S = t 2^64 + low with 0 <= low < 2^64 (arithmetic shifts are floors).
     var (t, m, l) = (t, m, l)
-    var c = l >> 32; l -= c << 32; m += c
-    c = m >> 32; m -= c << 32; t += c
-    let low = (UInt64(m) << 32) | UInt64(l)  // both in [0, 2^32)
-    let v = Double(t) * two64 + Double(low)
-    return Double(sign: .plus, exponent: Int(e) - fractionBits, significand: v)
+    var c = l &>> 32; l &-= c &<< 32; m &+= c
+    c = m &>> 32; m &-= c &<< 32; t &+= c
+    let r = rounded(high: t, low: UInt64(m) << 32 | UInt64(l))
+    let k = Int(e) - fractionBits
+    // Times 2^k: exact, or one rounding to a subnormal or infinity as in Double(sign:exponent:significand:).
+    if k >= -1022 && k <= 1023 { return r * Double(bitPattern: UInt64(1023 + k) << 52) }
+    return Double(sign: .plus, exponent: k, significand: r)
+  }
+
+  /// high 2^64 + low rounded to the nearest Double, ties to even (perf: the generic Int128
+  /// conversion was most of an exact reduction). The magnitude's top 63 bits go to the
+  /// hardware's Int64 conversion with a sticky bit for the rest, far below the 53-bit rounding
+  /// position, so its one rounding is the rounding of the whole; the scaling back is exact.
+  /// |high| < 2^62 (a sum of digits: below 2^117 in all).
+  @inline(__always)
+  public static func rounded(high: Int64, low: UInt64) -> Double {
+    let negative = high < 0
+    var mh = UInt64(bitPattern: high), ml = low
+    if negative { ml = 0 &- low; mh = ~mh &+ (low == 0 ? 1 : 0) }  // the 128-bit magnitude
+    if mh == 0 {
+      let v = ml >> 63 == 0 ? Double(Int64(bitPattern: ml)) : Double(ml)
+      return negative ? -v : v
+    }
+    let lz = mh.leadingZeroBitCount  // in 2 ... 63
+    let top = mh &<< (lz &- 1) | ml &>> (65 &- lz)  // bits 126 - lz ... 64 - lz: 63 of them
+    let sticky: UInt64 = ml &<< (lz &- 1) != 0 ? 1 : 0
+    let v = Double(Int64(bitPattern: top | sticky)) * Double(bitPattern: UInt64(1023 + 65 - lz) << 52)
+    return negative ? -v : v
   }
 }
 
-// Float contributions without Double arithmetic (perf: the generic path was 30% of an inverse
-// step). A normal Float is x = m 2^(b - 150) with a 24-bit integer m and biased exponent b, so
-// its shared-exponent term is b - 126, and x 2^(K - E) = m 2^(b - 150 + K - E) is an integer
-// shifted left whenever b - 150 + K - E >= 0: exact. Each element's contributions are added in
-// one 128-bit integer (each term < 2^96) and split into the three limbs once (perf: per
-// contribution and limb the earlier loop was 7% of a d = 2 step). Subnormal values and the rare
-// negative shifts take the Double path's limbs, so the integer sums, hence the results, are the
-// same bits as the generic path's.
-extension FixedPointSum {
-  /// Raises h[i] to every contribution's exponent; returns whether any value is non-finite.
-  static func exponents(_ c: UnsafeBufferPointer<Float>, into h: UnsafeMutableBufferPointer<Int32>) -> Bool {
-    var nonFinite = false
-    for i in 0 ..< c.count {
-      let b = Int32(c[i].bitPattern >> 23 & 0xFF)
-      if b != 0 && b != 0xFF {
-        h[i] = max(h[i], b - 126)
-      } else if b == 0xFF {
-        nonFinite = true
-      } else if c[i] != 0 {
-        h[i] = max(h[i], exponent(Double(c[i])))
-      }
-    }
-    return nonFinite
-  }
+/// Buffers of exact sums of one length, allocated once: summing through a workspace allocates
+/// nothing (the training step's reduction, DESIGN §3).
+public final class ExactSumWorkspace<T: ExactSummable> {
+  public let count: Int
+  var fields: [Int16]  // shared biased exponents, the header all-reduce
+  var scale: [Double]
+  var digits: [Double]  // [q0 | q1 | q2], 3n, the digit all-reduce
+  var flags: [Int32] = []  // [NaN | +Inf | -Inf], 3n, only once some rank had a non-finite value
 
-  /// limbs[3i ..< 3i + 3] += the fixed-point sum of every contribution's element i.
-  static func accumulate(_ cs: [UnsafeBufferPointer<Float>], exponents h: UnsafeBufferPointer<Int32>,
-                         into limbs: UnsafeMutableBufferPointer<Int64>) {
-    for i in 0 ..< h.count {
-      let e = h[i]
-      if e == zeroExponent { continue }  // every contribution is zero (or non-finite)
-      var sum: Int128 = 0
-      for c in cs {
-        let bits = c[i].bitPattern
-        let b = Int(bits &>> 23 & 0xFF)
-        let s = b - 150 + fractionBits - Int(e)
-        if b != 0 && b != 0xFF && s >= 0 {
-          let term = Int128(bits & 0x7F_FFFF | 0x80_0000) &<< s
-          sum &+= bits &>> 31 != 0 ? 0 &- term : term
-        } else if c[i].isFinite && c[i] != 0 {
-          let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: e)
-          sum &+= (Int128(t) &<< 64) &+ (Int128(m) &<< 32) &+ Int128(l)
-        }
-      }
-      limbs[3 * i] &+= Int64(truncatingIfNeeded: sum &>> 64)
-      limbs[3 * i + 1] &+= Int64(truncatingIfNeeded: (sum &>> 32) & 0xFFFF_FFFF)
-      limbs[3 * i + 2] &+= Int64(truncatingIfNeeded: sum & 0xFFFF_FFFF)
-    }
+  public init(count: Int) {
+    self.count = count
+    fields = [Int16](repeating: 0, count: count)
+    scale = [Double](repeating: 0, count: count)
+    digits = [Double](repeating: 0, count: 3 * count)
   }
 }
 
 extension Communicator {
-  /// result[i] = exact sum over every rank's contributions c of c[i], rounded once.
-  /// Each rank may pass any number of contributions (e.g. one per micro-batch), all of the
-  /// result's length; the bytes of the result do not depend on how contributions are spread
-  /// over ranks or ordered. NaN, or +Inf with -Inf, gives NaN; an Inf alone gives that Inf.
-  // Specialised: generic Float/Double conversions cost 20% of a d = 16 step (perf).
+  /// result[i] = exact sum over every rank's contributions of contribution[i], rounded once.
+  /// `contributions` holds this rank's k contributions one after another (k * n values, k may be
+  /// 0); the bytes of the result do not depend on how contributions are spread over ranks or
+  /// ordered. NaN, or +Inf with -Inf, gives NaN; an Inf alone gives that Inf.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func exactSum<T: ExactSummable>(_ contributions: [UnsafeBufferPointer<T>],
-                                         into result: UnsafeMutableBufferPointer<T>) throws(MPIError) {
-    let n = result.count
-    for c in contributions { precondition(c.count == n, "exactSum: contribution length differs") }
-    // 1. Shared exponents, all-reduce MAX: [E_0 .. E_n-1 | any non-finite value anywhere]. Only
-    //    when some rank has a non-finite value, a second all-reduce MAX of [NaN | +Inf | -Inf]
-    //    flags (3n) follows: every rank sees the same header, so all take part or none.
-    var header = [Int32](repeating: FixedPointSum.zeroExponent, count: n + 1)
-    header[n] = 0
-    var flags = [Int32]()
-    func flag(_ i: Int, _ x: Double) {
-      if flags.isEmpty { flags = [Int32](repeating: 0, count: 3 * n) }
-      flags[(x.isNaN ? 0 : x > 0 ? 1 : 2) * n + i] = 1
-    }
-    // Float contributions: the same numbers from the bits, integer arithmetic only.
-    let floats: [UnsafeBufferPointer<Float>]? = T.self == Float.self
-      ? contributions.map { UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress)?.assumingMemoryBound(to: Float.self), count: n) }
-      : nil
-    for (k, c) in contributions.enumerated() {
-      if let floats {
-        let nonFinite = header.withUnsafeMutableBufferPointer { FixedPointSum.exponents(floats[k], into: $0) }
-        if nonFinite { for i in 0 ..< n where !floats[k][i].isFinite { flag(i, Double(floats[k][i])) } }
-        continue
+  public func exactSum<T: ExactSummable>(_ contributions: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>,
+                                         workspace w: ExactSumWorkspace<T>) throws(MPIError) {
+    let n = result.count, chunk = 512
+    precondition(w.count == n && (n == 0 || contributions.count % n == 0), "exactSum: lengths differ")
+    if n == 0 { return }  // n is the same on every rank: all return
+    let k = contributions.count / n
+    precondition(k * size <= FixedPointSum.maxContributions, "exactSum: more than 2^20 contributions")
+    let c = contributions.baseAddress  // nil when this rank has none
+    // 1. Shared exponents, all-reduce MAX of the biased exponent fields (Inf/NaN have the
+    //    largest, so a non-finite value anywhere shows in the header).
+    try w.fields.withUnsafeMutableBufferPointer { (h) throws(MPIError) in
+      if k == 0 { for i in 0 ..< n { h[i] = 0 } }
+      for j in 0 ..< k {
+        let cj = c! + j * n
+        if j == 0 { for i in 0 ..< n { h[i] = T.exponentField(cj[i]) } }
+        else { for i in 0 ..< n { h[i] = max(h[i], T.exponentField(cj[i])) } }
       }
-      for i in 0 ..< n {
-        let x = Double(c[i])
-        if x.isFinite { header[i] = max(header[i], FixedPointSum.exponent(x)) } else { flag(i, x) }
-      }
+      try allreduce(inPlace: h, op: .max)
     }
-    if !flags.isEmpty { header[n] = 1 }
-    try allreduce(&header, op: .max)
-    if header[n] != 0 {
-      if flags.isEmpty { flags = [Int32](repeating: 0, count: 3 * n) }
-      try allreduce(&flags, op: .max)
-    }
-    // 2. Limbs of every finite contribution on the shared grid, summed locally then globally.
-    var limbs = [Int64](repeating: 0, count: 3 * n)
-    limbs.withUnsafeMutableBufferPointer { lp in
-      if let floats {
-        header.withUnsafeBufferPointer { FixedPointSum.accumulate(floats, exponents: UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: lp) }
-        return
+    let nonFinite = w.fields.contains(T.nonFiniteExponent)
+    if nonFinite {
+      // 1b. Every rank saw the same header, so all take part in the flags' all-reduce or none.
+      if w.flags.count != 3 * n { w.flags = [Int32](repeating: 0, count: 3 * n) }
+      for i in 0 ..< 3 * n { w.flags[i] = 0 }
+      for j in 0 ..< k {
+        for i in 0 ..< n where !c![j * n + i].isFinite {
+          let x = c![j * n + i]
+          w.flags[(x.isNaN ? 0 : x > 0 ? 1 : 2) * n + i] = 1
+        }
       }
-      // The grid scale 2^(K - E_i) is computed once per element, not once per contribution.
-      let scale = (0 ..< n).map { FixedPointSum.scale(exponent: header[$0]) }
-      for c in contributions {
-        for i in 0 ..< n where c[i].isFinite {
-          let (t, m, l) = FixedPointSum.limbs(Double(c[i]), exponent: header[i], scale: scale[i])
-          lp[3 * i] &+= t
-          lp[3 * i + 1] &+= m
-          lp[3 * i + 2] &+= l
+      try allreduce(&w.flags, op: .max)
+    }
+    // 2. Digits of every contribution on the shared grid, summed locally then globally.
+    try w.digits.withUnsafeMutableBufferPointer { (d) throws(MPIError) in
+      w.scale.withUnsafeMutableBufferPointer { g in
+        w.fields.withUnsafeBufferPointer { h in
+          for i in 0 ..< n { g[i] = T.digitScale(field: h[i]) }
+          var lo = 0
+          while lo < n {
+            let m = min(chunk, n - lo)
+            for i in lo ..< lo + m { d[i] = 0; d[n + i] = 0; d[2 * n + i] = 0 }  // in L1, just before use
+            if k > 0 {
+              T.accumulateDigits(c! + lo, contributions: k, m, fields: h.baseAddress! + lo, scale: g.baseAddress! + lo,
+                                 digits: d.baseAddress! + lo, stride: n)
+            }
+            lo += m
+          }
+        }
+      }
+      try allreduce(inPlace: d, op: .sum)
+    }
+    // 3. Back to floating point, once.
+    if T.self == Float.self {  // the same rounding in C (perf: half the time of the Swift loop)
+      w.fields.withUnsafeBufferPointer { h in
+        w.digits.withUnsafeBufferPointer { d in
+          UnsafeMutableRawPointer(result.baseAddress!).withMemoryRebound(to: Float.self, capacity: n) {
+            pt_exact_value_f32(h.baseAddress!, d.baseAddress!, n, $0)
+          }
+        }
+      }
+    } else {
+    w.fields.withUnsafeBufferPointer { h in
+      w.digits.withUnsafeBufferPointer { d in
+        let d0 = d.baseAddress!, d1 = d0 + n, d2 = d0 + 2 * n
+        for i in 0 ..< n where h[i] != T.nonFiniteExponent {  // those: from the flags below
+          let e = Int32(Int(h[i]) &- T.exponentOffset)
+          result[i] = T(FixedPointSum.value(Int64(d0[i]), Int64(d1[i]), Int64(d2[i]), exponent: e))
         }
       }
     }
-    try allreduce(&limbs, op: .sum)
-    // 3. Back to floating point, once.
-    for i in 0 ..< n {
-      let nan = !flags.isEmpty && flags[i] != 0
-      let pinf = !flags.isEmpty && flags[n + i] != 0, ninf = !flags.isEmpty && flags[2 * n + i] != 0
-      if nan || (pinf && ninf) {
-        result[i] = T.nan
-      } else if pinf {
-        result[i] = T.infinity
-      } else if ninf {
-        result[i] = -T.infinity
-      } else {
-        result[i] = T(FixedPointSum.value(limbs[3 * i], limbs[3 * i + 1], limbs[3 * i + 2],
-                                          exponent: header[i]))
+    }
+    if nonFinite {
+      for i in 0 ..< n where w.fields[i] == T.nonFiniteExponent {
+        let nan = w.flags[i] != 0, pinf = w.flags[n + i] != 0, ninf = w.flags[2 * n + i] != 0
+        result[i] = nan || (pinf && ninf) ? T.nan : pinf ? T.infinity : ninf ? -T.infinity : 0
       }
+    }
+  }
+
+  /// The same with contributions as separate buffers (copied into one; allocates).
+  public func exactSum<T: ExactSummable>(_ contributions: [UnsafeBufferPointer<T>],
+                                         into result: UnsafeMutableBufferPointer<T>) throws(MPIError) {
+    let n = result.count
+    var flat = [T]()
+    flat.reserveCapacity(contributions.count * n)
+    for c in contributions {
+      precondition(c.count == n, "exactSum: contribution length differs")
+      flat.append(contentsOf: c)
+    }
+    try flat.withUnsafeBufferPointer { (f) throws(MPIError) in
+      try exactSum(f, into: result, workspace: ExactSumWorkspace<T>(count: n))
     }
   }
 
@@ -199,31 +279,26 @@ extension Communicator {
   public func exactSum<T: ExactSummable>(inPlace buffer: UnsafeMutableBufferPointer<T>) throws(MPIError) {
     let copy = Array(buffer)
     try copy.withUnsafeBufferPointer { (c) throws(MPIError) in
-      try exactSum([c], into: buffer)
+      try exactSum(c, into: buffer, workspace: ExactSumWorkspace<T>(count: buffer.count))
     }
   }
 
   public func exactSum<T: ExactSummable>(_ buffer: inout [T]) throws(MPIError) {
     try buffer.withUnsafeMutableBufferPointer { (p) throws(MPIError) in try exactSum(inPlace: p) }
   }
-}
 
-extension Communicator {
   /// The exact sum of every rank's `contributions` (each of length `count`; a rank may pass none).
-  // Specialised: generic Float/Double conversions cost 20% of a d = 16 step (perf).
-  @_specialize(where T == Float)
-  @_specialize(where T == Double)
   public func exactSum<T: ExactSummable>(_ contributions: [[T]], count: Int) throws(MPIError) -> [T] {
-    let buffers = contributions.map { c -> UnsafeMutableBufferPointer<T> in
-      precondition(c.count == count, "exactSum: contribution length \(c.count), expected \(count)")
-      let b = UnsafeMutableBufferPointer<T>.allocate(capacity: count)
-      _ = b.initialize(from: c)
-      return b
-    }
-    defer { buffers.forEach { $0.deallocate() } }
     var result = [T](repeating: 0, count: count)
-    try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-      try exactSum(buffers.map { UnsafeBufferPointer($0) }, into: r)
+    let buffers = contributions.map { c -> [T] in
+      precondition(c.count == count, "exactSum: contribution length \(c.count), expected \(count)")
+      return c
+    }
+    let flat = Array(buffers.joined())
+    try flat.withUnsafeBufferPointer { (f) throws(MPIError) in
+      try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
+        try exactSum(f, into: r, workspace: ExactSumWorkspace<T>(count: count))
+      }
     }
     return result
   }

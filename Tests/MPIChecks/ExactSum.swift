@@ -93,3 +93,33 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
 func exact<T: ExactSummable>(_ world: Communicator, _ parts: [[T]]) throws -> [T] {
   try world.exactSum(parts, count: 600)
 }
+
+/// exact-sum-timing [K N REPS]: the median wall time of an exact and of a fast (Float all-reduce)
+/// sum of K contributions of N Floats per rank, through a workspace; rank 0 prints both.
+func exactSumTiming(_ world: Communicator, _ args: [String]) throws {
+  let v = args.compactMap { Int($0) }
+  let k = v.count > 0 ? v[0] : 8, n = v.count > 1 ? v[1] : 45000, reps = v.count > 2 ? v[2] : 50
+  var slots = [Float](repeating: 0, count: k * n)
+  for i in slots.indices { slots[i] = Float(sin(Double(i) * 0.37 + Double(world.rank))) * 1e-3 }
+  var result = [Float](repeating: 0, count: n)
+  let workspace = ExactSumWorkspace<Float>(count: n)
+  var exact = [Double](), fast = [Double]()
+  for _ in 0 ..< reps {
+    try world.barrier()
+    var t0 = MPIEnvironment.wallTime()
+    try slots.withUnsafeBufferPointer { s in
+      try result.withUnsafeMutableBufferPointer { r in try world.exactSum(s, into: r, workspace: workspace) }
+    }
+    exact.append(MPIEnvironment.wallTime() - t0)
+    try world.barrier()
+    t0 = MPIEnvironment.wallTime()
+    for i in 0 ..< n { result[i] = 0 }
+    for j in 0 ..< k { for i in 0 ..< n { result[i] += slots[j * n + i] } }
+    try world.allreduce(&result, op: .sum)
+    fast.append(MPIEnvironment.wallTime() - t0)
+  }
+  if world.rank == 0 {
+    print(String(format: "exact %.3f ms fast %.3f ms (K %d N %d, %d ranks)", exact.sorted()[reps / 2] * 1e3,
+                 fast.sorted()[reps / 2] * 1e3, k, n, world.size))
+  }
+}

@@ -22,6 +22,7 @@ MPIEnvironment.run(program: "mpi-checks") { world in
   switch name {
   case "collectives": try checkCollectives(world)
   case "exact-sum": try checkExactSum(world, rest)
+  case "exact-sum-timing": try exactSumTiming(world, rest)
   case "fail-rank": try failRank(world)
   case "hdf5-write": try hdf5Write(world, rest)
   case "hdf5-read": try hdf5Read(world, rest)

@@ -13,6 +13,7 @@ MPI_Datatype pt_mpi_double(void);
 MPI_Datatype pt_mpi_int32(void);
 MPI_Datatype pt_mpi_int64(void);
 MPI_Datatype pt_mpi_uint8(void);
+MPI_Datatype pt_mpi_int16(void);
 MPI_Datatype pt_mpi_char(void);
 MPI_Op pt_mpi_sum(void);
 MPI_Op pt_mpi_max(void);
