@@ -27,6 +27,8 @@ let package = Package(
 
     // Loops that need AVX2 (chosen at run time) to run at the machine's rate.
     .target(name: "CKernels"),
+    // Counting malloc wrappers (the training step's allocation check); linked with PolarTrain.
+    .target(name: "CAllocationCount"),
 
     .target(name: "SwiftMPI", dependencies: ["CMPI", "CShims", "CKernels"]),
     .target(name: "ParallelHDF5", dependencies: ["CHDF5", "CShims", "SwiftMPI"]),
@@ -34,7 +36,7 @@ let package = Package(
       "CBLAS", .product(name: "RealModule", package: "swift-numerics"),
     ]),
     .target(name: "PolarTrain", dependencies: [
-      "SwiftMPI", "ParallelHDF5", "PolarCore", .product(name: "TOMLKit", package: "TOMLKit"),
+      "SwiftMPI", "CAllocationCount", "ParallelHDF5", "PolarCore", .product(name: "TOMLKit", package: "TOMLKit"),
     ]),
     .executableTarget(name: "polar-train", dependencies: [
       "PolarTrain", "SwiftMPI",
@@ -45,7 +47,7 @@ let package = Package(
     .executableTarget(name: "polar-bench", dependencies: ["PolarCore"]),
 
     // Programs the tests run under mpirun (1..4 ranks); not installed.
-    .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5"],
+    .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5", "CAllocationCount"],
                       path: "Tests/MPIChecks"),
     .testTarget(name: "SwiftMPITests", dependencies: ["SwiftMPI", "CKernels", "TestSupport", "mpi-checks"]),
     .testTarget(name: "ParallelHDF5Tests",

@@ -4,6 +4,7 @@
 // a signal ends the run with a checkpoint and exit 75. A non-finite loss or gradient stops the run,
 // or with `[train] on_nan = "rollback"` restarts from the newest checkpoint at half the learning
 // rate, at most `maxRollbacks` times.
+import CAllocationCount
 import Foundation
 import PolarCore
 import SwiftMPI
@@ -86,7 +87,7 @@ public final class Trainer {
     var first = state.step
     while state.step < steps {
       try stopIfSignalled()
-      let t0 = MPIEnvironment.wallTime()
+      let t0 = MPIEnvironment.wallTime(), allocations0 = pt_thread_allocations()
       let figures: StepFigures
       do {
         figures = try body(state.step)
@@ -96,6 +97,7 @@ public final class Trainer {
         first = state.step
         continue
       }
+      let allocations = pt_thread_allocations() - allocations0  // the step's, before any logging
       state.step += 1
       let stepSeconds = MPIEnvironment.wallTime() - t0
       let s = state.step
@@ -106,6 +108,7 @@ public final class Trainer {
         var record = figures.values
         record["samples_per_s"] = rate
         record["step_seconds"] = stepSeconds
+        record["allocations"] = Double(allocations)
         try run.log(stage: name, step: s, of: steps, figures: record, eta: eta, verbose: verbose)
       }
       if s % config.checkpoint.every == 0 && s < steps { try checkpoint() }
