@@ -11,6 +11,11 @@
 // three products for all layers together, where the layer-by-layer code (ICNN.backward) makes
 // three per layer. q (rank d, width 1): grad q = x H + b, H = A_q A_q^T + diag(S_q), symmetric.
 // The same numbers as ICNN.valueAndGradient up to rounding (tested in Double).
+//
+// Parameter gradients of sum_rows u (the dual objective's terms, du = 1), from the same G and
+// G ∘_r P: dW_k = G_{k+1}^T z_k; per quadratic dA = X^T (G ∘_r P), and for all of them at once
+// [dD' | dB] = G^T [X∘X | X] (dD = dD'/2 ∘ sigmoid(D)), dc = column sums of G; for q (G = 1):
+// dA_q = (X^T X) A_q, dD_q = 1/2 sum_rows X∘X ∘ sigmoid(D_q), db_q = sum_rows X, dc_q = n.
 
 public final class ICNNEvaluator<T: BLASScalar> {
   public let net: ICNN
@@ -34,6 +39,10 @@ public final class ICNNEvaluator<T: BLASScalar> {
   let dz: UnsafeMutablePointer<T>  // [n, max h]
   let t2: UnsafeMutablePointer<T>  // [n, 2d]
   let xh: UnsafeMutablePointer<T>  // [n, d]: X H
+  // Parameter gradients (sizes independent of n).
+  let tq: UnsafeMutablePointer<T>  // [total, 2d]: G^T [X∘X | X]
+  let xtx: UnsafeMutablePointer<T>  // [d, d]
+  let colSums: UnsafeMutablePointer<T>  // [2d]
 
   public init(_ net: ICNN, capacity: Int) {
     precondition(capacity >= 1, "ICNNEvaluator: capacity must be at least 1")
@@ -65,10 +74,13 @@ public final class ICNNEvaluator<T: BLASScalar> {
     dz = buffer(capacity * (net.hidden.max() ?? 1))
     t2 = buffer(capacity * 2 * d)
     xh = buffer(capacity * d)
+    tq = buffer(total * 2 * d)
+    xtx = buffer(d * d)
+    colSums = buffer(2 * d)
   }
 
   deinit {
-    for b in [aAll, sb, cAll, hq, bq, xx, p, q, g, dz, t2, xh] + post + slope { b.deallocate() }
+    for b in [aAll, sb, cAll, hq, bq, xx, p, q, g, dz, t2, xh, tq, xtx, colSums] + post + slope { b.deallocate() }
   }
 
   /// Packs the parameters (call once per parameter vector; evaluations then reuse it).
@@ -109,9 +121,61 @@ public final class ICNNEvaluator<T: BLASScalar> {
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func evaluate(_ x: UnsafePointer<T>, rows n: Int, u: UnsafeMutablePointer<T>, grad: UnsafeMutablePointer<T>) {
+    if n == 0 { return }
+    forwardBackward(x, rows: n, u: u)
+    finishGradient(x, rows: n, grad: grad)
+  }
+
+  /// u [n] at the n rows of x, and grad += sum over the rows of d_theta u (in the ICNN's
+  /// parameter layout): the dual objective's gradient terms, allocation-free.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func accumulateParameterGradient(_ x: UnsafePointer<T>, rows n: Int, u: UnsafeMutablePointer<T>,
+                                          into grad: UnsafeMutablePointer<T>) {
+    if n == 0 { return }
+    forwardBackward(x, rows: n, u: u)
+    let tr = total * r, L = net.hidden.count
+    params.withUnsafeBufferPointer { buf in
+      let prm = buf.baseAddress!
+      for k in 0 ..< L {  // dW_k = G_{k+1}^T z_k
+        let w = net.weights[k]
+        mm(true, false, w.output, w.input, n, 1, g + offsets[k + 1], total, post[k], w.input, 1, grad + w.weight.offset, w.input)
+      }
+      mm(true, false, total, 2 * d, n, 1, g, total, xx, 2 * d, 0, tq, 2 * d)
+      for (k, quad) in net.quads.enumerated() {
+        let w = widths[k], o = offsets[k]
+        mm(true, false, d, w * r, n, 1, x, d, p + o * r, tr, 1, grad + quad.a.offset, w * r)
+        for j in 0 ..< w {
+          let t = tq + (o + j) * 2 * d
+          for i in 0 ..< d {
+            grad[quad.d.offset + j * d + i] += t[i] / 2 * sigmoid(prm[quad.d.offset + j * d + i])
+            grad[quad.b.offset + j * d + i] += t[d + i]
+          }
+          var c: T = 0
+          for row in 0 ..< n { c += g[row * total + o + j] }
+          grad[quad.c.offset + j] += c
+        }
+      }
+      // q, with G = 1 on every row.
+      let qa = net.q.a.offset
+      mm(true, false, d, d, n, 1, x, d, x, d, 0, xtx, d)
+      mm(false, false, d, d, d, 1, xtx, d, prm + qa, d, 1, grad + qa, d)
+      for i in 0 ..< 2 * d { colSums[i] = 0 }
+      for row in 0 ..< n { for i in 0 ..< 2 * d { colSums[i] += xx[row * 2 * d + i] } }
+      for i in 0 ..< d {
+        grad[net.q.d.offset + i] += colSums[i] / 2 * sigmoid(prm[net.q.d.offset + i])
+        grad[net.q.b.offset + i] += colSums[d + i]
+      }
+      grad[net.q.c.offset] += T(n)
+    }
+  }
+
+  /// Forward to u and backward to G (dL/dQ of every layer) and G ∘_r P (in P), from du = 1.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  func forwardBackward(_ x: UnsafePointer<T>, rows n: Int, u: UnsafeMutablePointer<T>) {
     precondition(n <= capacity, "ICNNEvaluator: \(n) rows, capacity \(capacity)")
     precondition(!params.isEmpty, "ICNNEvaluator: load parameters first")
-    if n == 0 { return }
     let tr = total * r, L = net.hidden.count
     params.withUnsafeBufferPointer { buf in
       let prm = buf.baseAddress!
@@ -169,7 +233,6 @@ public final class ICNNEvaluator<T: BLASScalar> {
         }
       }
     }
-    finishGradient(x, rows: n, grad: grad)
   }
 
   /// u and grad u at the rows of x, as new arrays (in chunks of `capacity` rows): for callers

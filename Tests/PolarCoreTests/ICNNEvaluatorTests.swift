@@ -36,6 +36,35 @@ struct ICNNEvaluatorTests {
     }
   }
 
+  @Test("sum_rows d_theta u equals ICNN.backward with du = 1 in Double, accumulated onto grad",
+        arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
+  func parameterGradient(activation: Activation) {
+    for (dim, hidden, rank) in [(2, [5, 7, 3], 1), (3, [4], 0), (4, [6, 6], 2), (1, [3, 2, 4, 5], 1)] {
+      let net = ICNN(dim: dim, hidden: hidden, rank: rank, activation: activation)
+      let params = randomParameters(net, seed: UInt64(dim * 10 + rank + 3))
+      let x = randomMatrix(13, dim, stream: UInt64(dim + 40))
+      let start = (0 ..< net.parameterCount).map { Double($0 % 5) - 2 }  // accumulates onto this
+      let ev = ICNNEvaluator<Double>(net, capacity: 20)
+      ev.load(params)
+      for rows in [13, 13, 4] {  // buffers reused; fewer rows than the capacity
+        var sub = Matrix<Double>(rows: rows, cols: dim)
+        for i in 0 ..< rows * dim { sub.storage[i] = x.storage[i] }
+        var expected = start
+        let tape = net.forward(params, sub)
+        _ = net.backward(params, tape, du: [Double](repeating: 1, count: rows), grad: &expected, inputGradient: false)
+        var got = start, u = [Double](repeating: .nan, count: rows)
+        sub.storage.withUnsafeBufferPointer { px in
+          got.withUnsafeMutableBufferPointer { ev.accumulateParameterGradient(px.baseAddress!, rows: rows, u: &u, into: $0.baseAddress!) }
+        }
+        for i in 0 ..< rows { #expect(abs(u[i] - tape.u[i]) <= 1e-12 * max(1, abs(u[i])), "u row \(i)") }
+        for i in 0 ..< net.parameterCount {
+          #expect(abs(got[i] - expected[i]) <= 1e-11 * max(1, abs(expected[i])),
+                  "dim \(dim) rank \(rank) parameter \(i) (\(net.layout.blocks.first { $0.range.contains(i) }?.name ?? "?")): \(got[i]) vs \(expected[i])")
+        }
+      }
+    }
+  }
+
   @Test("More rows than the capacity: evaluated in chunks, the same numbers")
   func chunks() {
     let net = ICNN(dim: 3, hidden: [8, 8], rank: 1, activation: .elu)
