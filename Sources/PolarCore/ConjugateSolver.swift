@@ -64,96 +64,177 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
   precondition(y.rows == start.rows && y.cols == start.cols, "solveConjugate: y and start differ in shape")
   if config.method == .adam { return solveConjugateAdam(y: y, start: start, config: config, potential: potential) }
   let n = y.rows, d = y.cols
-  var x = start
-  var f = [T](repeating: 0, count: n)
-  var g = Matrix<T>(rows: n, cols: d)
-  var uValue = [T](repeating: 0, count: n)
-  var evaluations = 1
-  do {
-    let (u0, gu0) = potential(x)
-    for b in 0 ..< n {
-      uValue[b] = u0[b]
-      f[b] = u0[b] - rowDot(x, b, y, b)
-      for j in 0 ..< d { g[b, j] = gu0[b, j] - y[b, j] }
+  let solver = ConjugateSolver<T>(capacity: max(n, 1), dim: d, config: config)
+  y.storage.withUnsafeBufferPointer { py in
+    start.storage.withUnsafeBufferPointer { ps in
+      solver.solve(y: py.baseAddress!, start: ps.baseAddress!, rows: n) { x, rows, u, grad in
+        let (uv, gv) = potential(Matrix(rows: rows, cols: d, storage: Array(UnsafeBufferPointer(start: x, count: rows * d))))
+        for i in 0 ..< rows { u[i] = uv[i] }
+        for i in 0 ..< rows * d { grad[i] = gv.storage[i] }
+      }
     }
   }
-  let tol = T(config.tolerance)
-  var residual = (0 ..< n).map { rowNorm(g, $0) }
-  var converged = residual.map { $0 <= tol }
-  var iterations = [Int](repeating: 0, count: n)
-  var failed = residual.map { !$0.isFinite }
-  var memory = LBFGSMemory<T>(samples: n, dim: d, limit: config.history)
-  var dir = [T](repeating: 0, count: d), sk = dir, yk = dir
+  return solver.result
+}
 
-  for _ in 0 ..< config.maxIterations {
-    let active = (0 ..< n).filter { !converged[$0] && !failed[$0] }
-    if active.isEmpty { break }
-    // Directions p_b = -H_b g_b (two-loop recursion), steps alpha_b = 1.
-    var p = Matrix<T>(rows: active.count, cols: d)
-    var slope = [T](repeating: 0, count: active.count)
-    for (k, b) in active.enumerated() {
-      g.storage.withUnsafeBufferPointer { memory.direction(b, gradient: $0.baseAddress! + b * d, into: &dir) }
-      var gp: T = 0
-      for j in 0 ..< d { gp += g[b, j] * dir[j] }
-      if !(gp < 0) {  // not a descent direction: restart from steepest descent
-        memory.reset(b)
-        for j in 0 ..< d { dir[j] = -g[b, j] }
-        gp = -rowNorm(g, b) * rowNorm(g, b)
-      }
-      for j in 0 ..< d { p[k, j] = dir[j] }
-      slope[k] = gp
+/// The batched L-BFGS solve with every buffer allocated once, for `capacity` rows of dimension
+/// `dim`: the training step's conjugate solves allocate nothing (the potential writes u and
+/// grad u into the solver's buffers, e.g. ICNNEvaluator.evaluate).
+public final class ConjugateSolver<T: BLASScalar> {
+  public let capacity: Int, dim: Int, config: ConjugateSolverConfig
+  /// The latest solve, rows 0 ..< rows: xhat [rows, dim], |grad u(xhat) - y|, iterations, converged
+  /// (residual <= tol and finite), u(xhat), and the number of batched potential calls.
+  public private(set) var rows = 0
+  public let x: UnsafeMutablePointer<T>
+  public let residual: UnsafeMutablePointer<T>
+  public let iterations: UnsafeMutablePointer<Int>
+  public let converged: UnsafeMutablePointer<Bool>
+  public let u: UnsafeMutablePointer<T>
+  public private(set) var evaluations = 0
+  // Work buffers.
+  let f: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>, failed: UnsafeMutablePointer<Bool>
+  let dir: UnsafeMutablePointer<T>, sk: UnsafeMutablePointer<T>, yk: UnsafeMutablePointer<T>
+  let active: UnsafeMutablePointer<Int>, pending: UnsafeMutablePointer<Int>
+  let p: UnsafeMutablePointer<T>, slope: UnsafeMutablePointer<T>, alpha: UnsafeMutablePointer<T>
+  let trial: UnsafeMutablePointer<T>, ut: UnsafeMutablePointer<T>, gut: UnsafeMutablePointer<T>
+  var memory: LBFGSMemory<T>
+
+  public init(capacity: Int, dim: Int, config: ConjugateSolverConfig) {
+    precondition(capacity >= 1 && dim >= 1, "ConjugateSolver: capacity and dim must be positive")
+    self.capacity = capacity
+    self.dim = dim
+    self.config = config
+    func buffer<E>(_ count: Int, _ value: E) -> UnsafeMutablePointer<E> {
+      let b = UnsafeMutablePointer<E>.allocate(capacity: count)
+      b.initialize(repeating: value, count: count)
+      return b
     }
-    var alpha = [T](repeating: 1, count: active.count)
-    var pending = Array(active.indices)
-    var tries = 0
-    while !pending.isEmpty {
-      var trial = Matrix<T>(rows: pending.count, cols: d)
-      for (r, k) in pending.enumerated() {
-        let b = active[k]
-        for j in 0 ..< d { trial[r, j] = x[b, j] + alpha[k] * p[k, j] }
-      }
-      let (ut, gut) = potential(trial)
-      evaluations += 1
-      tries += 1
-      var still = [Int]()
-      for (r, k) in pending.enumerated() {
-        let b = active[k]
-        var ft = ut[r]
-        for j in 0 ..< d { ft -= trial[r, j] * y[b, j] }
-        let armijo = ft <= f[b] + T(config.armijo) * alpha[k] * slope[k]
-        // Near the solution the decrease |slope| falls below the rounding of f: then accept a
-        // step that leaves f unchanged up to rounding and shrinks the gradient (what we stop on).
-        var gNew: T = 0
-        for j in 0 ..< d { let e = gut[r, j] - y[b, j]; gNew += e * e }
-        let flat = ft - f[b] <= 64 * T.ulpOfOne * max(abs(f[b]), 1) && gNew.squareRoot() < residual[b]
-        if ((armijo || flat) && ft.isFinite) || tries > config.maxLineSearch {
-          if !ft.isFinite { failed[b] = true; continue }
-          // Accept: update the history with s = alpha p, dg = g_new - g_old.
-          for j in 0 ..< d {
-            let gNew = gut[r, j] - y[b, j]
-            sk[j] = trial[r, j] - x[b, j]
-            yk[j] = gNew - g[b, j]
-            x[b, j] = trial[r, j]
-            g[b, j] = gNew
-          }
-          memory.push(b, sk, yk)
-          f[b] = ft
-          uValue[b] = ut[r]
-          iterations[b] += 1
-          residual[b] = rowNorm(g, b)
-          converged[b] = residual[b] <= tol
-          if !residual[b].isFinite { failed[b] = true }
-        } else {
-          alpha[k] /= 2
-          still.append(k)
-        }
-      }
-      pending = still
-    }
+    let n = capacity, d = dim
+    x = buffer(n * d, 0); residual = buffer(n, 0); iterations = buffer(n, 0); converged = buffer(n, false)
+    u = buffer(n, 0); f = buffer(n, 0); g = buffer(n * d, 0); failed = buffer(n, false)
+    dir = buffer(d, 0); sk = buffer(d, 0); yk = buffer(d, 0)
+    active = buffer(n, 0); pending = buffer(n, 0)
+    p = buffer(n * d, 0); slope = buffer(n, 0); alpha = buffer(n, 0)
+    trial = buffer(n * d, 0); ut = buffer(n, 0); gut = buffer(n * d, 0)
+    memory = LBFGSMemory(samples: n, dim: d, limit: config.history)
   }
-  return ConjugateResult(x: x, residual: residual, iterations: iterations,
-                         converged: zip(converged, failed).map { $0 && !$1 },
-                         evaluations: evaluations, u: uValue)
+
+  deinit {
+    x.deallocate(); residual.deallocate(); iterations.deallocate(); converged.deallocate(); u.deallocate()
+    f.deallocate(); g.deallocate(); failed.deallocate(); dir.deallocate(); sk.deallocate(); yk.deallocate()
+    active.deallocate(); pending.deallocate(); p.deallocate(); slope.deallocate(); alpha.deallocate()
+    trial.deallocate(); ut.deallocate(); gut.deallocate()
+  }
+
+  /// The latest solve as values (allocates: for callers outside the training step).
+  public var result: ConjugateResult<T> {
+    ConjugateResult(x: Matrix(rows: rows, cols: dim, storage: Array(UnsafeBufferPointer(start: x, count: rows * dim))),
+                    residual: Array(UnsafeBufferPointer(start: residual, count: rows)),
+                    iterations: Array(UnsafeBufferPointer(start: iterations, count: rows)),
+                    converged: Array(UnsafeBufferPointer(start: converged, count: rows)),
+                    evaluations: evaluations, u: Array(UnsafeBufferPointer(start: u, count: rows)))
+  }
+
+  /// Solves rows 0 ..< n (n <= capacity) of y [n, dim] from start [n, dim]; `potential(X, m, u, grad)`
+  /// writes u [m] and grad u [m, dim] at the m rows of X.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func solve(y: UnsafePointer<T>, start: UnsafePointer<T>, rows n: Int,
+                    potential: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
+    precondition(n <= capacity, "ConjugateSolver: \(n) rows, capacity \(capacity)")
+    let d = dim
+    rows = n
+    evaluations = 1
+    for i in 0 ..< n * d { x[i] = start[i] }
+    @inline(__always) func rowDot(_ a: UnsafePointer<T>, _ i: Int, _ b: UnsafePointer<T>, _ k: Int) -> T {
+      var s: T = 0
+      for j in 0 ..< d { s += a[i * d + j] * b[k * d + j] }
+      return s
+    }
+    @inline(__always) func rowNorm(_ a: UnsafePointer<T>, _ i: Int) -> T { rowDot(a, i, a, i).squareRoot() }
+    potential(x, n, ut, gut)
+    for b in 0 ..< n {
+      u[b] = ut[b]
+      f[b] = ut[b] - rowDot(x, b, y, b)
+      for j in 0 ..< d { g[b * d + j] = gut[b * d + j] - y[b * d + j] }
+    }
+    let tol = T(config.tolerance)
+    for b in 0 ..< n {
+      residual[b] = rowNorm(g, b)
+      converged[b] = residual[b] <= tol
+      iterations[b] = 0
+      failed[b] = !residual[b].isFinite
+      memory.reset(b)
+    }
+
+    for _ in 0 ..< config.maxIterations {
+      var na = 0
+      for b in 0 ..< n where !converged[b] && !failed[b] { active[na] = b; na += 1 }
+      if na == 0 { break }
+      // Directions p_b = -H_b g_b (two-loop recursion), steps alpha_b = 1.
+      for k in 0 ..< na {
+        let b = active[k]
+        memory.direction(b, gradient: g + b * d, into: dir)
+        var gp: T = 0
+        for j in 0 ..< d { gp += g[b * d + j] * dir[j] }
+        if !(gp < 0) {  // not a descent direction: restart from steepest descent
+          memory.reset(b)
+          for j in 0 ..< d { dir[j] = -g[b * d + j] }
+          gp = -rowNorm(g, b) * rowNorm(g, b)
+        }
+        for j in 0 ..< d { p[k * d + j] = dir[j] }
+        slope[k] = gp
+        alpha[k] = 1
+        pending[k] = k
+      }
+      var np = na, tries = 0
+      while np > 0 {
+        for r in 0 ..< np {
+          let k = pending[r], b = active[k]
+          for j in 0 ..< d { trial[r * d + j] = x[b * d + j] + alpha[k] * p[k * d + j] }
+        }
+        potential(trial, np, ut, gut)
+        evaluations += 1
+        tries += 1
+        var still = 0  // pending is rewritten in place: still <= r
+        for r in 0 ..< np {
+          let k = pending[r], b = active[k]
+          var ft = ut[r]
+          for j in 0 ..< d { ft -= trial[r * d + j] * y[b * d + j] }
+          let armijo = ft <= f[b] + T(config.armijo) * alpha[k] * slope[k]
+          // Near the solution the decrease |slope| falls below the rounding of f: then accept a
+          // step that leaves f unchanged up to rounding and shrinks the gradient (what we stop on).
+          var gNew: T = 0
+          for j in 0 ..< d { let e = gut[r * d + j] - y[b * d + j]; gNew += e * e }
+          let flat = ft - f[b] <= 64 * T.ulpOfOne * max(abs(f[b]), 1) && gNew.squareRoot() < residual[b]
+          if ((armijo || flat) && ft.isFinite) || tries > config.maxLineSearch {
+            if !ft.isFinite { failed[b] = true; continue }
+            // Accept: update the history with s = alpha p, dg = g_new - g_old.
+            for j in 0 ..< d {
+              let gNew = gut[r * d + j] - y[b * d + j]
+              sk[j] = trial[r * d + j] - x[b * d + j]
+              yk[j] = gNew - g[b * d + j]
+              x[b * d + j] = trial[r * d + j]
+              g[b * d + j] = gNew
+            }
+            memory.push(b, sk, yk)
+            f[b] = ft
+            u[b] = ut[r]
+            iterations[b] += 1
+            residual[b] = rowNorm(g, b)
+            converged[b] = residual[b] <= tol
+            if !residual[b].isFinite { failed[b] = true }
+          } else {
+            alpha[k] /= 2
+            pending[still] = k
+            still += 1
+          }
+        }
+        np = still
+      }
+    }
+    for b in 0 ..< n { converged[b] = converged[b] && !failed[b] }
+  }
 }
 
 /// Every sample's L-BFGS memory in flat ring buffers (no per-sample arrays): up to `limit` pairs
@@ -187,7 +268,7 @@ struct LBFGSMemory<T: BLASScalar> {
 
   /// Adds a pair when the curvature condition s . y > 0 holds (keeps H positive definite); the
   /// oldest goes when there are `limit`.
-  mutating func push(_ b: Int, _ sk: [T], _ yk: [T]) {
+  mutating func push(_ b: Int, _ sk: UnsafePointer<T>, _ yk: UnsafePointer<T>) {
     var sy: T = 0, ss: T = 0, yy: T = 0
     for j in 0 ..< dim { sy += sk[j] * yk[j]; ss += sk[j] * sk[j]; yy += yk[j] * yk[j] }
     guard sy > T.ulpOfOne * (ss * yy).squareRoot(), sy.isFinite else { return }
@@ -205,7 +286,7 @@ struct LBFGSMemory<T: BLASScalar> {
 
   /// -H g by the two-loop recursion (Nocedal & Wright 2006, Algorithm 7.4), H_0 = (s.y / y.y) I
   /// from the newest pair (I without pairs), for sample b's gradient g [dim], into `out`.
-  mutating func direction(_ b: Int, gradient g: UnsafePointer<T>, into out: inout [T]) {
+  mutating func direction(_ b: Int, gradient g: UnsafePointer<T>, into out: UnsafeMutablePointer<T>) {
     let m = count[b], d = dim
     for j in 0 ..< d { out[j] = g[j] }
     for i in stride(from: m - 1, through: 0, by: -1) {

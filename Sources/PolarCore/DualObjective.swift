@@ -44,3 +44,33 @@ extension ICNN {
     return terms
   }
 }
+
+extension ICNNEvaluator {
+  /// The same terms through the evaluator, allocating nothing: x, y, xhat [n, d], mask [n]
+  /// (n <= capacity; the parameters loaded). The unmasked xhat rows are gathered into a buffer
+  /// of the evaluator, so both sums run on fixed buffers whatever the mask.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func dualGradients(x: UnsafePointer<T>, y: UnsafePointer<T>, xhat: UnsafePointer<T>, mask: UnsafePointer<Bool>,
+                            rows n: Int, gradX: UnsafeMutablePointer<T>, gradY: UnsafeMutablePointer<T>) -> DualTerms {
+    var terms = DualTerms()
+    accumulateParameterGradient(x, rows: n, u: rowValues, into: gradX)
+    for i in 0 ..< n { terms.sumU += Double(rowValues[i]) }
+    var kept = 0
+    for j in 0 ..< n where mask[j] {
+      for k in 0 ..< d { gathered[kept * d + k] = xhat[j * d + k] }
+      kept += 1
+    }
+    guard kept > 0 else { return terms }
+    accumulateParameterGradient(gathered, rows: kept, u: rowValues, into: gradY)
+    var r = 0
+    for j in 0 ..< n where mask[j] {
+      var xy = 0.0
+      for k in 0 ..< d { xy += Double(xhat[j * d + k]) * Double(y[j * d + k]) }
+      terms.sumConjugate += xy - Double(rowValues[r])
+      r += 1
+    }
+    terms.conjugateCount = kept
+    return terms
+  }
+}

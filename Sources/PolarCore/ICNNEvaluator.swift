@@ -43,6 +43,9 @@ public final class ICNNEvaluator<T: BLASScalar> {
   let tq: UnsafeMutablePointer<T>  // [total, 2d]: G^T [X∘X | X]
   let xtx: UnsafeMutablePointer<T>  // [d, d]
   let colSums: UnsafeMutablePointer<T>  // [2d]
+  // The dual objective's (DualObjective.swift), capacity rows.
+  let gathered: UnsafeMutablePointer<T>  // [n, d]: the unmasked xhat rows
+  let rowValues: UnsafeMutablePointer<T>  // [n]: u at the rows
 
   public init(_ net: ICNN, capacity: Int) {
     precondition(capacity >= 1, "ICNNEvaluator: capacity must be at least 1")
@@ -77,10 +80,14 @@ public final class ICNNEvaluator<T: BLASScalar> {
     tq = buffer(total * 2 * d)
     xtx = buffer(d * d)
     colSums = buffer(2 * d)
+    gathered = buffer(capacity * d)
+    rowValues = buffer(capacity)
   }
 
   deinit {
-    for b in [aAll, sb, cAll, hq, bq, xx, p, q, g, dz, t2, xh, tq, xtx, colSums] + post + slope { b.deallocate() }
+    for b in [aAll, sb, cAll, hq, bq, xx, p, q, g, dz, t2, xh, tq, xtx, colSums, gathered, rowValues] + post + slope {
+      b.deallocate()
+    }
   }
 
   /// Packs the parameters (call once per parameter vector; evaluations then reuse it).
