@@ -107,6 +107,7 @@ extension Activation {
   /// value[j] = act(x[j]) and slope[j] = act'(x[j]) for j < count, in one pass (the ICNN's
   /// evaluator keeps both for its backward pass). The Float elu uses the vectorised e^x - 1
   /// below, and act' = e^x = (e^x - 1) + 1 for x <= 0.
+  /// `value` may be `x` (in place).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func valueAndSlope<T: BLASScalar>(_ x: UnsafePointer<T>, count: Int, value: UnsafeMutablePointer<T>,
@@ -121,7 +122,7 @@ extension Activation {
         sf[j] = v > 0 ? 1 : e + 1
       }
     } else {
-      for j in 0 ..< count { value[j] = apply(x[j]); slope[j] = derivative(x[j]) }
+      for j in 0 ..< count { let v = x[j]; value[j] = apply(v); slope[j] = derivative(v) }  // value may be x
     }
   }
 }

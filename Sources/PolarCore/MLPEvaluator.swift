@@ -1,0 +1,113 @@
+// An MLP (MLP.swift) on batches with every buffer allocated once: the forward pass keeps each
+// layer's input and act'(pre-activation), so backward is one product per layer and direction,
+//   forward:  h_0 = X,  pre_k = h_{k-1} W_k^T + b_k,  h_k = act(pre_k),  Y = pre_L (+ X S^T)
+//   backward: G_L = dY;  dW_k += G_k^T h_{k-1},  db_k += sum_rows G_k,  G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})
+//             (+ dS += dY^T X for the skip).
+// The training step's amortizer runs through it (no allocation); the same numbers as MLP.forward
+// and MLP.backward up to rounding (tested in Double).
+
+public final class MLPEvaluator<T: BLASScalar> {
+  public let net: MLP
+  public let capacity: Int
+  let widths: [Int]  // input, hidden..., output
+  var params: [T] = []
+  let x: UnsafeMutablePointer<T>  // [n, input]: a copy of the batch
+  let post: [UnsafeMutablePointer<T>]  // h_k = act(pre_k), hidden layers
+  let slope: [UnsafeMutablePointer<T>]  // act'(pre_k)
+  /// The output Y [n, output] of the latest forward.
+  public let y: UnsafeMutablePointer<T>
+  let ga: UnsafeMutablePointer<T>, gb: UnsafeMutablePointer<T>  // [n, max width]: G, two in turn
+
+  public init(_ net: MLP, capacity: Int) {
+    precondition(capacity >= 1, "MLPEvaluator: capacity must be at least 1")
+    self.net = net
+    self.capacity = capacity
+    widths = [net.input] + net.hidden + [net.output]
+    func buffer(_ count: Int) -> UnsafeMutablePointer<T> {
+      let b = UnsafeMutablePointer<T>.allocate(capacity: max(count, 1))
+      b.initialize(repeating: 0, count: max(count, 1))
+      return b
+    }
+    x = buffer(capacity * net.input)
+    post = net.hidden.map { buffer(capacity * $0) }
+    slope = net.hidden.map { buffer(capacity * $0) }
+    y = buffer(capacity * net.output)
+    ga = buffer(capacity * (widths.max() ?? 1))
+    gb = buffer(capacity * (widths.max() ?? 1))
+  }
+
+  deinit {
+    for b in [x, y, ga, gb] + post + slope { b.deallocate() }
+  }
+
+  /// Uses these parameters from now on (keeps a reference; no copy).
+  public func load(_ params: [T]) {
+    precondition(params.count == net.layout.count, "MLPEvaluator: \(params.count) parameters, expected \(net.layout.count)")
+    self.params = params
+  }
+
+  /// Y = f(X) at the n rows of x [n, input] (n <= capacity), into `y`.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func forward(_ input: UnsafePointer<T>, rows n: Int) {
+    precondition(n <= capacity, "MLPEvaluator: \(n) rows, capacity \(capacity)")
+    if n == 0 { return }
+    for i in 0 ..< n * net.input { x[i] = input[i] }
+    params.withUnsafeBufferPointer { buf in
+      let p = buf.baseAddress!, L = net.depth
+      var h = UnsafePointer(x)
+      for k in 0 ..< L {
+        let layer = net.layers[k]
+        let out = k == L - 1 ? y : post[k]  // pre_k first, activated in place below
+        dense(layer, p, h, n, into: out)
+        if k < L - 1 {
+          net.activation.valueAndSlope(out, count: n * layer.output, value: out, slope: slope[k])
+          h = UnsafePointer(out)
+        }
+      }
+      if net.residual {  // Y += X S^T
+        let skip = net.layers[L]
+        mm(false, true, n, skip.output, skip.input, 1, x, skip.input, p + skip.weight.offset, skip.input, 1, y, skip.output)
+      }
+    }
+  }
+
+  /// grad += dL/dparams for dL/dY = dy [n, output], after `forward` on the same n rows.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func backward(dy: UnsafePointer<T>, rows n: Int, grad: UnsafeMutablePointer<T>) {
+    if n == 0 { return }
+    params.withUnsafeBufferPointer { buf in
+      let p = buf.baseAddress!, L = net.depth
+      if net.residual {  // dS += dY^T X
+        let skip = net.layers[L]
+        mm(true, false, skip.output, skip.input, n, 1, dy, skip.output, x, skip.input, 1, grad + skip.weight.offset, skip.input)
+      }
+      var g = dy, spare = ga
+      for k in stride(from: L - 1, through: 0, by: -1) {
+        let layer = net.layers[k]
+        let h = k == 0 ? UnsafePointer(x) : UnsafePointer(post[k - 1])
+        mm(true, false, layer.output, layer.input, n, 1, g, layer.output, h, layer.input, 1, grad + layer.weight.offset, layer.input)
+        if let bias = layer.bias {
+          for r in 0 ..< n { for j in 0 ..< layer.output { grad[bias.offset + j] += g[r * layer.output + j] } }
+        }
+        guard k > 0 else { break }
+        // G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})
+        mm(false, false, n, layer.input, layer.output, 1, g, layer.output, p + layer.weight.offset, layer.input, 0, spare, layer.input)
+        let s = slope[k - 1]
+        for i in 0 ..< n * layer.input { spare[i] *= s[i] }
+        g = UnsafePointer(spare)
+        spare = spare == ga ? gb : ga
+      }
+    }
+  }
+
+  /// out [n, output] = h W^T + b.
+  func dense(_ layer: Dense, _ p: UnsafePointer<T>, _ h: UnsafePointer<T>, _ n: Int, into out: UnsafeMutablePointer<T>) {
+    if let bias = layer.bias {
+      for r in 0 ..< n { for j in 0 ..< layer.output { out[r * layer.output + j] = p[bias.offset + j] } }
+    }
+    mm(false, true, n, layer.output, layer.input, 1, h, layer.input, p + layer.weight.offset, layer.input,
+       layer.bias == nil ? 0 : 1, out, layer.output)
+  }
+}
