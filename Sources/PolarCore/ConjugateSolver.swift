@@ -135,6 +135,17 @@ public final class ConjugateSolver<T: BLASScalar> {
                     evaluations: evaluations, u: Array(UnsafeBufferPointer(start: u, count: rows)))
   }
 
+  /// Takes a solve made elsewhere (the Adam solver) as the latest one.
+  public func store(_ r: ConjugateResult<T>) {
+    precondition(r.x.rows <= capacity && r.x.cols == dim, "ConjugateSolver.store: shape")
+    rows = r.x.rows
+    evaluations = r.evaluations
+    for i in 0 ..< rows * dim { x[i] = r.x.storage[i] }
+    for b in 0 ..< rows {
+      residual[b] = r.residual[b]; iterations[b] = r.iterations[b]; converged[b] = r.converged[b]; u[b] = r.u[b]
+    }
+  }
+
   /// Solves rows 0 ..< n (n <= capacity) of y [n, dim] from start [n, dim]; `potential(X, m, u, grad)`
   /// writes u [m] and grad u [m, dim] at the m rows of X.
   @_specialize(where T == Float)

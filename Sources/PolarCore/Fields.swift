@@ -90,6 +90,41 @@ public struct Field: Sendable {
     }
   }
 
+  /// The matrix a Float evaluation multiplies by (A of a linear field, R of a rotated-convex
+  /// one), converted once: pass it to `apply`.
+  public var floatWeights: Matrix<Float>? {
+    switch kind {
+    case .linear(let a): Matrix(rows: dim, cols: dim, storage: a.storage.map { Float($0) })
+    case .rotatedConvex(let r, _, _): Matrix(rows: dim, cols: dim, storage: r.storage.map { Float($0) })
+    default: nil
+    }
+  }
+
+  /// F at the n rows of x into out [n, d], allocating nothing (the training step's batches), the
+  /// same numbers as callAsFunction; `weights` from `floatWeights`. False (out untouched) for the
+  /// classifier's loss, whose gradients need their own buffers.
+  public func apply(_ x: UnsafePointer<Float>, rows n: Int, weights: Matrix<Float>?, into out: UnsafeMutablePointer<Float>) -> Bool {
+    switch kind {
+    case .linear:
+      weights!.withPointer { w in mm(false, true, n, dim, dim, 1, x, dim, w, dim, 0, out, dim) }
+    case .rotatedConvex(_, let a, let c):
+      weights!.withPointer { w in mm(false, true, n, dim, dim, 1, x, dim, w, dim, 0, out, dim) }
+      for i in 0 ..< n {
+        for j in 0 ..< dim { let z = out[i * dim + j]; out[i * dim + j] = Float(a[j]) * z + Float(c[j]) * Float.tanh(z) }
+      }
+    case .toy(let t):
+      for i in 0 ..< n { (out[2 * i], out[2 * i + 1]) = t.value(x[2 * i], x[2 * i + 1]) }
+    case .topography(let h):
+      for i in 0 ..< n {
+        let (u, v) = h.gradient(Double(x[2 * i]), Double(x[2 * i + 1]))
+        (out[2 * i], out[2 * i + 1]) = (Float(u), Float(v))
+      }
+    case .classifier:
+      return false
+    }
+    return true
+  }
+
   /// The potential f with F = grad f at the point p, where the field is a known gradient.
   public func potential(at p: [Double]) -> Double? {
     switch kind {

@@ -124,6 +124,10 @@ public final class ICNNEvaluator<T: BLASScalar> {
     }
   }
 
+  /// Drops the reference to the loaded parameter array (so its owner can update it in place);
+  /// load again before evaluating.
+  public func release() { params = [] }
+
   /// u [n] and grad u [n, d] at the n rows of x [n, d] (n <= capacity).
   @_specialize(where T == Float)
   @_specialize(where T == Double)

@@ -46,6 +46,9 @@ public final class MLPEvaluator<T: BLASScalar> {
     self.params = params
   }
 
+  /// Drops the reference to the parameter array; load again before the next forward.
+  public func release() { params = [] }
+
   /// Y = f(X) at the n rows of x [n, input] (n <= capacity), into `y`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)

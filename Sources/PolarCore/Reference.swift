@@ -27,34 +27,42 @@ public enum Reference: Sendable, Equatable {
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func sample<T: BLASScalar>(dim: Int, rng: CounterRNG, indices: Range<Int>) -> (x: Matrix<T>, rows: [Int]) {
+    if case .data(let n) = self {
+      let rows = indices.map { min(n - 1, Int(rng.uniform(UInt64($0)) * Double(n))) }
+      return (Matrix(rows: 0, cols: dim), rows)
+    }
+    var x = Matrix<T>(rows: indices.count, cols: dim)
+    x.storage.withUnsafeMutableBufferPointer { _ = sample(dim: dim, rng: rng, indices: indices, into: $0.baseAddress!) }
+    return (x, [])
+  }
+
+  /// The same rows written into x [indices.count, dim], allocating nothing; false (x untouched)
+  /// for `data`, whose rows the caller gathers.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func sample<T: BLASScalar>(dim: Int, rng: CounterRNG, indices: Range<Int>, into x: UnsafeMutablePointer<T>) -> Bool {
     switch self {
     case .gaussian:
-      var x = Matrix<T>(rows: indices.count, cols: dim)
       for (r, i) in indices.enumerated() {
-        for j in 0 ..< dim { x[r, j] = T(rng.normal(UInt64(i * dim + j))) }
+        for j in 0 ..< dim { x[r * dim + j] = T(rng.normal(UInt64(i * dim + j))) }
       }
-      return (x, [])
     case .uniform(let lo, let hi):
-      var x = Matrix<T>(rows: indices.count, cols: dim)
       for (r, i) in indices.enumerated() {
-        for j in 0 ..< dim { x[r, j] = T(rng.uniform(UInt64(i * dim + j), in: lo, hi)) }
+        for j in 0 ..< dim { x[r * dim + j] = T(rng.uniform(UInt64(i * dim + j), in: lo, hi)) }
       }
-      return (x, [])
     case .cells(let rows, let cols, let lo, let hi, let cells):
       // A cell uniformly among the listed ones, then a uniform point inside it.
       precondition(dim == 2 && !cells.isEmpty, "cells reference: 2-D and at least one cell")
-      var x = Matrix<T>(rows: indices.count, cols: dim)
       for (r, i) in indices.enumerated() {
         let c = Int(cells[min(cells.count - 1, Int(rng.uniform(UInt64(3 * i)) * Double(cells.count)))])
         let (row, col) = (c / (cols - 1), c % (cols - 1))
         let u = rng.uniform(UInt64(3 * i + 1)), v = rng.uniform(UInt64(3 * i + 2))
-        x[r, 0] = T(lo + (hi - lo) * (Double(col) + u) / Double(cols - 1))
-        x[r, 1] = T(hi - (hi - lo) * (Double(row) + v) / Double(rows - 1))
+        x[r * 2] = T(lo + (hi - lo) * (Double(col) + u) / Double(cols - 1))
+        x[r * 2 + 1] = T(hi - (hi - lo) * (Double(row) + v) / Double(rows - 1))
       }
-      return (x, [])
-    case .data(let n):
-      let rows = indices.map { min(n - 1, Int(rng.uniform(UInt64($0)) * Double(n))) }
-      return (Matrix(rows: 0, cols: dim), rows)
+    case .data:
+      return false
     }
+    return true
   }
 }

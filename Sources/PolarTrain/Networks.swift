@@ -57,6 +57,11 @@ public struct NetworkState: Sendable, Equatable {
     self.params = params
     adam = AdamState(count: params.count)
   }
+
+  /// One Adam step on these parameters, in place (no copy of params or moments).
+  mutating func adamStep(grad: [Float], config: AdamConfig) -> AdamStepReport {
+    PolarCore.adamStep(&params, grad: grad, state: &adam, config: config)
+  }
 }
 
 /// Everything a run needs to continue: stage, step, and every network's state.

@@ -23,8 +23,12 @@ public struct Problem: Sendable {
   /// Topography with held-out cells: uniform on those cells (evaluation only).
   public var heldOut: Reference? = nil
 
+  /// `field.floatWeights`, converted once.
+  let fieldWeights: Matrix<Float>?
+
   init(dim: Int, reference: Reference, field: Field?, data: (x: Matrix<Float>, f: Matrix<Float>)?, heldOut: Reference? = nil) {
     (self.dim, self.reference, self.field, self.data, self.heldOut) = (dim, reference, field, data, heldOut)
+    fieldWeights = field?.floatWeights
   }
 
   /// Builds the problem; a field file is read whole by every rank in one collective read.
@@ -149,6 +153,24 @@ public struct Problem: Sendable {
     }
     let (x, _): (Matrix<Float>, [Int]) = reference.sample(dim: dim, rng: rng, indices: indices)
     return (x, field!(x))
+  }
+
+  /// The same batch written into x and y (their storage reused: allocation-free when they
+  /// already have indices.count rows, except for field files and the classifier's loss, which
+  /// take the allocating path above).
+  public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>,
+                    into x: inout Matrix<Float>, _ y: inout Matrix<Float>) {
+    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(step)))
+    if x.rows != indices.count || x.cols != dim { x = Matrix(rows: indices.count, cols: dim) }
+    if y.rows != indices.count || y.cols != dim { y = Matrix(rows: indices.count, cols: dim) }
+    if let field, data == nil {
+      let drawn = x.storage.withUnsafeMutableBufferPointer { reference.sample(dim: dim, rng: rng, indices: indices, into: $0.baseAddress!) }
+      let done = drawn && x.storage.withUnsafeBufferPointer { px in
+        y.storage.withUnsafeMutableBufferPointer { field.apply(px.baseAddress!, rows: indices.count, weights: fieldWeights, into: $0.baseAddress!) }
+      }
+      if done { return }
+    }
+    (x, y) = batch(seed: seed, purpose: purpose, step: step, indices: indices)
   }
 
   /// Fresh samples of rho alone (for two-sample statistics).

@@ -4,6 +4,7 @@
 // contribution vector [gradients | statistics]; all contributions of all ranks are summed in one
 // fused all-reduce (exact: bitwise the same for any N; fast: a float all-reduce). Every rank then
 // takes the same optimizer step, so the replicas stay identical.
+import CAllocationCount
 import Foundation
 import PolarCore
 import SwiftMPI
@@ -22,6 +23,9 @@ final class Reducer {
   let world: Communicator
   let exact: Bool
   private(set) var lastSeconds = 0.0
+  /// Heap allocations made inside the sums so far (Open MPI's all-reduce takes temporary
+  /// buffers on 2 or more ranks; the sum's own code allocates nothing once warmed up).
+  private(set) var allocations: UInt = 0
   private var slots: [Float] = []  // this rank's contributions, one after another
   private var total: [Float] = []
   private var workspace: ExactSumWorkspace<Float>?
@@ -41,10 +45,13 @@ final class Reducer {
     slots.withUnsafeMutableBufferPointer { s in
       for (k, m) in mine.enumerated() { fill(m, UnsafeMutableBufferPointer(rebasing: s[k * count ..< (k + 1) * count])) }
     }
-    let t0 = MPIEnvironment.wallTime()
-    defer { lastSeconds = MPIEnvironment.wallTime() - t0 }
+    if exact && workspace?.count != count { workspace = ExactSumWorkspace<Float>(count: count) }
+    let t0 = MPIEnvironment.wallTime(), a0 = pt_thread_allocations()
+    defer {
+      lastSeconds = MPIEnvironment.wallTime() - t0
+      allocations += pt_thread_allocations() - a0
+    }
     if exact {
-      if workspace?.count != count { workspace = ExactSumWorkspace<Float>(count: count) }
       try slots.withUnsafeBufferPointer { (s) throws(MPIError) in
         try total.withUnsafeMutableBufferPointer { (r) throws(MPIError) in try world.exactSum(s, into: r, workspace: workspace!) }
       }
@@ -75,43 +82,50 @@ extension Trainer {
   // MARK: stage potential
 
   /// One micro-batch: warm start g(y), conjugate solve, envelope gradients of the dual,
-  /// amortizer regression |g(y) - xhat|^2 on the converged samples.
-  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
-    let mb = config.parallel.microBatch
-    let (x, y) = problem.batch(seed: config.seed, purpose: .potential, step: step,
-                               indices: m * mb ..< (m + 1) * mb)
-    let u = state.networks["potential"]!.params, a = state.networks["amortizer"]!.params
+  /// amortizer regression |g(y) - xhat|^2 on the converged samples, into its slot
+  /// [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics], through the step's
+  /// workspace (nothing allocated).
+  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: PotentialWorkspace) {
+    let mb = config.parallel.microBatch, d = problem.dim
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
-    let tape = nets.amortizer.forward(a, y)
-    let solve = nets.conjugate(y, state: state, solver: solverConfig, start: tape.y)
-    var gx = [Float](repeating: 0, count: pu), gy = gx
-    let terms = nets.potential.dualGradients(u, x: x, y: y, xhat: solve.x, mask: solve.converged,
-                                             gradX: &gx, gradY: &gy)
-    var dy = Matrix<Float>(rows: mb, cols: problem.dim)
+    problem.batch(seed: config.seed, purpose: .potential, step: step, indices: m * mb ..< (m + 1) * mb, into: &w.x, &w.y)
+    for i in 0 ..< 2 * pu + pa { slot[i] = 0 }
+    let s = w.solver, g = slot.baseAddress!
+    let terms = w.x.storage.withUnsafeBufferPointer { px in
+      w.y.storage.withUnsafeBufferPointer { py in
+        w.amortizer.forward(py.baseAddress!, rows: mb)
+        w.solve(py.baseAddress!, rows: mb)
+        return w.evaluator.dualGradients(x: px.baseAddress!, y: py.baseAddress!, xhat: s.x, mask: s.converged, rows: mb,
+                                         gradX: g, gradY: g + pu)
+      }
+    }
     var amortizerLoss: Float = 0
-    for r in 0 ..< mb where solve.converged[r] {
-      for j in 0 ..< problem.dim {
-        let e = tape.y[r, j] - solve.x[r, j]
-        dy[r, j] = 2 * e
+    for r in 0 ..< mb {
+      for j in 0 ..< d {
+        let e = s.converged[r] ? w.amortizer.y[r * d + j] - s.x[r * d + j] : 0
+        w.dy[r * d + j] = 2 * e
         amortizerLoss += e * e
       }
     }
-    var ga = [Float](repeating: 0, count: pa)
-    _ = nets.amortizer.backward(a, tape, dy: dy, grad: &ga)
-    // The slot: [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics].
-    for i in 0 ..< pu { slot[i] = gx[i]; slot[pu + i] = gy[i] }
-    for i in 0 ..< pa { slot[2 * pu + i] = ga[i] }
+    w.dy.withUnsafeBufferPointer { w.amortizer.backward(dy: $0.baseAddress!, rows: mb, grad: g + 2 * pu) }
+    var sumX2: Float = 0, sumY2: Float = 0, iterations = 0, residual: Float = 0
+    for v in w.x.storage { sumX2 += v * v }
+    for v in w.y.storage { sumY2 += v * v }
+    for r in 0 ..< mb {
+      iterations += s.iterations[r]
+      if s.residual[r].isFinite { residual += s.residual[r] }
+    }
     let stats = UnsafeMutableBufferPointer(rebasing: slot[(2 * pu + pa)...])
     stats[PotentialStat.samples.rawValue] = Float(mb)
     stats[PotentialStat.sumU.rawValue] = Float(terms.sumU)
     stats[PotentialStat.sumConjugate.rawValue] = Float(terms.sumConjugate)
     stats[PotentialStat.converged.rawValue] = Float(terms.conjugateCount)
-    stats[PotentialStat.sumX2.rawValue] = x.storage.reduce(0) { $0 + $1 * $1 }
-    stats[PotentialStat.sumY2.rawValue] = y.storage.reduce(0) { $0 + $1 * $1 }
-    stats[PotentialStat.iterations.rawValue] = Float(solve.iterations.reduce(0, +))
-    stats[PotentialStat.residual.rawValue] = solve.residual.reduce(0) { $0 + ($1.isFinite ? $1 : 0) }
+    stats[PotentialStat.sumX2.rawValue] = sumX2
+    stats[PotentialStat.sumY2.rawValue] = sumY2
+    stats[PotentialStat.iterations.rawValue] = Float(iterations)
+    stats[PotentialStat.residual.rawValue] = residual
     stats[PotentialStat.amortizerLoss.rawValue] = amortizerLoss
-    stats[PotentialStat.evaluations.rawValue] = Float(solve.evaluations)
+    stats[PotentialStat.evaluations.rawValue] = Float(s.evaluations)
   }
 
   /// One optimizer step of stage potential.
@@ -121,32 +135,35 @@ extension Trainer {
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
     let total = 2 * pu + pa + PotentialStat.allCases.count
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1) }
+    let w = potentialWorkspace
+    w.load(potential: state.networks["potential"]!.params, amortizer: state.networks["amortizer"]!.params)
+    let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1, w) }
+    w.release()
     func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
     let b = stat(.samples), c = max(stat(.converged), 1)
     // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
-    var gradU = (0 ..< pu).map { sum[$0] / Float(b) - sum[pu + $0] / Float(c) }
-    let gradA = (0 ..< pa).map { sum[2 * pu + $0] / Float(c) }
-    if let t = Trainer.testNaN, t.step == step + 1, t.always || state.rollbacks == 0 { gradU[0] = .nan }
-    try checkFinite([Float(stat(.sumU)), Float(stat(.sumConjugate))], network: "potential", step: step, what: "loss")
-    try checkFinite(gradU, network: "potential", step: step)
-    try checkFinite(gradA, network: "amortizer", step: step)
-    let reportU = optimize("potential", gradU, potentialAdam)
+    for i in 0 ..< pu { w.gradU[i] = sum[i] / Float(b) - sum[pu + i] / Float(c) }
+    for i in 0 ..< pa { w.gradA[i] = sum[2 * pu + i] / Float(c) }
+    if let t = Trainer.testNaN, t.step == step + 1, t.always || state.rollbacks == 0 { w.gradU[0] = .nan }
+    try checkFinite(Float(stat(.sumU)), Float(stat(.sumConjugate)), network: "potential", step: step, what: "loss")
+    try checkFinite(w.gradU, network: "potential", step: step)
+    try checkFinite(w.gradA, network: "amortizer", step: step)
+    let reportU = optimize("potential", w.gradU, potentialAdam)
     nets.potential.project(&state.networks["potential"]!.params)
-    optimize("amortizer", gradA, amortizerAdam)
+    optimize("amortizer", w.gradA, amortizerAdam)
     let meanU = stat(.sumU) / b, meanConj = stat(.sumConjugate) / c
-    return StepFigures(values: [
-      "loss": meanU + meanConj,
-      "w2": stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj),
-      "amortizer_loss": stat(.amortizerLoss) / c,
-      "conjugate_iterations": stat(.iterations) / b,
-      "conjugate_residual": stat(.residual) / b,
-      "converged": stat(.converged) / b,
-      "grad_norm": reportU.gradientNorm,
-      "lr": reportU.learningRate,
-      "samples": b,
-      "reduce_seconds": reducer.lastSeconds,
-    ])
+    w.figures.removeAll(keepingCapacity: true)
+    w.figures["loss"] = meanU + meanConj
+    w.figures["w2"] = stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj)
+    w.figures["amortizer_loss"] = stat(.amortizerLoss) / c
+    w.figures["conjugate_iterations"] = stat(.iterations) / b
+    w.figures["conjugate_residual"] = stat(.residual) / b
+    w.figures["converged"] = stat(.converged) / b
+    w.figures["grad_norm"] = reportU.gradientNorm
+    w.figures["lr"] = reportU.learningRate
+    w.figures["samples"] = b
+    w.figures["reduce_seconds"] = reducer.lastSeconds
+    return StepFigures(values: w.figures)
   }
 
   // MARK: stage map
@@ -210,15 +227,17 @@ extension Trainer {
     slot[p + 3] = Float(iterations)
   }
 
-  /// One Adam step of a network (learning rate scaled by the NaN rollbacks so far).
+  /// One Adam step of a network (learning rate scaled by the NaN rollbacks so far), in place.
   @discardableResult
   func optimize(_ name: String, _ grad: [Float], _ adam: AdamConfig) -> AdamStepReport {
-    var net = state.networks[name]!
     var scaled = adam
     scaled.learningRate *= state.lrScale
-    let report = adamStep(&net.params, grad: grad, state: &net.adam, config: scaled)
-    state.networks[name] = net
-    return report
+    return state.networks[name]!.adamStep(grad: grad, config: scaled)
+  }
+
+  /// checkFinite of two loss sums, without an array.
+  func checkFinite(_ a: Float, _ b: Float, network: String, step: Int, what: String) throws {
+    if !a.isFinite || !b.isFinite { try checkFinite([a, b], network: network, step: step, what: what) }
   }
 
   /// NaN/Inf in a loss or gradient stops the run on the step it appears, naming the network

@@ -22,6 +22,9 @@ public final class Trainer {
   let amortizerAdam: AdamConfig
   let mapAdam: AdamConfig
   let inverseAdam: AdamConfig
+  /// The potential step's buffers, made at its first step.
+  lazy var potentialWorkspace = PotentialWorkspace(nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
+                                                   solver: solverConfig)
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
 
@@ -87,7 +90,7 @@ public final class Trainer {
     var first = state.step
     while state.step < steps {
       try stopIfSignalled()
-      let t0 = MPIEnvironment.wallTime(), allocations0 = pt_thread_allocations()
+      let t0 = MPIEnvironment.wallTime(), allocations0 = pt_thread_allocations(), inReduction0 = reducer.allocations
       let figures: StepFigures
       do {
         figures = try body(state.step)
@@ -97,7 +100,9 @@ public final class Trainer {
         first = state.step
         continue
       }
-      let allocations = pt_thread_allocations() - allocations0  // the step's, before any logging
+      // The step's heap allocations, before any logging: those of Open MPI's all-reduce apart.
+      let mpiAllocations = reducer.allocations - inReduction0
+      let allocations = pt_thread_allocations() - allocations0 - mpiAllocations
       state.step += 1
       let stepSeconds = MPIEnvironment.wallTime() - t0
       let s = state.step
@@ -109,6 +114,7 @@ public final class Trainer {
         record["samples_per_s"] = rate
         record["step_seconds"] = stepSeconds
         record["allocations"] = Double(allocations)
+        record["mpi_allocations"] = Double(mpiAllocations)
         try run.log(stage: name, step: s, of: steps, figures: record, eta: eta, verbose: verbose)
       }
       if s % config.checkpoint.every == 0 && s < steps { try checkpoint() }

@@ -39,6 +39,25 @@ struct TrainingTests {
     #expect((share ?? 0) > 0.5, "converged share with adam: \(String(describing: share))")
   }
 
+  @Test("a warmed-up training step allocates nothing (malloc & co. counted on every step; 1, 2 and 3 ranks)")
+  func noAllocationInTheStep() throws {
+    for n in [1, 2, 3] {
+      let (r, run) = try train(ranks: n, smallRun + ["train.log_every=1"], tag: "alloc\(n)")
+      #expect(r.status == 0, "N=\(n): \(r.combined)")
+      let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        .split(separator: "\n").compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+      for stage in ["potential"] {
+        let steps = records.filter { $0["stage"] as? String == stage }
+        #expect(steps.count >= 10, "N=\(n) \(stage): \(steps.count) logged steps")
+        // The first step of a stage makes its buffers; checkpoints are written between steps.
+        let counts = steps.dropFirst().map { ($0["step"] as? Int ?? -1, $0["allocations"] as? Double ?? -1) }
+        #expect(counts.allSatisfy { $0.1 == 0 }, "N=\(n) \(stage): allocations per step \(counts.filter { $0.1 != 0 })")
+        // One rank: the all-reduces allocate nothing either.
+        if n == 1 { #expect(steps.dropFirst().allSatisfy { $0["mpi_allocations"] as? Double == 0 }, "N=1 \(stage)") }
+      }
+    }
+  }
+
   @Test("the run directory holds config.toml, metrics.jsonl, checkpoints and the report; apply and evaluate read it")
   func runDirectoryApplyEvaluate() throws {
     let (r, run) = try train(ranks: 2, smallRun, tag: "rundir")

@@ -1,0 +1,52 @@
+// The buffers of a potential-stage step (DESIGN §1 step 1), made at its first step and kept:
+// once warmed up the step allocates nothing of its own (metrics.jsonl "allocations"; the
+// TrainingTests check it). One micro-batch at a time runs through them: the batch (x, y), the
+// amortizer g(y), the conjugate solve from g(y) with the ICNN evaluator as its potential, the
+// dual's envelope gradients and the amortizer's regression gradient, written into the
+// micro-batch's slot of the reduction buffer; then the step's mean gradients.
+import PolarCore
+
+final class PotentialWorkspace {
+  let evaluator: ICNNEvaluator<Float>
+  let amortizer: MLPEvaluator<Float>
+  let solver: ConjugateSolver<Float>
+  var x = Matrix<Float>(rows: 0, cols: 0), y = Matrix<Float>(rows: 0, cols: 0)
+  var dy: [Float]  // [mb, d]: d|g(y) - xhat|^2 / dg
+  var gradU: [Float], gradA: [Float]  // the step's mean gradients
+  var figures: [String: Double] = [:]  // the step's figures, capacity kept
+
+  init(nets: Networks, microBatch mb: Int, dim d: Int, solver config: ConjugateSolverConfig) {
+    evaluator = ICNNEvaluator(nets.potential, capacity: mb)
+    amortizer = MLPEvaluator(nets.amortizer, capacity: mb)
+    solver = ConjugateSolver(capacity: mb, dim: d, config: config)
+    dy = [Float](repeating: 0, count: mb * d)
+    gradU = [Float](repeating: 0, count: nets.potential.parameterCount)
+    gradA = [Float](repeating: 0, count: nets.amortizer.parameterCount)
+    figures.reserveCapacity(16)
+  }
+
+  /// The networks' current parameters, for this step's micro-batches.
+  func load(potential: [Float], amortizer a: [Float]) {
+    evaluator.load(potential)
+    amortizer.load(a)
+  }
+
+  /// Drops the references to the parameter arrays, so the optimizer updates them in place.
+  func release() {
+    evaluator.release()
+    amortizer.release()
+  }
+
+  /// xhat(y) for the n rows of y from the amortizer's prediction: L-BFGS on the evaluator;
+  /// Adam (solver.method = "adam", not allocation-free) through solveConjugate.
+  func solve(_ y: UnsafePointer<Float>, rows n: Int) {
+    let d = solver.dim
+    if solver.config.method == .lbfgs {
+      solver.solve(y: y, start: amortizer.y, rows: n) { x, rows, u, grad in evaluator.evaluate(x, rows: rows, u: u, grad: grad) }
+      return
+    }
+    let ym = Matrix(rows: n, cols: d, storage: Array(UnsafeBufferPointer(start: y, count: n * d)))
+    let start = Matrix(rows: n, cols: d, storage: Array(UnsafeBufferPointer(start: amortizer.y, count: n * d)))
+    solver.store(solveConjugate(y: ym, start: start, config: solver.config) { evaluator.evaluate($0) })
+  }
+}
