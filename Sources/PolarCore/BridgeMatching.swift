@@ -34,18 +34,29 @@ public struct BridgeNetwork: Sendable, Equatable {
   public func inputs<T: BLASScalar>(xt: Matrix<T>, t: [T], x0: Matrix<T>) -> Matrix<T> {
     precondition(xt.cols == dim && x0.cols == dim && xt.rows == x0.rows && t.count == xt.rows,
                  "BridgeNetwork: x_t, t and X0 disagree in shape")
-    let width = mlp.input
-    var z = Matrix<T>(rows: xt.rows, cols: width)
+    var z = Matrix<T>(rows: xt.rows, cols: mlp.input)
     for r in 0 ..< xt.rows {
       for j in 0 ..< dim { z[r, j] = xt[r, j]; z[r, dim + j] = x0[r, j] }
-      z[r, 2 * dim] = t[r]
-      for k in 0 ..< frequencies {
-        let a = 2 * T.pi * T(k + 1) * t[r]
-        z[r, 2 * dim + 1 + k] = T.cos(a)
-        z[r, 2 * dim + 1 + frequencies + k] = T.sin(a)
-      }
+    }
+    z.storage.withUnsafeMutableBufferPointer { p in
+      t.withUnsafeBufferPointer { timeFeatures($0.baseAddress!, rows: xt.rows, into: p.baseAddress!) }
     }
     return z
+  }
+
+  /// Columns 2d ..< input of the input rows z [n, input]: t, cos(2 pi k t), sin(2 pi k t).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func timeFeatures<T: BLASScalar>(_ t: UnsafePointer<T>, rows n: Int, into z: UnsafeMutablePointer<T>) {
+    let width = mlp.input
+    for r in 0 ..< n {
+      z[r * width + 2 * dim] = t[r]
+      for k in 0 ..< frequencies {
+        let a = 2 * T.pi * T(k + 1) * t[r]
+        z[r * width + 2 * dim + 1 + k] = T.cos(a)
+        z[r * width + 2 * dim + 1 + frequencies + k] = T.sin(a)
+      }
+    }
   }
 
   /// v(x_t, t, X0): the predicted endpoints X1, with the tape for `backward`.

@@ -9,44 +9,68 @@ import Foundation
 import PolarCore
 
 extension Trainer {
-  /// One micro-batch: [gradient | loss sum | samples used | samples drawn | conjugate iterations].
-  func inverseContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
+  /// One micro-batch: [gradient | loss sum | samples used | samples drawn | conjugate iterations],
+  /// through the step's workspace (nothing allocated).
+  func inverseContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
     let mb = config.parallel.microBatch, d = problem.dim
     let indices = m * mb ..< (m + 1) * mb
-    let (x, y) = problem.batch(seed: config.seed, purpose: .inverse, step: step, indices: indices)
-    var x0: Matrix<Float>
-    var keep = [Bool](repeating: true, count: mb)
+    problem.batch(seed: config.seed, purpose: .inverse, step: step, indices: indices, into: &w.x, &w.y)
+    // X0 = M(x): M_net(x) (explicit, every row used) or xhat(F(x)) (implicit, converged rows).
+    let s = w.solver, explicit = config.inverse.coupling == "explicit"
     var iterations = 0
-    if config.inverse.coupling == "explicit" {
-      x0 = nets.map(state.networks["map"]!.params, x)
+    let x0: UnsafePointer<Float>
+    if explicit {
+      w.x.storage.withUnsafeBufferPointer { w.map!.forward($0.baseAddress!, rows: mb) }
+      x0 = UnsafePointer(w.map!.y)
     } else {
-      let solve = nets.conjugate(y, state: state, solver: solverConfig)
-      x0 = solve.x
-      keep = solve.converged
-      iterations = solve.iterations.reduce(0, +)
-    }
-    let rows = (0 ..< mb).filter { keep[$0] }
-    var b0 = Matrix<Float>(rows: rows.count, cols: d), b1 = b0, eps = b0
-    var t = [Float](repeating: 0, count: rows.count)
-    let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.inverseBridge.rawValue, UInt64(step)))
-    for (k, r) in rows.enumerated() {
-      let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
-      t[k] = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
-      for j in 0 ..< d {
-        b0[k, j] = x0[r, j]
-        b1[k, j] = x[r, j]
-        eps[k, j] = Float(rng.normal(g + 1 + UInt64(j)))
+      w.y.storage.withUnsafeBufferPointer { py in
+        w.amortizer.forward(py.baseAddress!, rows: mb)
+        w.solve(py.baseAddress!, rows: mb)
       }
+      x0 = UnsafePointer(s.x)
+      for r in 0 ..< mb { iterations += s.iterations[r] }
     }
-    var grad = [Float](repeating: 0, count: nets.inverse.parameterCount)
-    let loss = rows.isEmpty ? 0 : nets.inverse.loss(state.networks["inverse"]!.params, x0: b0, x1: b1, t: t, eps: eps,
-                                                     sigma: Float(config.inverse.sigma), grad: &grad)
-    writeRegression(slot, gradient: grad, loss: loss, used: Float(rows.count), drawn: mb, iterations: iterations)
+    // The rows used, gathered: z = [x_t | X0 | time features], X1 = x, with the bridge point
+    // x_t = (1 - t) X0 + t X1 + sigma sqrt(t (1 - t)) eps (BridgeNetwork.interpolate).
+    let bridge = w.bridge!, width = nets.inverse.mlp.input, sigma = Float(config.inverse.sigma)
+    let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.inverseBridge.rawValue, UInt64(step)))
+    var kept = 0
+    for r in 0 ..< mb where explicit || s.converged[r] {
+      let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
+      let t = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
+      w.t[kept] = t
+      let scale = sigma * (t * (1 - t)).squareRoot()
+      for j in 0 ..< d {
+        let a = x0[r * d + j], b = w.x[r, j], eps = Float(rng.normal(g + 1 + UInt64(j)))
+        w.z[kept * width + j] = (1 - t) * a + t * b + scale * eps
+        w.z[kept * width + d + j] = a
+        w.x1[kept * d + j] = b
+      }
+      kept += 1
+    }
+    let p = nets.inverse.parameterCount
+    for i in 0 ..< p { slot[i] = 0 }
+    var loss: Float = 0
+    if kept > 0 {
+      w.t.withUnsafeBufferPointer { t in w.z.withUnsafeMutableBufferPointer { nets.inverse.timeFeatures(t.baseAddress!, rows: kept, into: $0.baseAddress!) } }
+      w.z.withUnsafeBufferPointer { bridge.forward($0.baseAddress!, rows: kept) }
+      // sum_rows |v - X1|^2 and dL/dv = 2 (v - X1) (BridgeNetwork.loss).
+      for i in 0 ..< kept * d {
+        let e = bridge.y[i] - w.x1[i]
+        loss += e * e
+        w.dy[i] = 2 * e
+      }
+      w.dy.withUnsafeBufferPointer { bridge.backward(dy: $0.baseAddress!, rows: kept, grad: slot.baseAddress!) }
+    }
+    writeRegression(slot, parameters: p, loss: loss, used: Float(kept), drawn: mb, iterations: iterations)
   }
 
   /// One optimizer step of stage inverse: the mean squared endpoint error over the samples used.
   func inverseStep(_ step: Int) throws -> StepFigures {
-    try regressionStep("inverse", step: step, batch: config.inverse.batch, parameters: nets.inverse.parameterCount,
-                       adam: inverseAdam, lossKey: "inverse_loss", inverseContribution)
+    let w = stepWorkspace
+    _ = w.bridge(nets, state.networks["inverse"]!.params)
+    if config.inverse.coupling == "explicit" { _ = w.map(nets, state.networks["map"]!.params) }
+    return try regressionStep("inverse", step: step, batch: config.inverse.batch, parameters: nets.inverse.parameterCount,
+                              adam: inverseAdam, lossKey: "inverse_loss", inverseContribution)
   }
 }

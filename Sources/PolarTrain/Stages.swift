@@ -85,7 +85,7 @@ extension Trainer {
   /// amortizer regression |g(y) - xhat|^2 on the converged samples, into its slot
   /// [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics], through the step's
   /// workspace (nothing allocated).
-  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: PotentialWorkspace) {
+  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
     let mb = config.parallel.microBatch, d = problem.dim
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
     problem.batch(seed: config.seed, purpose: .potential, step: step, indices: m * mb ..< (m + 1) * mb, into: &w.x, &w.y)
@@ -135,7 +135,7 @@ extension Trainer {
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
     let total = 2 * pu + pa + PotentialStat.allCases.count
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let w = potentialWorkspace
+    let w = stepWorkspace
     w.load(potential: state.networks["potential"]!.params, amortizer: state.networks["amortizer"]!.params)
     let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1, w) }
     w.release()
@@ -169,58 +169,70 @@ extension Trainer {
   // MARK: stage map
 
   /// One micro-batch of stage map: M_psi(x) regressed onto the implicit M(x) = xhat(F(x)).
-  func mapContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>) {
-    let mb = config.parallel.microBatch
-    let (x, y) = problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb)
-    let w = state.networks["map"]!.params
-    let solve = nets.conjugate(y, state: state, solver: solverConfig)
-    let tape = nets.map.forward(w, x)
-    var dy = Matrix<Float>(rows: mb, cols: problem.dim)
+  func mapContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
+    let mb = config.parallel.microBatch, d = problem.dim
+    problem.batch(seed: config.seed, purpose: .map, step: step, indices: m * mb ..< (m + 1) * mb, into: &w.x, &w.y)
+    let s = w.solver, map = w.map!
+    w.y.storage.withUnsafeBufferPointer { py in
+      w.amortizer.forward(py.baseAddress!, rows: mb)
+      w.solve(py.baseAddress!, rows: mb)
+    }
+    w.x.storage.withUnsafeBufferPointer { map.forward($0.baseAddress!, rows: mb) }
     var loss: Float = 0, converged: Float = 0
-    for r in 0 ..< mb where solve.converged[r] {
-      converged += 1
-      for j in 0 ..< problem.dim {
-        let e = tape.y[r, j] - solve.x[r, j]
-        dy[r, j] = 2 * e
+    for r in 0 ..< mb {
+      if s.converged[r] { converged += 1 }
+      for j in 0 ..< d {
+        let e = s.converged[r] ? map.y[r * d + j] - s.x[r * d + j] : 0
+        w.dy[r * d + j] = 2 * e
         loss += e * e
       }
     }
-    var g = [Float](repeating: 0, count: nets.map.parameterCount)
-    _ = nets.map.backward(w, tape, dy: dy, grad: &g)
-    writeRegression(slot, gradient: g, loss: loss, used: converged, drawn: mb, iterations: solve.iterations.reduce(0, +))
+    let p = nets.map.parameterCount
+    for i in 0 ..< p { slot[i] = 0 }
+    w.dy.withUnsafeBufferPointer { map.backward(dy: $0.baseAddress!, rows: mb, grad: slot.baseAddress!) }
+    writeRegression(slot, parameters: p, loss: loss, used: converged, drawn: mb, iterations: (0 ..< mb).reduce(0) { $0 + s.iterations[$1] })
   }
 
   func mapStep(_ step: Int) throws -> StepFigures {
-    try regressionStep("map", step: step, batch: config.map.batch, parameters: nets.map.parameterCount,
-                       adam: mapAdam, lossKey: "map_loss", mapContribution)
+    let w = stepWorkspace
+    _ = w.map(nets, state.networks["map"]!.params)
+    return try regressionStep("map", step: step, batch: config.map.batch, parameters: nets.map.parameterCount,
+                              adam: mapAdam, lossKey: "map_loss", mapContribution)
   }
 
-  /// The step of a regression stage (map, inverse): every micro-batch contributes
+  /// The step of a regression stage (map, inverse; the stage's own network loaded into the
+  /// workspace by the caller): every micro-batch contributes
   /// [gradient of the loss sum | loss sum | samples used | samples drawn | conjugate iterations];
   /// one reduction, then the mean gradient over the samples used and one Adam step.
   func regressionStep(_ name: String, step: Int, batch: Int, parameters p: Int, adam: AdamConfig, lossKey: String,
-                      _ contribution: (_ step: Int, _ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void) throws -> StepFigures {
+                      _ contribution: (_ step: Int, _ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>,
+                                       _ w: StepWorkspace) -> Void) throws -> StepFigures {
     let count = batch / config.parallel.microBatch
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
-    let sum = try reducer.sum(count: p + 4, microBatches: mine) { contribution(step, $0, $1) }
+    let w = stepWorkspace
+    w.load(potential: state.networks["potential"]!.params, amortizer: state.networks["amortizer"]!.params)
+    let sum = try reducer.sum(count: p + 4, microBatches: mine) { contribution(step, $0, $1, w) }
+    w.release()
     let used = max(Double(sum[p + 1]), 1)
-    let grad = (0 ..< p).map { sum[$0] / Float(used) }
-    try checkFinite([sum[p]], network: name, step: step, what: "loss")
-    try checkFinite(grad, network: name, step: step)
-    let report = optimize(name, grad, adam)
-    return StepFigures(values: [
-      lossKey: Double(sum[p]) / used, "converged": used / Double(sum[p + 2]),
-      "conjugate_iterations": Double(sum[p + 3]) / Double(sum[p + 2]),
-      "grad_norm": report.gradientNorm, "lr": report.learningRate, "samples": Double(sum[p + 2]),
-      "reduce_seconds": reducer.lastSeconds,
-    ])
+    if w.gradient.count != p { w.gradient = [Float](repeating: 0, count: p) }
+    for i in 0 ..< p { w.gradient[i] = sum[i] / Float(used) }
+    try checkFinite(sum[p], 0, network: name, step: step, what: "loss")
+    try checkFinite(w.gradient, network: name, step: step)
+    let report = optimize(name, w.gradient, adam)
+    w.figures.removeAll(keepingCapacity: true)
+    w.figures[lossKey] = Double(sum[p]) / used
+    w.figures["converged"] = used / Double(sum[p + 2])
+    w.figures["conjugate_iterations"] = Double(sum[p + 3]) / Double(sum[p + 2])
+    w.figures["grad_norm"] = report.gradientNorm
+    w.figures["lr"] = report.learningRate
+    w.figures["samples"] = Double(sum[p + 2])
+    w.figures["reduce_seconds"] = reducer.lastSeconds
+    return StepFigures(values: w.figures)
   }
 
-  /// A regression stage's slot: [gradient of the loss sum | loss sum | used | drawn | iterations].
-  func writeRegression(_ slot: UnsafeMutableBufferPointer<Float>, gradient g: [Float], loss: Float, used: Float,
+  /// The statistics after a regression slot's gradient [p]: loss sum, used, drawn, iterations.
+  func writeRegression(_ slot: UnsafeMutableBufferPointer<Float>, parameters p: Int, loss: Float, used: Float,
                        drawn: Int, iterations: Int) {
-    let p = g.count
-    for i in 0 ..< p { slot[i] = g[i] }
     slot[p] = loss
     slot[p + 1] = used
     slot[p + 2] = Float(drawn)

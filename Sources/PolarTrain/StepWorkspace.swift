@@ -1,19 +1,26 @@
-// The buffers of a potential-stage step (DESIGN §1 step 1), made at its first step and kept:
-// once warmed up the step allocates nothing of its own (metrics.jsonl "allocations"; the
-// TrainingTests check it). One micro-batch at a time runs through them: the batch (x, y), the
-// amortizer g(y), the conjugate solve from g(y) with the ICNN evaluator as its potential, the
-// dual's envelope gradients and the amortizer's regression gradient, written into the
-// micro-batch's slot of the reduction buffer; then the step's mean gradients.
+// The buffers of the training steps (DESIGN §1), made at a stage's first step and kept: once
+// warmed up a step allocates nothing of its own (metrics.jsonl "allocations"; the TrainingTests
+// check it). One micro-batch at a time runs through them: the batch (x, y), the amortizer g(y),
+// the conjugate solve from g(y) with the ICNN evaluator as its potential; then stage potential's
+// dual envelope gradients and amortizer regression, stage map's M_psi regression, or stage
+// inverse's bridge matching, written into the micro-batch's slot of the reduction buffer; then
+// the step's mean gradients.
 import PolarCore
 
-final class PotentialWorkspace {
+final class StepWorkspace {
   let evaluator: ICNNEvaluator<Float>
   let amortizer: MLPEvaluator<Float>
   let solver: ConjugateSolver<Float>
   var x = Matrix<Float>(rows: 0, cols: 0), y = Matrix<Float>(rows: 0, cols: 0)
   var dy: [Float]  // [mb, d]: d|g(y) - xhat|^2 / dg
   var gradU: [Float], gradA: [Float]  // the step's mean gradients
+  var gradient: [Float] = []  // a regression stage's mean gradient
   var figures: [String: Double] = [:]  // the step's figures, capacity kept
+  // Stages map and inverse (made at their first step): M_psi, the bridge network v, its input
+  // rows z = [x_t | X0 | time features], endpoints X1 and times t of the rows used.
+  var map: MLPEvaluator<Float>?
+  var bridge: MLPEvaluator<Float>?
+  var z: [Float] = [], x1: [Float] = [], t: [Float] = []
 
   init(nets: Networks, microBatch mb: Int, dim d: Int, solver config: ConjugateSolverConfig) {
     evaluator = ICNNEvaluator(nets.potential, capacity: mb)
@@ -35,6 +42,29 @@ final class PotentialWorkspace {
   func release() {
     evaluator.release()
     amortizer.release()
+    map?.release()
+    bridge?.release()
+  }
+
+  /// M_psi's evaluator with these parameters.
+  func map(_ nets: Networks, _ params: [Float]) -> MLPEvaluator<Float> {
+    let m = map ?? MLPEvaluator(nets.map, capacity: solver.capacity)
+    map = m
+    m.load(params)
+    return m
+  }
+
+  /// The bridge network's evaluator with these parameters, and its buffers.
+  func bridge(_ nets: Networks, _ params: [Float]) -> MLPEvaluator<Float> {
+    let b = bridge ?? MLPEvaluator(nets.inverse.mlp, capacity: solver.capacity)
+    if bridge == nil {
+      bridge = b
+      z = [Float](repeating: 0, count: solver.capacity * nets.inverse.mlp.input)
+      x1 = [Float](repeating: 0, count: solver.capacity * solver.dim)
+      t = [Float](repeating: 0, count: solver.capacity)
+    }
+    b.load(params)
+    return b
   }
 
   /// xhat(y) for the n rows of y from the amortizer's prediction: L-BFGS on the evaluator;

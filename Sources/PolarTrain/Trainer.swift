@@ -22,8 +22,8 @@ public final class Trainer {
   let amortizerAdam: AdamConfig
   let mapAdam: AdamConfig
   let inverseAdam: AdamConfig
-  /// The potential step's buffers, made at its first step.
-  lazy var potentialWorkspace = PotentialWorkspace(nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
+  /// The training steps' buffers, made at the first step.
+  lazy var stepWorkspace = StepWorkspace(nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
                                                    solver: solverConfig)
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
