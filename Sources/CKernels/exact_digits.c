@@ -5,56 +5,60 @@
 #include "CKernels.h"
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
 
 static const double ROUND = 6755399441055744.0;  // 1.5 2^52
 static const double TWO32 = 4294967296.0;
 
-static void digits_portable(const float *c, long k, long m, long n, const double *scale, double *d) {
+// 2^(32 - E) = 2^(158 - f) for a float's biased exponent field f (a finite factor for every f).
+static double grid(short f) {
+  uint64_t bits = (uint64_t)(1023 + 158 - f) << 52;
+  double g;
+  memcpy(&g, &bits, sizeof g);
+  return g;
+}
+
+static void digits_portable(const float *c, long k, long m, long n, const short *fields, double *d) {
   for (long e = 0; e < m; e++) {
-    double s0 = d[e], s1 = d[n + e], s2 = d[2 * n + e];
+    double s0 = d[e], s1 = d[n + e], g = grid(fields[e]);
     for (long j = 0; j < k; j++) {
-      double x = (double)c[j * n + e] * scale[e];
+      double x = (double)c[j * n + e] * g;
       double q0 = (x + ROUND) - ROUND;
       double r0 = (x - q0) * TWO32;
       double q1 = (r0 + ROUND) - ROUND;
-      double r1 = (r0 - q1) * TWO32;
-      double q2 = (r1 + ROUND) - ROUND;
       s0 += q0;
       s1 += q1;
-      s2 += q2;
     }
     d[e] = s0;
     d[n + e] = s1;
-    d[2 * n + e] = s2;
   }
 }
 
 // Four elements per vector; the digit sums stay in registers while the k contributions stream past.
 __attribute__((target("avx2")))
-static void digits_avx2(const float *c, long k, long m, long n, const double *scale, double *d) {
+static void digits_avx2(const float *c, long k, long m, long n, const short *fields, double *d) {
   const __m256d round = _mm256_set1_pd(ROUND), two32 = _mm256_set1_pd(TWO32);
+  const __m256i bias = _mm256_set1_epi64x(1023 + 158);
   long e = 0;
   for (; e + 4 <= m; e += 4) {
-    __m256d g = _mm256_loadu_pd(scale + e);
-    __m256d s0 = _mm256_loadu_pd(d + e), s1 = _mm256_loadu_pd(d + n + e), s2 = _mm256_loadu_pd(d + 2 * n + e);
+    __m256i f = _mm256_cvtepi16_epi64(_mm_loadl_epi64((const __m128i *)(fields + e)));
+    __m256d g = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_sub_epi64(bias, f), 52));  // grid(f)
+    __m256d s0 = _mm256_loadu_pd(d + e), s1 = _mm256_loadu_pd(d + n + e);
     for (long j = 0; j < k; j++) {
       __m256d x = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(c + j * n + e)), g);
       __m256d q0 = _mm256_sub_pd(_mm256_add_pd(x, round), round);
       __m256d r0 = _mm256_mul_pd(_mm256_sub_pd(x, q0), two32);
       __m256d q1 = _mm256_sub_pd(_mm256_add_pd(r0, round), round);
-      __m256d r1 = _mm256_mul_pd(_mm256_sub_pd(r0, q1), two32);
-      __m256d q2 = _mm256_sub_pd(_mm256_add_pd(r1, round), round);
       s0 = _mm256_add_pd(s0, q0);
       s1 = _mm256_add_pd(s1, q1);
-      s2 = _mm256_add_pd(s2, q2);
     }
     _mm256_storeu_pd(d + e, s0);
     _mm256_storeu_pd(d + n + e, s1);
-    _mm256_storeu_pd(d + 2 * n + e, s2);
   }
-  digits_portable(c + e, k, m - e, n, scale + e, d + e);
+  digits_portable(c + e, k, m - e, n, fields + e, d + e);
 }
 
 // AVX2 in CPUID leaf 7 and the YMM state enabled by the OS (XCR0 bits 1-2).
@@ -68,8 +72,8 @@ static int detect_avx2(void) {
   return (b & bit_AVX2) != 0;
 }
 
-void pt_exact_digits_f32_portable(const float *c, long k, long m, long n, const double *scale, double *digits) {
-  digits_portable(c, k, m, n, scale, digits);
+void pt_exact_digits_f32_portable(const float *c, long k, long m, long n, const short *fields, double *digits) {
+  digits_portable(c, k, m, n, fields, digits);
 }
 
 int pt_kernels_avx2(void) {
@@ -78,7 +82,7 @@ int pt_kernels_avx2(void) {
   return cached;
 }
 
-void pt_exact_digits_f32(const float *c, long k, long m, long n, const double *scale, double *digits) {
-  if (pt_kernels_avx2()) digits_avx2(c, k, m, n, scale, digits);
-  else digits_portable(c, k, m, n, scale, digits);
+void pt_exact_digits_f32(const float *c, long k, long m, long n, const short *fields, double *digits) {
+  if (pt_kernels_avx2()) digits_avx2(c, k, m, n, fields, digits);
+  else digits_portable(c, k, m, n, fields, digits);
 }

@@ -2,24 +2,25 @@
 //
 // Element i of every contribution is written as a fixed-point integer on a grid shared by all
 // ranks: E_i = max over all contributions of the smallest e with |v| < 2^e (one all-reduce MAX of
-// the biased exponent fields), then V = round(v * 2^(K - E_i)) with K = 96 fraction bits (ties to
-// even), an integer of at most 96 bits. It is kept as three 32-bit digits q0 2^64 + q1 2^32 + q2
-// held in Doubles: every digit is an integer of magnitude <= 2^32, so the sums of up to 2^20
+// the biased exponent fields), then V = round(v * 2^(K - E_i)) with K = 64 fraction bits (ties to
+// even), an integer below 2^64 in magnitude. It is kept as two 32-bit digits V = q0 2^32 + q1 held
+// in Doubles: every digit is an integer of magnitude <= 2^32, so the sums of up to 2^20
 // contributions stay below 2^53 and Double addition of them is exact, hence associative: the
 // digit sums (one all-reduce SUM of Doubles) are the same whatever the number of ranks, the
-// grouping of contributions on ranks, or their order. The integer sum S is converted back once,
-// deterministically (Double(S) rounded to nearest, then to T). Values more than 2^-96 below the
-// largest contribution to the same element are rounded to that grid (far below Float and Double
-// resolution of the sum).
+// grouping of contributions on ranks, or their order. Back: S 2^(E - K) with S = D0 2^32 + D1,
+// which is one IEEE addition of two exact Doubles, so the integer sum is rounded to Double once
+// (then to Float). A Float contribution is exact on the grid unless it is more than 2^40 below the
+// element's largest contribution; smaller ones are rounded to the grid (2^-64 of the largest):
+// far below the Float resolution of the sum (perf: the 96-bit grid of the first version needed a
+// third digit and a 128-bit conversion, 6% of a d = 2 step; see README "Benchmark").
 //
 // Float digits are cut with the error-free extraction of Rump, Ogita & Oishi ("Accurate floating-
 // point summation part I", SIAM J. Sci. Comput. 31, 2008, ExtractScalar): for |x| < 2^52,
 // q = (x + 1.5 2^52) - 1.5 2^52 is x rounded to an integer (ties to even) and x - q is exact.
 // Branch-free Double arithmetic in C (CKernels: AVX2 when the processor has it, the same bits
 // either way), over chunks of elements while every contribution streams past once, and the
-// conversion back in C too (perf: this replaced an Int128 loop at 25% of a d = 2 step; now the
-// exact sum costs about 5% of a step more than a Float all-reduce). Double contributions (tests,
-// rare callers) take the scalar codec `FixedPointSum.limbs`: other digits, the same integer S.
+// conversion back in C too. Double contributions (tests, rare callers) take the scalar codec
+// `FixedPointSum.limbs`: other digits, the same integer S.
 import CKernels
 import CMPI
 
@@ -29,13 +30,10 @@ public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {
   static func exponentField(_ x: Self) -> Int16
   static var nonFiniteExponent: Int16 { get }
   static var exponentOffset: Int { get }
-  /// digits[e], digits[n + e], digits[2n + e] += the fixed-point digits of c[j n + e] summed
-  /// over contributions j in 0 ..< k, for e in 0 ..< m, where scale[e] is `digitScale(field)` of
-  /// the element's shared field.
+  /// digits[e], digits[n + e] += the fixed-point digits of c[j n + e] summed over contributions
+  /// j in 0 ..< k, for e in 0 ..< m, on the grid of the element's shared exponent field.
   static func accumulateDigits(_ c: UnsafePointer<Self>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                               scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int)
-  /// The per-element factor `accumulateDigits` uses for a shared exponent field.
-  static func digitScale(field: Int16) -> Double
+                               digits: UnsafeMutablePointer<Double>, stride n: Int)
 }
 
 extension Float: ExactSummable {
@@ -43,16 +41,12 @@ extension Float: ExactSummable {
   public static func exponentField(_ x: Float) -> Int16 { Int16(truncatingIfNeeded: x.bitPattern &>> 23 & 0xFF) }
   public static var nonFiniteExponent: Int16 { 0xFF }
   public static var exponentOffset: Int { 126 }
-  /// 2^(32 - E): x 2^(32 - E) is exact for a Float x (E in [-126, 128]) and below 2^32.
-  public static func digitScale(field: Int16) -> Double {
-    field == nonFiniteExponent ? 0 : Double(bitPattern: UInt64(1023 + 32 - (Int(field) - exponentOffset)) << 52)
-  }
-
-  /// The digit kernel in C (CKernels): AVX2 when the processor has it (perf: twice the
-  /// vectorised Swift loop, which the baseline x86-64 target limits to SSE2).
+  /// The digit kernel in C (CKernels: AVX2 when the processor has it; twice the vectorised
+  /// Swift loop, which the baseline x86-64 target limits to SSE2). x 2^(32 - E) is exact for a
+  /// Float x (E in [-126, 128]) and below 2^32; q0 = round(x), q1 = round((x - q0) 2^32).
   public static func accumulateDigits(_ c: UnsafePointer<Float>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                                      scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int) {
-    pt_exact_digits_f32(c, k, m, n, scale, digits)
+                                      digits: UnsafeMutablePointer<Double>, stride n: Int) {
+    pt_exact_digits_f32(c, k, m, n, fields, digits)
   }
 }
 
@@ -61,20 +55,16 @@ extension Double: ExactSummable {
   public static func exponentField(_ x: Double) -> Int16 { Int16(truncatingIfNeeded: x.bitPattern &>> 52 & 0x7FF) }
   public static var nonFiniteExponent: Int16 { 0x7FF }
   public static var exponentOffset: Int { 1022 }
-  public static func digitScale(field: Int16) -> Double {
-    FixedPointSum.scale(exponent: Int32(Int(field) - exponentOffset))
-  }
-
   /// Double contributions (rare: tests, metrics) take the scalar codec: up to 53 significant bits
   /// need the floor-based split of `FixedPointSum.limbs`, the same integer V.
   public static func accumulateDigits(_ c: UnsafePointer<Double>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                                      scale: UnsafePointer<Double>, digits: UnsafeMutablePointer<Double>, stride n: Int) {
-    for j in 0 ..< k {
-      for e in 0 ..< m where c[j * n + e].isFinite && c[j * n + e] != 0 {
-        let (t, mid, l) = FixedPointSum.limbs(c[j * n + e], exponent: Int32(Int(fields[e]) - exponentOffset), scale: scale[e])
+                                      digits: UnsafeMutablePointer<Double>, stride n: Int) {
+    for e in 0 ..< m {
+      let exponent = Int32(Int(fields[e]) - exponentOffset), scale = FixedPointSum.scale(exponent: exponent)
+      for j in 0 ..< k where c[j * n + e].isFinite && c[j * n + e] != 0 {
+        let (t, l) = FixedPointSum.limbs(c[j * n + e], exponent: exponent, scale: scale)
         digits[e] += Double(t)
-        digits[n + e] += Double(mid)
-        digits[2 * n + e] += Double(l)
+        digits[n + e] += Double(l)
       }
     }
   }
@@ -82,9 +72,8 @@ extension Double: ExactSummable {
 
 /// The fixed-point codec, a pure function of (value, shared exponent); no MPI.
 public enum FixedPointSum {
-  public static let fractionBits = 96
+  public static let fractionBits = 64
   static let two32 = 4294967296.0
-  static let two64 = 18446744073709551616.0
   /// Shared exponent of an element whose contributions are all zero.
   public static let zeroExponent = Int32.min
   /// Contributions over all ranks that keep every digit sum below 2^53.
@@ -97,63 +86,36 @@ public enum FixedPointSum {
   }
 
   /// 2^(K - E), the grid scale of an element with shared exponent E; 0 when that is not a finite
-  /// Double (E below about -927), and then `limbs` scales x in one step instead.
+  /// Double (E below about -959), and then `limbs` scales x in one step instead.
   @inline(__always)
   public static func scale(exponent e: Int32) -> Double {
     let k = fractionBits - Int(e)
     return k <= Double.greatestFiniteMagnitude.exponent ? Double(sign: .plus, exponent: k, significand: 1) : 0
   }
 
-  /// The limbs (high, middle, low) of round(x * 2^(K - E)), |x| < 2^E; `scale` is
+  /// The limbs (high, low) of round(x * 2^(K - E)) = high 2^32 + low, |x| < 2^E; `scale` is
   /// scale(exponent: E), computed once per element by callers that code many contributions.
   /// Multiplications by powers of two are exact, so only the low limb is rounded.
   @inline(__always)
-  public static func limbs(_ x: Double, exponent e: Int32, scale: Double? = nil) -> (Int64, Int64, Int64) {
-    if x == 0 { return (0, 0, 0) }
+  public static func limbs(_ x: Double, exponent e: Int32, scale: Double? = nil) -> (Int64, Int64) {
+    if x == 0 { return (0, 0) }
     let g = scale ?? self.scale(exponent: e)  // 0: not a finite Double, scale x in one step
     let s = g != 0 ? x.magnitude * g : Double(sign: .plus, exponent: fractionBits - Int(e), significand: x.magnitude)
-    let hi = (s * (1 / two64)).rounded(.down)
-    let r1 = s - hi * two64  // exact: the low bits of s
-    let mid = (r1 * (1 / two32)).rounded(.down)
-    let lo = (r1 - mid * two32).rounded(.toNearestOrEven)
-    let l = (Int64(hi), Int64(mid), Int64(lo))
-    return x < 0 ? (-l.0, -l.1, -l.2) : l
+    let hi = (s * (1 / two32)).rounded(.down)
+    let lo = (s - hi * two32).rounded(.toNearestOrEven)  // s - hi 2^32 is exact
+    return x < 0 ? (-Int64(hi), -Int64(lo)) : (Int64(hi), Int64(lo))
   }
 
-  /// The value S 2^(E - K) of summed digits, S = t 2^64 + m 2^32 + l, rounded to nearest once.
+  /// The value S 2^(E - K) of summed limbs, S = t 2^32 + l (|t|, |l| < 2^53), rounded to nearest
+  /// once: t 2^32 and l are exact Doubles, and one IEEE addition rounds their exact sum.
   @inline(__always)
-  public static func value(_ t: Int64, _ m: Int64, _ l: Int64, exponent e: Int32) -> Double {
+  public static func value(_ t: Double, _ l: Double, exponent e: Int32) -> Double {
     if e == zeroExponent { return 0 }
-    // Carries, so that S = t 2^64 + low with 0 <= low < 2^64 (arithmetic shifts are floors).
-    var (t, m, l) = (t, m, l)
-    var c = l &>> 32; l &-= c &<< 32; m &+= c
-    c = m &>> 32; m &-= c &<< 32; t &+= c
-    let r = rounded(high: t, low: UInt64(m) << 32 | UInt64(l))
+    let r = t * two32 + l
     let k = Int(e) - fractionBits
     // Times 2^k: exact, or one rounding to a subnormal or infinity as in Double(sign:exponent:significand:).
     if k >= -1022 && k <= 1023 { return r * Double(bitPattern: UInt64(1023 + k) << 52) }
     return Double(sign: .plus, exponent: k, significand: r)
-  }
-
-  /// high 2^64 + low rounded to the nearest Double, ties to even (perf: the generic Int128
-  /// conversion was most of an exact reduction). The magnitude's top 63 bits go to the
-  /// hardware's Int64 conversion with a sticky bit for the rest, far below the 53-bit rounding
-  /// position, so its one rounding is the rounding of the whole; the scaling back is exact.
-  /// |high| < 2^62 (a sum of digits: below 2^117 in all).
-  @inline(__always)
-  public static func rounded(high: Int64, low: UInt64) -> Double {
-    let negative = high < 0
-    var mh = UInt64(bitPattern: high), ml = low
-    if negative { ml = 0 &- low; mh = ~mh &+ (low == 0 ? 1 : 0) }  // the 128-bit magnitude
-    if mh == 0 {
-      let v = ml >> 63 == 0 ? Double(Int64(bitPattern: ml)) : Double(ml)
-      return negative ? -v : v
-    }
-    let lz = mh.leadingZeroBitCount  // in 2 ... 63
-    let top = mh &<< (lz &- 1) | ml &>> (65 &- lz)  // bits 126 - lz ... 64 - lz: 63 of them
-    let sticky: UInt64 = ml &<< (lz &- 1) != 0 ? 1 : 0
-    let v = Double(Int64(bitPattern: top | sticky)) * Double(bitPattern: UInt64(1023 + 65 - lz) << 52)
-    return negative ? -v : v
   }
 }
 
@@ -162,15 +124,13 @@ public enum FixedPointSum {
 public final class ExactSumWorkspace<T: ExactSummable> {
   public let count: Int
   var fields: [Int16]  // shared biased exponents, the header all-reduce
-  var scale: [Double]
-  var digits: [Double]  // [q0 | q1 | q2], 3n, the digit all-reduce
+  var digits: [Double]  // [q0 | q1], 2n, the digit all-reduce
   var flags: [Int32] = []  // [NaN | +Inf | -Inf], 3n, only once some rank had a non-finite value
 
   public init(count: Int) {
     self.count = count
     fields = [Int16](repeating: 0, count: count)
-    scale = [Double](repeating: 0, count: count)
-    digits = [Double](repeating: 0, count: 3 * count)
+    digits = [Double](repeating: 0, count: 2 * count)
   }
 }
 
@@ -215,25 +175,21 @@ extension Communicator {
     }
     // 2. Digits of every contribution on the shared grid, summed locally then globally.
     try w.digits.withUnsafeMutableBufferPointer { (d) throws(MPIError) in
-      w.scale.withUnsafeMutableBufferPointer { g in
-        w.fields.withUnsafeBufferPointer { h in
-          for i in 0 ..< n { g[i] = T.digitScale(field: h[i]) }
-          var lo = 0
-          while lo < n {
-            let m = min(chunk, n - lo)
-            for i in lo ..< lo + m { d[i] = 0; d[n + i] = 0; d[2 * n + i] = 0 }  // in L1, just before use
-            if k > 0 {
-              T.accumulateDigits(c! + lo, contributions: k, m, fields: h.baseAddress! + lo, scale: g.baseAddress! + lo,
-                                 digits: d.baseAddress! + lo, stride: n)
-            }
-            lo += m
+      w.fields.withUnsafeBufferPointer { h in
+        var lo = 0
+        while lo < n {
+          let m = min(chunk, n - lo)
+          for i in lo ..< lo + m { d[i] = 0; d[n + i] = 0 }  // in L1, just before use
+          if k > 0 {
+            T.accumulateDigits(c! + lo, contributions: k, m, fields: h.baseAddress! + lo, digits: d.baseAddress! + lo, stride: n)
           }
+          lo += m
         }
       }
       try allreduce(inPlace: d, op: .sum)
     }
     // 3. Back to floating point, once.
-    if T.self == Float.self {  // the same rounding in C (perf: half the time of the Swift loop)
+    if T.self == Float.self {  // the same rounding in C, vectorised
       w.fields.withUnsafeBufferPointer { h in
         w.digits.withUnsafeBufferPointer { d in
           UnsafeMutableRawPointer(result.baseAddress!).withMemoryRebound(to: Float.self, capacity: n) {
@@ -244,10 +200,10 @@ extension Communicator {
     } else {
     w.fields.withUnsafeBufferPointer { h in
       w.digits.withUnsafeBufferPointer { d in
-        let d0 = d.baseAddress!, d1 = d0 + n, d2 = d0 + 2 * n
+        let d0 = d.baseAddress!, d1 = d0 + n
         for i in 0 ..< n where h[i] != T.nonFiniteExponent {  // those: from the flags below
           let e = Int32(Int(h[i]) &- T.exponentOffset)
-          result[i] = T(FixedPointSum.value(Int64(d0[i]), Int64(d1[i]), Int64(d2[i]), exponent: e))
+          result[i] = T(FixedPointSum.value(d0[i], d1[i], exponent: e))
         }
       }
     }

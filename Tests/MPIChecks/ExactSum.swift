@@ -137,7 +137,7 @@ func checkExactSumAllocations(_ world: Communicator) throws {
   let k = 3, n = 5000
   let slots = (0 ..< k * n).map { Float(sin(Double($0 + world.rank))) }
   var result = [Float](repeating: 0, count: n)
-  var header = [Int16](repeating: 0, count: n), digits = [Double](repeating: 0, count: 3 * n)
+  var header = [Int16](repeating: 0, count: n), digits = [Double](repeating: 0, count: 2 * n)
   let workspace = ExactSumWorkspace<Float>(count: n)
   var own = [UInt](), mpi = [UInt]()
   for _ in 0 ..< 6 {
