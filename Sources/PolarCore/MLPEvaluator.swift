@@ -17,6 +17,7 @@ public final class MLPEvaluator<T: BLASScalar> {
   /// The output Y [n, output] of the latest forward.
   public let y: UnsafeMutablePointer<T>
   let ga: UnsafeMutablePointer<T>, gb: UnsafeMutablePointer<T>  // [n, max width]: G, two in turn
+  let pre: UnsafeMutablePointer<T>  // [n, max width]: a hidden layer's pre-activation
 
   public init(_ net: MLP, capacity: Int) {
     precondition(capacity >= 1, "MLPEvaluator: capacity must be at least 1")
@@ -34,10 +35,11 @@ public final class MLPEvaluator<T: BLASScalar> {
     y = buffer(capacity * net.output)
     ga = buffer(capacity * (widths.max() ?? 1))
     gb = buffer(capacity * (widths.max() ?? 1))
+    pre = buffer(capacity * (widths.max() ?? 1))
   }
 
   deinit {
-    for b in [x, y, ga, gb] + post + slope { b.deallocate() }
+    for b in [x, y, ga, gb, pre] + post + slope { b.deallocate() }
   }
 
   /// Uses these parameters from now on (keeps a reference; no copy).
@@ -61,11 +63,12 @@ public final class MLPEvaluator<T: BLASScalar> {
       var h = UnsafePointer(x)
       for k in 0 ..< L {
         let layer = net.layers[k]
-        let out = k == L - 1 ? y : post[k]  // pre_k first, activated in place below
-        dense(layer, p, h, n, into: out)
-        if k < L - 1 {
-          net.activation.valueAndSlope(out, count: n * layer.output, value: out, slope: slope[k])
-          h = UnsafePointer(out)
+        if k == L - 1 {
+          dense(layer, p, h, n, into: y)
+        } else {  // pre_k, then h_k and act'(pre_k) (not in place: that would not vectorise)
+          dense(layer, p, h, n, into: pre)
+          net.activation.valueAndSlope(pre, count: n * layer.output, value: post[k], slope: slope[k])
+          h = UnsafePointer(post[k])
         }
       }
       if net.residual {  // Y += X S^T

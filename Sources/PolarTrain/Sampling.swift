@@ -31,18 +31,22 @@ public enum Sampling {
     let d = config.problem.dim
     let v = state.networks["inverse"]!.params
     var out = Matrix<Float>(rows: rows.count, cols: d)
+    let sampler = BridgeSampler<Float>(nets.inverse, capacity: chunk)
+    var y = [Float](repeating: 0, count: chunk * d)
     for lo in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
       let hi = min(rows.upperBound, lo + chunk)
-      var y = Matrix<Float>(rows: hi - lo, cols: d)
-      for r in 0 ..< hi - lo { for j in 0 ..< d { y[r, j] = targets[(lo + r) / perPoint - targetOffset, j] } }
-      let x = nets.inverse.sample(v, from: y, steps: steps, sigma: Float(config.inverse.sigma)) { k in
-        let rng = CounterRNG(seed: config.seed,
-                             stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))
-        var eps = Matrix<Float>(rows: hi - lo, cols: d)
-        for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r, j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
-        return eps
+      for r in 0 ..< hi - lo { for j in 0 ..< d { y[r * d + j] = targets[(lo + r) / perPoint - targetOffset, j] } }
+      y.withUnsafeBufferPointer { py in
+        out.storage.withUnsafeMutableBufferPointer { po in
+          sampler.sample(v, from: py.baseAddress!, rows: hi - lo, steps: steps, sigma: Float(config.inverse.sigma),
+                         noise: { k, eps in
+                           let rng = CounterRNG(seed: config.seed,
+                                                stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))
+                           for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r * d + j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
+                         },
+                         into: po.baseAddress! + (lo - rows.lowerBound) * d)
+        }
       }
-      for r in 0 ..< hi - lo { for j in 0 ..< d { out[lo - rows.lowerBound + r, j] = x[r, j] } }
     }
     return out
   }
