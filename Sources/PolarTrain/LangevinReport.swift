@@ -14,7 +14,7 @@ enum LangevinReport {
     let npf = try read("x_npf"), ula = try read("x_ula"), x0 = try read("x0"), reference = try read("reference")
     let modes = try read("modes"), trace = try read("trace")
     let beta = (try? file.attribute("beta", as: Double.self).first) ?? 1
-    let steps = (try? file.attribute("steps", as: Int64.self).first).map { Int($0) ?? 0 } ?? 0
+    let steps = (try? file.attribute("steps", as: Int64.self).first).map { Int($0) } ?? 0
     try file.close()
     var figures = [(Figure, String?)]()
     var stats = [String: Double]()

@@ -198,15 +198,15 @@ extension Communicator {
         }
       }
     } else {
-    w.fields.withUnsafeBufferPointer { h in
-      w.digits.withUnsafeBufferPointer { d in
-        let d0 = d.baseAddress!, d1 = d0 + n
-        for i in 0 ..< n where h[i] != T.nonFiniteExponent {  // those: from the flags below
-          let e = Int32(Int(h[i]) &- T.exponentOffset)
-          result[i] = T(FixedPointSum.value(d0[i], d1[i], exponent: e))
+      w.fields.withUnsafeBufferPointer { h in
+        w.digits.withUnsafeBufferPointer { d in
+          let d0 = d.baseAddress!, d1 = d0 + n
+          for i in 0 ..< n where h[i] != T.nonFiniteExponent {  // those: from the flags below
+            let e = Int32(Int(h[i]) &- T.exponentOffset)
+            result[i] = T(FixedPointSum.value(d0[i], d1[i], exponent: e))
+          }
         }
       }
-    }
     }
     if nonFinite {
       for i in 0 ..< n where w.fields[i] == T.nonFiniteExponent {
