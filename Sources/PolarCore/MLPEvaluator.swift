@@ -4,8 +4,8 @@
 //   backward: G_L = dY;  dW_k += G_k^T h_{k-1},  db_k += sum_rows G_k,  G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})
 //             (+ dS += dY^T X for the skip).
 // The training steps' amortizer, M_psi and bridge network and the sampler run through it (no
-// allocation per call); the same numbers as MLP.forward
-// and MLP.backward up to rounding (tested in Double).
+// allocation per call); the same numbers as MLP.forward and MLP.backward up to rounding (tested
+// in Double).
 
 public final class MLPEvaluator<T: BLASScalar> {
   public let net: MLP
