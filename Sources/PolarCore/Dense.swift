@@ -25,15 +25,18 @@ public struct Dense: Sendable, Equatable {
   public func forward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: Matrix<T>) -> Matrix<T> {
     precondition(x.cols == input, "Dense \(weight.name): input has \(x.cols) columns, expected \(input)")
     var y = Matrix<T>(rows: x.rows, cols: output)
-    if let bias {
-      for r in 0 ..< x.rows { for j in 0 ..< output { y[r, j] = p[bias.offset + j] } }
-    }
-    x.withPointer { px in
-      y.withMutablePointer { py in
-        mm(false, true, x.rows, output, input, 1, px, input, p + weight.offset, input, bias == nil ? 0 : 1, py, output)
-      }
-    }
+    x.withPointer { px in y.withMutablePointer { forward(p, px, rows: x.rows, into: $0) } }
     return y
+  }
+
+  /// Y [n, output] = X W^T + b for X [n, input], into buffers (MLPEvaluator).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func forward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: UnsafePointer<T>, rows n: Int, into y: UnsafeMutablePointer<T>) {
+    if let bias {
+      for r in 0 ..< n { for j in 0 ..< output { y[r * output + j] = p[bias.offset + j] } }
+    }
+    mm(false, true, n, output, input, 1, x, input, p + weight.offset, input, bias == nil ? 0 : 1, y, output)
   }
 
   /// Backward: dW += dY^T X, db += sum_rows dY (when `grad` is given); returns dX = dY W when
@@ -43,23 +46,31 @@ public struct Dense: Sendable, Equatable {
   public func backward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: Matrix<T>, _ dY: Matrix<T>,
                                       grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
     if let grad {
-      dY.withPointer { pd in
-        x.withPointer { px in
-          mm(true, false, output, input, x.rows, 1, pd, output, px, input, 1, grad + weight.offset, input)
-        }
-      }
-      if let bias {
-        for r in 0 ..< dY.rows { for j in 0 ..< output { grad[bias.offset + j] += dY[r, j] } }
-      }
+      dY.withPointer { pd in x.withPointer { px in accumulateGradient(px, dY: pd, rows: x.rows, into: grad) } }
     }
     guard inputGradient else { return nil }
     var dX = Matrix<T>(rows: x.rows, cols: input)
-    dY.withPointer { pd in
-      dX.withMutablePointer { px in
-        mm(false, false, x.rows, input, output, 1, pd, output, p + weight.offset, input, 0, px, input)
-      }
-    }
+    dY.withPointer { pd in dX.withMutablePointer { self.inputGradient(p, dY: pd, rows: x.rows, into: $0) } }
     return dX
+  }
+
+  /// dW += dY^T X and db += sum_rows dY for X [n, input], dY [n, output].
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func accumulateGradient<T: BLASScalar>(_ x: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
+                                                into grad: UnsafeMutablePointer<T>) {
+    mm(true, false, output, input, n, 1, dY, output, x, input, 1, grad + weight.offset, input)
+    if let bias {
+      for r in 0 ..< n { for j in 0 ..< output { grad[bias.offset + j] += dY[r * output + j] } }
+    }
+  }
+
+  /// dX [n, input] = dY W.
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func inputGradient<T: BLASScalar>(_ p: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
+                                           into dX: UnsafeMutablePointer<T>) {
+    mm(false, false, n, input, output, 1, dY, output, p + weight.offset, input, 0, dX, input)
   }
 
   /// Projection onto W >= 0 (non-negative layers only).

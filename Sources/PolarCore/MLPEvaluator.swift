@@ -65,9 +65,9 @@ public final class MLPEvaluator<T: BLASScalar> {
       for k in 0 ..< L {
         let layer = net.layers[k]
         if k == L - 1 {
-          dense(layer, p, h, n, into: y)
+          layer.forward(p, h, rows: n, into: y)
         } else {  // pre_k, then h_k and act'(pre_k) (not in place: that would not vectorise)
-          dense(layer, p, h, n, into: pre)
+          layer.forward(p, h, rows: n, into: pre)
           net.activation.valueAndSlope(pre, count: n * layer.output, value: post[k], slope: slope[k])
           h = UnsafePointer(post[k])
         }
@@ -87,34 +87,21 @@ public final class MLPEvaluator<T: BLASScalar> {
     params.withUnsafeBufferPointer { buf in
       let p = buf.baseAddress!, L = net.depth
       if net.residual {  // dS += dY^T X
-        let skip = net.layers[L]
-        mm(true, false, skip.output, skip.input, n, 1, dy, skip.output, x, skip.input, 1, grad + skip.weight.offset, skip.input)
+        net.layers[L].accumulateGradient(x, dY: dy, rows: n, into: grad)
       }
       var g = dy, spare = ga
       for k in stride(from: L - 1, through: 0, by: -1) {
         let layer = net.layers[k]
         let h = k == 0 ? UnsafePointer(x) : UnsafePointer(post[k - 1])
-        mm(true, false, layer.output, layer.input, n, 1, g, layer.output, h, layer.input, 1, grad + layer.weight.offset, layer.input)
-        if let bias = layer.bias {
-          for r in 0 ..< n { for j in 0 ..< layer.output { grad[bias.offset + j] += g[r * layer.output + j] } }
-        }
+        layer.accumulateGradient(h, dY: g, rows: n, into: grad)
         guard k > 0 else { break }
         // G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})
-        mm(false, false, n, layer.input, layer.output, 1, g, layer.output, p + layer.weight.offset, layer.input, 0, spare, layer.input)
+        layer.inputGradient(p, dY: g, rows: n, into: spare)
         let s = slope[k - 1]
         for i in 0 ..< n * layer.input { spare[i] *= s[i] }
         g = UnsafePointer(spare)
         spare = spare == ga ? gb : ga
       }
     }
-  }
-
-  /// out [n, output] = h W^T + b.
-  func dense(_ layer: Dense, _ p: UnsafePointer<T>, _ h: UnsafePointer<T>, _ n: Int, into out: UnsafeMutablePointer<T>) {
-    if let bias = layer.bias {
-      for r in 0 ..< n { for j in 0 ..< layer.output { out[r * layer.output + j] = p[bias.offset + j] } }
-    }
-    mm(false, true, n, layer.output, layer.input, 1, h, layer.input, p + layer.weight.offset, layer.input,
-       layer.bias == nil ? 0 : 1, out, layer.output)
   }
 }
