@@ -325,13 +325,3 @@ struct LBFGSMemory<T: BLASScalar> {
     for j in 0 ..< d { out[j] = -out[j] }
   }
 }
-
-@inline(__always)
-func rowDot<T: BLASScalar>(_ a: Matrix<T>, _ i: Int, _ b: Matrix<T>, _ k: Int) -> T {
-  var s: T = 0
-  for j in 0 ..< a.cols { s += a[i, j] * b[k, j] }
-  return s
-}
-
-@inline(__always)
-func rowNorm<T: BLASScalar>(_ a: Matrix<T>, _ i: Int) -> T { rowDot(a, i, a, i).squareRoot() }

@@ -3,6 +3,7 @@
 // the key in the message. Every key is declared once in ConfigKeys.swift, with its
 // documentation, validation and rendering; README's configuration table lists the same keys.
 import Foundation
+import SwiftMPI
 import PolarCore
 import TOMLKit
 
@@ -227,6 +228,12 @@ extension Config {
     }
     if map.steps > 0 && map.batch % parallel.microBatch != 0 {
       throw fail("parallel.micro_batch", "must divide map.batch (\(map.batch)), got \(parallel.microBatch)")
+    }
+    // The exact sum's digit sums stay exact for at most 2^20 contributions (micro-batches) per step.
+    let stages = [("potential.batch", potential.batch, true), ("map.batch", map.batch, map.steps > 0),
+                  ("inverse.batch", inverse.batch, inverse.steps > 0)]
+    for (key, batch, used) in stages where used && batch / parallel.microBatch > FixedPointSum.maxContributions {
+      throw fail(key, "at most \(FixedPointSum.maxContributions) micro-batches of parallel.micro_batch = \(parallel.microBatch) per step, got \(batch)")
     }
     if problem.box[0] >= problem.box[1] {
       throw fail("problem.box", "needs lo < hi, got \(problem.box)")

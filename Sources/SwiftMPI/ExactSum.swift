@@ -34,6 +34,10 @@ public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {
   /// j in 0 ..< k, for e in 0 ..< m, on the grid of the element's shared exponent field.
   static func accumulateDigits(_ c: UnsafePointer<Self>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
                                digits: UnsafeMutablePointer<Double>, stride n: Int)
+  /// result[e] = the summed digits' value (FixedPointSum.value) for every element e < n whose
+  /// field is finite; the others are left to the non-finite flags.
+  static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+                     into result: UnsafeMutablePointer<Self>)
 }
 
 extension Float: ExactSummable {
@@ -47,6 +51,12 @@ extension Float: ExactSummable {
   public static func accumulateDigits(_ c: UnsafePointer<Float>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
                                       digits: UnsafeMutablePointer<Double>, stride n: Int) {
     pt_exact_digits_f32(c, k, m, n, fields, digits)
+  }
+
+  /// The same rounding as FixedPointSum.value, in C (vectorised).
+  public static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+                            into result: UnsafeMutablePointer<Float>) {
+    pt_exact_value_f32(fields, digits, n, result)
   }
 }
 
@@ -66,6 +76,13 @@ extension Double: ExactSummable {
         digits[e] += Double(t)
         digits[n + e] += Double(l)
       }
+    }
+  }
+
+  public static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+                            into result: UnsafeMutablePointer<Double>) {
+    for e in 0 ..< n where fields[e] != nonFiniteExponent {
+      result[e] = FixedPointSum.value(digits[e], digits[n + e], exponent: Int32(Int(fields[e]) - exponentOffset))
     }
   }
 }
@@ -147,7 +164,9 @@ extension Communicator {
     precondition(w.count == n && (n == 0 || contributions.count % n == 0), "exactSum: lengths differ")
     if n == 0 { return }  // n is the same on every rank: all return
     let k = contributions.count / n
-    precondition(k * size <= FixedPointSum.maxContributions, "exactSum: more than 2^20 contributions")
+    // A guard only (each rank sees its own k): callers keep the total within the limit
+    // (polar-train's configuration check on batch / micro_batch).
+    precondition(k <= (FixedPointSum.maxContributions + size - 1) / size, "exactSum: more than 2^20 contributions")
     let c = contributions.baseAddress  // nil when this rank has none
     // 1. Shared exponents, all-reduce MAX of the biased exponent fields (Inf/NaN have the
     //    largest, so a non-finite value anywhere shows in the header).
@@ -189,45 +208,14 @@ extension Communicator {
       try allreduce(inPlace: d, op: .sum)
     }
     // 3. Back to floating point, once.
-    if T.self == Float.self {  // the same rounding in C, vectorised
-      w.fields.withUnsafeBufferPointer { h in
-        w.digits.withUnsafeBufferPointer { d in
-          UnsafeMutableRawPointer(result.baseAddress!).withMemoryRebound(to: Float.self, capacity: n) {
-            pt_exact_value_f32(h.baseAddress!, d.baseAddress!, n, $0)
-          }
-        }
-      }
-    } else {
-      w.fields.withUnsafeBufferPointer { h in
-        w.digits.withUnsafeBufferPointer { d in
-          let d0 = d.baseAddress!, d1 = d0 + n
-          for i in 0 ..< n where h[i] != T.nonFiniteExponent {  // those: from the flags below
-            let e = Int32(Int(h[i]) &- T.exponentOffset)
-            result[i] = T(FixedPointSum.value(d0[i], d1[i], exponent: e))
-          }
-        }
-      }
+    w.fields.withUnsafeBufferPointer { h in
+      w.digits.withUnsafeBufferPointer { d in T.values(fields: h.baseAddress!, digits: d.baseAddress!, count: n, into: result.baseAddress!) }
     }
     if nonFinite {
       for i in 0 ..< n where w.fields[i] == T.nonFiniteExponent {
         let nan = w.flags[i] != 0, pinf = w.flags[n + i] != 0, ninf = w.flags[2 * n + i] != 0
         result[i] = nan || (pinf && ninf) ? T.nan : pinf ? T.infinity : ninf ? -T.infinity : 0
       }
-    }
-  }
-
-  /// The same with contributions as separate buffers (copied into one; allocates).
-  public func exactSum<T: ExactSummable>(_ contributions: [UnsafeBufferPointer<T>],
-                                         into result: UnsafeMutableBufferPointer<T>) throws(MPIError) {
-    let n = result.count
-    var flat = [T]()
-    flat.reserveCapacity(contributions.count * n)
-    for c in contributions {
-      precondition(c.count == n, "exactSum: contribution length differs")
-      flat.append(contentsOf: c)
-    }
-    try flat.withUnsafeBufferPointer { (f) throws(MPIError) in
-      try exactSum(f, into: result, workspace: ExactSumWorkspace<T>(count: n))
     }
   }
 
@@ -245,12 +233,9 @@ extension Communicator {
 
   /// The exact sum of every rank's `contributions` (each of length `count`; a rank may pass none).
   public func exactSum<T: ExactSummable>(_ contributions: [[T]], count: Int) throws(MPIError) -> [T] {
+    for c in contributions { precondition(c.count == count, "exactSum: contribution length \(c.count), expected \(count)") }
+    let flat = Array(contributions.joined())
     var result = [T](repeating: 0, count: count)
-    let buffers = contributions.map { c -> [T] in
-      precondition(c.count == count, "exactSum: contribution length \(c.count), expected \(count)")
-      return c
-    }
-    let flat = Array(buffers.joined())
     try flat.withUnsafeBufferPointer { (f) throws(MPIError) in
       try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
         try exactSum(f, into: r, workspace: ExactSumWorkspace<T>(count: count))

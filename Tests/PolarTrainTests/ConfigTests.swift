@@ -69,6 +69,8 @@ struct ConfigTests {
     #expect(e6?.message.hasPrefix("malformed TOML at line 1") == true)
     let e7 = try failure("[parallel]\nmicro_batch = 100\n")
     #expect(e7?.key == "parallel.micro_batch" && e7?.message.contains("must divide potential.batch (1024)") == true)
+    let e7b = try failure("[potential]\nbatch = 2097152\n[parallel]\nmicro_batch = 1\n")
+    #expect(e7b?.key == "potential.batch" && e7b?.message.hasPrefix("at most 1048576 micro-batches") == true, "\(String(describing: e7b))")
     let e8 = try failure("", ["potential.lr=-1"])
     #expect(e8?.source == "--set" && e8?.key == "potential.lr" && e8?.message == "must be greater than 0.0, got -1.0")
     let e9 = try failure("", ["potential.nope=1"])
