@@ -81,11 +81,19 @@ public struct BridgeNetwork: Sendable, Equatable {
   public static func interpolate<T: BLASScalar>(x0: Matrix<T>, x1: Matrix<T>, t: [T], eps: Matrix<T>, sigma: T) -> Matrix<T> {
     var xt = x0
     for r in 0 ..< x0.rows {
-      let s = sigma * (t[r] * (1 - t[r])).squareRoot()
-      for j in 0 ..< x0.cols { xt[r, j] = (1 - t[r]) * x0[r, j] + t[r] * x1[r, j] + s * eps[r, j] }
+      let s = noiseScale(t: t[r], sigma: sigma)
+      for j in 0 ..< x0.cols { xt[r, j] = point(x0: x0[r, j], x1: x1[r, j], t: t[r], noiseScale: s, eps: eps[r, j]) }
     }
     return xt
   }
+
+  /// sigma sqrt(t (1 - t)), the bridge's noise level at time t.
+  @inline(__always)
+  public static func noiseScale<T: BLASScalar>(t: T, sigma: T) -> T { sigma * (t * (1 - t)).squareRoot() }
+
+  /// One coordinate of x_t = (1 - t) X0 + t X1 + noiseScale eps.
+  @inline(__always)
+  public static func point<T: BLASScalar>(x0: T, x1: T, t: T, noiseScale s: T, eps: T) -> T { (1 - t) * x0 + t * x1 + s * eps }
 
   /// The regression loss sum_rows |v(x_t, t, X0) - X1|^2 (a sum, so micro-batches add up) and
   /// its parameter gradient, accumulated into `grad`.

@@ -30,8 +30,8 @@ extension Trainer {
       x0 = UnsafePointer(s.x)
       for r in 0 ..< mb { iterations += s.iterations[r] }
     }
-    // The rows used, gathered: z = [x_t | X0 | time features], X1 = x, with the bridge point
-    // x_t = (1 - t) X0 + t X1 + sigma sqrt(t (1 - t)) eps (BridgeNetwork.interpolate).
+    // The rows used, gathered: z = [x_t | X0 | time features], X1 = x, with the bridge point x_t
+    // (BridgeNetwork.point).
     let bridge = w.bridge!, width = nets.inverse.mlp.input, sigma = Float(config.inverse.sigma)
     let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.inverseBridge.rawValue, UInt64(step)))
     var kept = 0
@@ -39,10 +39,10 @@ extension Trainer {
       let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
       let t = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
       w.t[kept] = t
-      let scale = sigma * (t * (1 - t)).squareRoot()
+      let scale = BridgeNetwork.noiseScale(t: t, sigma: sigma)
       for j in 0 ..< d {
         let a = x0[r * d + j], b = w.x[r, j], eps = Float(rng.normal(g + 1 + UInt64(j)))
-        w.z[kept * width + j] = (1 - t) * a + t * b + scale * eps
+        w.z[kept * width + j] = BridgeNetwork.point(x0: a, x1: b, t: t, noiseScale: scale, eps: eps)
         w.z[kept * width + d + j] = a
         w.x1[kept * d + j] = b
       }
