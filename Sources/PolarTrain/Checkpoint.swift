@@ -1,13 +1,16 @@
 // Checkpoints (DESIGN §4), written collectively by all ranks through MPI-IO:
 //   root attributes: format, version, stage, step, seed, world_size, config (TOML), created,
 //                    checksum (FNV-1a 64 of the bytes of every parameter and Adam vector, hex),
-//                    metrics (JSON lines), lr_scale and rollbacks (NaN rollbacks so far), program
+//                    metrics (JSON lines), lr_scale and rollbacks (NaN rollbacks so far), program,
+//                    run_id (the run that wrote it: RunOwnership.swift)
 //   /<network>/params, /<network>/adam/m, /<network>/adam/v: flat Float32, each written in N
 //       contiguous hyperslabs (one per rank) in one collective call; /<network>/adam/t: [1] int64
 //   /<network>/layout/names, offsets, ranks, dims: the arena layout (block names, offsets, shapes)
 // Crash safety: every rank writes `<path>.partial` and closes it collectively; then rank 0 fsyncs
 // it, renames it into place, fsyncs the directory and atomically replaces `latest`; barriers on
-// both sides. The newest `keep` checkpoints are kept.
+// both sides. The newest `keep` checkpoints are kept. A write that fails (a full disk, a quota)
+// is one error on every rank, names ENOSPC / EDQUOT as such, and leaves no `.partial` behind:
+// the previous checkpoint and `latest` stay the newest intact ones.
 import Foundation
 import ParallelHDF5
 import PolarCore
@@ -17,9 +20,10 @@ public enum Checkpoint {
   public static let format = "polar-train-checkpoint"
   public static let version: Int64 = 1
 
-  public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String,
+  public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String, runID: String,
                            to path: String, world: Communicator) throws {
     let partial = path + ".partial"
+    var failure = "not written"
     // Attribute values must be the same bytes on every rank (they are file metadata, written
     // collectively): take rank 0's clock and log.
     let created = try world.broadcast(ISO8601DateFormatter().string(from: Date()), root: 0)
@@ -39,6 +43,7 @@ public enum Checkpoint {
       try file.setAttribute("program", "polar-train \(polarTrainVersion)")
       try file.setAttribute("lr_scale", state.lrScale)
       try file.setAttribute("rollbacks", Int64(state.rollbacks))
+      try file.setAttribute("run_id", runID)
       for name in Networks.names {
         guard let net = state.networks[name] else { continue }
         try writeVector(file, "\(name)/params", net.params, world)
@@ -50,9 +55,43 @@ public enum Checkpoint {
       }
       pauseForTests(step: state.step)
       try file.close()
+      failure = ""
     } catch let e as HDF5Error {
-      throw CheckpointError(message: e.description)
+      failure = e.description
     }
+    // Some ranks may have failed where others did not: agree, then rank 0 removes the .partial.
+    let failed = try world.allreduce(Int32(failure.isEmpty ? 0 : 1), op: .max)
+    guard failed != 0 else { return }
+    let first = try world.allreduce(Int32(failure.isEmpty ? Int32.max : Int32(world.rank)), op: .min)
+    let message = try world.broadcast(failure, root: Int(first))
+    if world.rank == 0 { unlink(partial) }
+    try world.barrier()
+    throw OutputError(message: "\(path): cannot write the checkpoint: \(namingFullDisk(message, directory: (path as NSString).deletingLastPathComponent))")
+  }
+
+  /// An I/O message with a full disk or an exceeded quota said first, so that nobody has to read
+  /// HDF5's or MPI-IO's words for it (which vary: errno = 28, MPI_ERR_NO_SPACE, ...).
+  static func namingFullDisk(_ message: String, directory: String) -> String {
+    let m = message.lowercased()
+    if m.contains("quota") || m.contains("errno = 122") { return "\(describeErrno(EDQUOT)) [\(message)]" }
+    var fs = statvfs()
+    let full = statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
+    if full || m.contains("no space") || m.contains("not enough space") || m.contains("errno = 28") || m.contains("no_space") {
+      return "\(describeErrno(ENOSPC)) [\(message)]"
+    }
+    return message
+  }
+
+  /// ckpt-<stage>-<step>.h5, or one being written.
+  static func isCheckpointFile(_ name: String) -> Bool {
+    name.hasPrefix("ckpt-") && (name.hasSuffix(".h5") || name.hasSuffix(".h5.partial"))
+  }
+
+  /// The run_id attribute of a checkpoint (rank 0, serial open), nil when absent or unreadable.
+  static func runID(of path: String) -> String? {
+    guard let file = try? File.open(path) else { return nil }
+    defer { try? file.close() }
+    return try? file.stringAttribute("run_id")
   }
 
   /// Fault tests kill ranks while a checkpoint is being written: with
@@ -88,8 +127,10 @@ public enum Checkpoint {
       .write(world.rank == 0 ? dims : [], selection: sel)
   }
 
-  /// Moves a written `.partial` into place and updates `latest` (rank 0), keeping `keep` files.
-  public static func publish(_ path: String, keep: Int, world: Communicator) throws {
+  /// Moves a written `.partial` into place and updates `latest` (rank 0), keeping `keep` files;
+  /// with `onlyRun`, only checkpoints carrying that run id are pruned (a directory shared with
+  /// other runs, the flat layout of runs made before run ids).
+  public static func publish(_ path: String, keep: Int, onlyRun: String? = nil, world: Communicator) throws {
     try world.barrier()
     var failure = ""
     if world.rank == 0 {
@@ -99,23 +140,24 @@ public enum Checkpoint {
         try publishPartial(path)
         try fsyncPath(dir)
         let latest = dir + "/latest"
-        try ((path as NSString).lastPathComponent + "\n").write(toFile: latest + ".tmp", atomically: false, encoding: .utf8)
-        try fsyncPath(latest + ".tmp")
-        try atomicReplace(latest, with: latest + ".tmp")
+        try writeFileAtomically(latest, (path as NSString).lastPathComponent + "\n")
         try fsyncPath(dir)
-        try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent)
+        try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent, onlyRun: onlyRun)
       } catch {
-        failure = "\(path): cannot publish checkpoint: \(error)"
+        unlink(path + ".partial")
+        failure = "\(path): cannot publish checkpoint: \(namingFullDisk("\(error)", directory: (path as NSString).deletingLastPathComponent))"
       }
     }
     let message = try world.broadcast(failure, root: 0)
-    if !message.isEmpty { throw CheckpointError(message: message) }
+    if !message.isEmpty { throw OutputError(message: message) }
   }
 
   /// Deletes all but the newest `keep` checkpoints (by modification order of publication).
-  static func prune(_ dir: String, keep: Int, newest: String) throws {
+  static func prune(_ dir: String, keep: Int, newest: String, onlyRun: String?) throws {
     let fm = FileManager.default
-    let files = try fm.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") }
+    let files = try fm.contentsOfDirectory(atPath: dir).filter {
+      $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") && (onlyRun == nil || runID(of: dir + "/" + $0) == onlyRun)
+    }
     var dated: [(name: String, date: Date)] = []
     for name in files {
       let attrs = try? fm.attributesOfItem(atPath: dir + "/" + name)

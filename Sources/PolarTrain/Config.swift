@@ -180,6 +180,11 @@ extension Config {
       guard let spec = ConfigKeys.all.first(where: { $0.path == key }) else {
         throw ConfigError(source: "--set", key: key, message: "unknown key\(ConfigKeys.suggestion(key))")
       }
+      // One value per --set: a line break would hide a second key=value that TOML parses and we
+      // would drop (issue 16).
+      if raw.contains(where: { $0.isNewline }) {
+        throw ConfigError(source: "--set", key: key, message: "the value spans several lines: give one key=value per --set")
+      }
       // The value is TOML (numbers, arrays, quoted strings); a bare word is taken as a string.
       let value: TOMLValueConvertible
       if let table = try? TOMLTable(string: "v = \(raw)"), let v = table["v"] {

@@ -68,6 +68,24 @@ func describe(_ v: TOMLValueConvertible) -> String {
   }
 }
 
+/// A TOML basic string: quotes, backslashes and control characters escaped (TOML 1.0 "Basic
+/// strings"), so that any value survives config.toml and the checkpoint's config attribute.
+func tomlString(_ s: String) -> String {
+  var out = "\""
+  for u in s.unicodeScalars {
+    switch u {
+    case "\"": out += "\\\""
+    case "\\": out += "\\\\"
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
+    case "\r": out += "\\r"
+    case _ where u.value < 0x20 || u.value == 0x7F: out += String(format: "\\u%04X", u.value)
+    default: out.unicodeScalars.append(u)
+    }
+  }
+  return out + "\""
+}
+
 func renderList<T>(_ a: [T]) -> String { "[" + a.map { "\($0)" }.joined(separator: ", ") + "]" }
 func renderNumber(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)" }
 
@@ -91,10 +109,10 @@ enum ConfigKeys {
     key("problem.dim", "dimension d of x and F(x)",
         { c, v, x in c.problem.dim = try integer(v, x, min: 1) }, { "\($0.problem.dim)" }),
     key("problem.field", "the field F: \(fieldNames.joined(separator: " | "))",
-        { c, v, x in c.problem.field = try text(v, x, oneOf: fieldNames) }, { "\"\($0.problem.field)\"" }),
+        { c, v, x in c.problem.field = try text(v, x, oneOf: fieldNames) }, { tomlString($0.problem.field) }),
     key("problem.reference", "rho: gaussian (N(0, I)) | uniform (on the box) | data (the x of the field file)",
         { c, v, x in c.problem.reference = try text(v, x, oneOf: ["gaussian", "uniform", "data"]) },
-        { "\"\($0.problem.reference)\"" }),
+        { tomlString($0.problem.reference) }),
     key("problem.box", "[lo, hi]: the box [lo, hi]^d of reference = \"uniform\"",
         { c, v, x in
           let b = try numbers(v, x)
@@ -103,7 +121,7 @@ enum ConfigKeys {
         }, { renderList($0.problem.box.map(renderNumber)) }),
     key("problem.file", "field = \"file\": HDF5 file with datasets x [n, d] and F [n, d]; topography: HDF5 elevation grid; "
         + "classifier-loss: HDF5 with images [n, P] and labels [n], or an MNIST IDX images file (relative to the working directory)",
-        { c, v, x in c.problem.file = try text(v, x) }, { "\"\($0.problem.file)\"" }),
+        { c, v, x in c.problem.file = try text(v, x) }, { tomlString($0.problem.file) }),
     key("problem.matrix", "field = \"linear\": the matrix A as rows; [] draws A from field_seed",
         { c, v, x in
           guard let rows = v.array else { throw bad(x, "expected an array of rows, got \(describe(v))") }
@@ -112,7 +130,7 @@ enum ConfigKeys {
     key("problem.condition", "field = \"linear\" drawn from field_seed: largest condition number of A",
         { c, v, x in c.problem.condition = try number(v, x, atLeast: 1) }, { renderNumber($0.problem.condition) }),
     key("problem.dataset", "topography: the elevation grid's dataset [rows, cols] in problem.file",
-        { c, v, x in c.problem.dataset = try text(v, x) }, { "\"\($0.problem.dataset)\"" }),
+        { c, v, x in c.problem.dataset = try text(v, x) }, { tomlString($0.problem.dataset) }),
     key("problem.smoothing", "topography: Gaussian smoothing of the grid, sigma in grid cells (0: none)",
         { c, v, x in c.problem.smoothing = try number(v, x, atLeast: 0) }, { renderNumber($0.problem.smoothing) }),
     key("problem.holdout", "topography: share of grid cells held out of training for evaluation (0 to 0.9)",
@@ -124,13 +142,13 @@ enum ConfigKeys {
     key("problem.holdout_block", "topography: cells are held out in blocks of k x k grid cells",
         { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1) }, { "\($0.problem.holdoutBlock)" }),
     key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",
-        { c, v, x in c.problem.firstRow = try text(v, x, oneOf: ["top", "bottom"]) }, { "\"\($0.problem.firstRow)\"" }),
+        { c, v, x in c.problem.firstRow = try text(v, x, oneOf: ["top", "bottom"]) }, { tomlString($0.problem.firstRow) }),
     key("problem.classifier_hidden", "classifier-loss: hidden width h of the classifier (d = P h + h + 10 h + 10)",
         { c, v, x in c.problem.classifierHidden = try integer(v, x, min: 1) }, { "\($0.problem.classifierHidden)" }),
     key("problem.images", "classifier-loss: images in the fixed minibatch that defines f",
         { c, v, x in c.problem.images = try integer(v, x, min: 1) }, { "\($0.problem.images)" }),
     key("problem.labels", "classifier-loss with an IDX images file: the IDX labels file",
-        { c, v, x in c.problem.labels = try text(v, x) }, { "\"\($0.problem.labels)\"" }),
+        { c, v, x in c.problem.labels = try text(v, x) }, { tomlString($0.problem.labels) }),
     key("problem.pool", "classifier-loss: average-pool the images k x k (4 turns MNIST's 28 x 28 into 7 x 7)",
         { c, v, x in c.problem.pool = try integer(v, x, min: 1) }, { "\($0.problem.pool)" }),
     key("problem.field_seed", "seed of the drawn linear matrix or rotated-convex field",
@@ -141,10 +159,10 @@ enum ConfigKeys {
     key("potential.rank", "rank of the low-rank part of each quadratic potential",
         { c, v, x in c.potential.rank = try integer(v, x, min: 0) }, { "\($0.potential.rank)" }),
     key("potential.activation", "ICNN activation: relu | leaky-relu | softplus | elu",
-        { c, v, x in c.potential.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.potential.activation)\"" }),
+        { c, v, x in c.potential.activation = try text(v, x, oneOf: activationNames) }, { tomlString($0.potential.activation) }),
     key("potential.init", "identity (grad u = x at start) | gaussian (the Bures map between rho and F#rho)",
         { c, v, x in c.potential.initialization = try text(v, x, oneOf: ["identity", "gaussian"]) },
-        { "\"\($0.potential.initialization)\"" }),
+        { tomlString($0.potential.initialization) }),
     key("potential.steps", "optimizer steps of stage potential",
         { c, v, x in c.potential.steps = try integer(v, x, min: 0) }, { "\($0.potential.steps)" }),
     key("potential.batch", "global batch size (samples per step, over all ranks)",
@@ -152,7 +170,7 @@ enum ConfigKeys {
     key("potential.lr", "Adam learning rate of u (start of the schedule)",
         { c, v, x in c.potential.lr = try number(v, x, above: 0) }, { "\($0.potential.lr)" }),
     key("potential.schedule", "learning-rate schedule: constant | cosine (to lr_final)",
-        { c, v, x in c.potential.schedule = try text(v, x, oneOf: ["constant", "cosine"]) }, { "\"\($0.potential.schedule)\"" }),
+        { c, v, x in c.potential.schedule = try text(v, x, oneOf: ["constant", "cosine"]) }, { tomlString($0.potential.schedule) }),
     key("potential.lr_final", "cosine schedule: final learning rate",
         { c, v, x in c.potential.lrFinal = try number(v, x, atLeast: 0) }, { "\($0.potential.lrFinal)" }),
     key("potential.warmup", "linear warm-up steps of the schedule",
@@ -163,14 +181,14 @@ enum ConfigKeys {
     key("amortizer.hidden", "amortizer MLP hidden widths (g(y) ~ grad u*(y), the solver's warm start)",
         { c, v, x in c.amortizer.hidden = try integers(v, x, min: 1, allowEmpty: true) }, { renderList($0.amortizer.hidden) }),
     key("amortizer.activation", "amortizer activation: relu | leaky-relu | softplus | elu",
-        { c, v, x in c.amortizer.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.amortizer.activation)\"" }),
+        { c, v, x in c.amortizer.activation = try text(v, x, oneOf: activationNames) }, { tomlString($0.amortizer.activation) }),
     key("amortizer.residual", "g(y) = S y + MLP(y) when true (S a learnt d x d skip, initialised to I), MLP(y) otherwise",
         { c, v, x in c.amortizer.residual = try flag(v, x) }, { "\($0.amortizer.residual)" }),
     key("amortizer.lr", "Adam learning rate of the amortizer (same schedule shape as u)",
         { c, v, x in c.amortizer.lr = try number(v, x, above: 0) }, { "\($0.amortizer.lr)" }),
     // [conjugate]
     key("conjugate.solver", "training's conjugate solver: lbfgs (batched L-BFGS, Armijo backtracking) | adam (the authors' choice; cosine-decayed steps from conjugate.lr; needs max_iter in the hundreds). evaluate, apply and the end-of-run report always use L-BFGS",
-        { c, v, x in c.conjugate.solver = try text(v, x, oneOf: ["lbfgs", "adam"]) }, { "\"\($0.conjugate.solver)\"" }),
+        { c, v, x in c.conjugate.solver = try text(v, x, oneOf: ["lbfgs", "adam"]) }, { tomlString($0.conjugate.solver) }),
     key("conjugate.max_iter", "iterations per conjugate solve at most",
         { c, v, x in c.conjugate.maxIter = try integer(v, x, min: 1) }, { "\($0.conjugate.maxIter)" }),
     key("conjugate.tol", "stop when |grad u(x) - y| <= tol",
@@ -185,7 +203,7 @@ enum ConfigKeys {
     key("map.hidden", "M network hidden widths",
         { c, v, x in c.map.hidden = try integers(v, x, min: 1, allowEmpty: true) }, { renderList($0.map.hidden) }),
     key("map.activation", "M network activation",
-        { c, v, x in c.map.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.map.activation)\"" }),
+        { c, v, x in c.map.activation = try text(v, x, oneOf: activationNames) }, { tomlString($0.map.activation) }),
     key("map.residual", "M(x) = S x + MLP(x) when true (S learnt, initialised to I)",
         { c, v, x in c.map.residual = try flag(v, x) }, { "\($0.map.residual)" }),
     key("map.batch", "global batch of stage map",
@@ -200,7 +218,7 @@ enum ConfigKeys {
     key("inverse.hidden", "bridge network hidden widths (an MLP on [x_t, X0, t, time features])",
         { c, v, x in c.inverse.hidden = try integers(v, x, min: 1, allowEmpty: true) }, { renderList($0.inverse.hidden) }),
     key("inverse.activation", "bridge network activation",
-        { c, v, x in c.inverse.activation = try text(v, x, oneOf: activationNames) }, { "\"\($0.inverse.activation)\"" }),
+        { c, v, x in c.inverse.activation = try text(v, x, oneOf: activationNames) }, { tomlString($0.inverse.activation) }),
     key("inverse.frequencies", "time features cos/sin(2 pi k t), k = 1 ... frequencies",
         { c, v, x in c.inverse.frequencies = try integer(v, x, min: 0) }, { "\($0.inverse.frequencies)" }),
     key("inverse.time_power", "training times t = 1 - (1 - u)^p, u uniform: 1 is uniform, p > 1 favours t near 1",
@@ -210,24 +228,24 @@ enum ConfigKeys {
     key("inverse.lr", "Adam learning rate of stage inverse (cosine schedule to lr / 100)",
         { c, v, x in c.inverse.lr = try number(v, x, above: 0) }, { "\($0.inverse.lr)" }),
     key("inverse.coupling", "X0 = M(x) from: implicit (a conjugate solve per sample) | explicit (M_net)",
-        { c, v, x in c.inverse.coupling = try text(v, x, oneOf: ["implicit", "explicit"]) }, { "\"\($0.inverse.coupling)\"" }),
+        { c, v, x in c.inverse.coupling = try text(v, x, oneOf: ["implicit", "explicit"]) }, { tomlString($0.inverse.coupling) }),
     // [checkpoint]
     key("checkpoint.every", "write a checkpoint every this many steps (the end of a stage always writes one)",
         { c, v, x in c.checkpoint.every = try integer(v, x, min: 1) }, { "\($0.checkpoint.every)" }),
     key("checkpoint.keep", "keep the newest K checkpoints",
         { c, v, x in c.checkpoint.keep = try integer(v, x, min: 1) }, { "\($0.checkpoint.keep)" }),
     key("checkpoint.dir", "checkpoint directory, relative to the run directory unless absolute",
-        { c, v, x in c.checkpoint.dir = try text(v, x) }, { "\"\($0.checkpoint.dir)\"" }),
+        { c, v, x in c.checkpoint.dir = try text(v, x) }, { tomlString($0.checkpoint.dir) }),
     // [parallel]
     key("parallel.reduction", "exact (bitwise reproducible for any N) | fast (float all-reduce)",
-        { c, v, x in c.parallel.reduction = try text(v, x, oneOf: ["exact", "fast"]) }, { "\"\($0.parallel.reduction)\"" }),
+        { c, v, x in c.parallel.reduction = try text(v, x, oneOf: ["exact", "fast"]) }, { tomlString($0.parallel.reduction) }),
     key("parallel.micro_batch", "samples per micro-batch; must divide the batch; N ranks split the micro-batches",
         { c, v, x in c.parallel.microBatch = try integer(v, x, min: 1) }, { "\($0.parallel.microBatch)" }),
     // [train]
     key("train.log_every", "print progress and append to metrics.jsonl every this many steps",
         { c, v, x in c.train.logEvery = try integer(v, x, min: 1) }, { "\($0.train.logEvery)" }),
     key("train.on_nan", "stop (name the step and network) | rollback (to the last checkpoint, half lr)",
-        { c, v, x in c.train.onNaN = try text(v, x, oneOf: ["stop", "rollback"]) }, { "\"\($0.train.onNaN)\"" }),
+        { c, v, x in c.train.onNaN = try text(v, x, oneOf: ["stop", "rollback"]) }, { tomlString($0.train.onNaN) }),
     key("train.eval_samples", "held-out samples for the metrics at the end of training",
         { c, v, x in c.train.evalSamples = try integer(v, x, min: 16) }, { "\($0.train.evalSamples)" }),
     key("train.report", "write report/index.html (polar-train report) at the end of training",

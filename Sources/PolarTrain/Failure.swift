@@ -42,3 +42,26 @@ public func agreeing<T>(_ world: Communicator, _ body: () throws -> T) throws ->
   }
   throw CommandFailure(status: worst, message: failure.map { "\($0)" } ?? "another rank failed", printed: true)
 }
+
+/// Runs `body` on rank 0 only and gives every rank its answer, or throws its error on every rank
+/// (printed once): for decisions about files that all ranks must take alike, even when they see
+/// the file system differently (node-local paths).
+public func decidedOnRankZero(_ world: Communicator, _ body: () throws -> [String]) throws -> [String] {
+  var fields: [String] = []
+  var status: Int32 = 0
+  if world.rank == 0 {
+    do { fields = try body() } catch {
+      status = exitStatus(of: error)
+      fields = ["\(error)"]
+    }
+  }
+  let decided = try world.broadcast(([String(status)] + fields).joined(separator: "\u{1F}"), root: 0)
+    .components(separatedBy: "\u{1F}")
+  let code = Int32(decided[0]) ?? 1
+  guard code == 0 else {
+    let message = decided.count > 1 ? decided[1] : "rank 0 failed"
+    if world.rank == 0 { MPIEnvironment.printError(world.size > 1 ? "polar-train: rank 0: \(message)" : "polar-train: \(message)") }
+    throw CommandFailure(status: code, message: message, printed: true)
+  }
+  return Array(decided.dropFirst())
+}

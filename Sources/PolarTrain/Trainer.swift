@@ -29,6 +29,8 @@ public final class Trainer {
   public var verbose = true
 
   public static let maxRollbacks = 3
+  /// The newest checkpoint this trainer wrote.
+  public private(set) var lastCheckpoint: String? = nil
 
   /// A trainer from the initial state, or from `state` (read from a checkpoint).
   public init(config: Config, problem: Problem, world: Communicator, run: RunDirectory, state: TrainState? = nil) {
@@ -75,6 +77,13 @@ public final class Trainer {
       if state.stage != "done" { state.step = 0 }
       try checkpoint()
     }
+    try checkWriteFailure(try world.allreduce(Int32(run.writeFailure == nil ? 0 : 1), op: .max) != 0)
+  }
+
+  /// Every rank throws rank 0's metrics.jsonl write failure once they know of it.
+  func checkWriteFailure(_ failed: Bool) throws {
+    guard failed else { return }
+    throw OutputError(message: try world.broadcast(run.writeFailure ?? "", root: 0))
   }
 
   /// The stage after `stage` that has steps to run, or "done".
@@ -126,15 +135,21 @@ public final class Trainer {
   func checkpoint() throws -> String {
     let path = run.checkpointDirectory + "/ckpt-\(state.stage)-\(state.step).h5"
     let t0 = MPIEnvironment.wallTime()
-    try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, to: path, world: world)
-    try Checkpoint.publish(path, keep: config.checkpoint.keep, world: world)
+    try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, runID: run.marker.runID,
+                         to: path, world: world)
+    try Checkpoint.publish(path, keep: config.checkpoint.keep, onlyRun: run.pruneOnlyRun, world: world)
+    lastCheckpoint = path
     run.note(checkpoint: path, seconds: MPIEnvironment.wallTime() - t0, verbose: verbose)
     return path
   }
 
-  /// At a step boundary: if any rank has received a stop signal, all write a checkpoint and stop.
+  /// At a step boundary: if any rank has received a stop signal, all write a checkpoint and stop;
+  /// if rank 0 could not write metrics.jsonl (a full disk), all stop with its message.
   func stopIfSignalled() throws {
-    let signal = try world.allreduce(StopSignals.pending, op: .max)
+    var flags = [StopSignals.pending, run.writeFailure == nil ? 0 : 1]
+    try world.allreduce(&flags, op: .max)
+    try checkWriteFailure(flags[1] != 0)
+    let signal = flags[0]
     guard signal != 0 else { return }
     let path = try checkpoint()
     throw StoppedBySignal(signal: signal, checkpoint: path)

@@ -50,7 +50,7 @@ struct ReportCommand: ParsableCommand {
         throw OutputError(message: "\(directory): not a run directory (no config.toml)")
       }
       let config = try Config.load(file: directory + "/config.toml", overrides: [])
-      let dir = RunDirectory.checkpointDirectory(config: config, run: directory)
+      let dir = try RunDirectory.checkpointDirectory(config: config, run: directory)
       guard let name = try? String(contentsOfFile: dir + "/latest", encoding: .utf8)
         .trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty else {
         throw CheckpointError(message: "\(dir)/latest: missing: the run has no checkpoint yet")

@@ -48,6 +48,16 @@ struct TrainCommand: ParsableCommand {
   func validate() throws {
     if resume != nil && force { throw ValidationError("--resume and --force exclude each other") }
     if resume?.isEmpty == true { throw ValidationError("--resume needs auto or a checkpoint path") }
+    if output.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--output: empty path: name the run directory") }
+  }
+
+  /// Rank 0 decides what --output is (RunDirectory.plan); every rank gets the decision.
+  func plan(_ cfg: Config, _ world: Communicator) throws -> RunDirectory.Plan {
+    let fields = try decidedOnRankZero(world) {
+      try RunDirectory.plan(output: output, config: cfg, force: force, resume: resume).fields
+    }
+    guard let plan = RunDirectory.Plan(fields: fields) else { throw OutputError(message: "\(output): undecidable run directory") }
+    return plan
   }
 
   func run() throws {
@@ -59,9 +69,11 @@ struct TrainCommand: ParsableCommand {
     let written = output + "/config.toml"
     if resume != nil && config == nil && FileManager.default.fileExists(atPath: written) { configFile = written }
     var cfg = try agreeing(world) { try Config.load(file: configFile, overrides: overrides) }
+    var plan = try plan(cfg, world)
     var saved: Checkpoint.Contents? = nil
+    var resumedFrom: String? = nil
     if let resume {
-      let dir = RunDirectory.checkpointDirectory(config: cfg, run: output)
+      let dir = plan.checkpointDirectory
       let found = try agreeing(world) { try Checkpoint.locate(resume, dir: dir, world: world) }
       if let found {
         for w in found.warnings where world.rank == 0 { MPIEnvironment.printError("polar-train: \(w)") }
@@ -71,32 +83,42 @@ struct TrainCommand: ParsableCommand {
         // Without --config, the checkpoint's configuration (plus the --set overrides) is the run's.
         if configFile == nil {
           cfg = try agreeing(world) { try Config.load(file: nil, overrides: overrides, base: contents.config) }
+          plan = try self.plan(cfg, world)
         }
-        let changed = try agreeing(world) { try cfg.checkResumable(from: contents.config, path: found.path) }
+        let changed = try agreeing(world) { () throws -> [String] in
+          let changed = try cfg.checkResumable(from: contents.config, path: found.path)
+          if contents.state.stage == "done" && !changed.isEmpty {
+            throw ConfigError(source: found.path, key: "",
+                              message: "the run finished (stage done) with other settings than now asked for (\(changed.joined(separator: ", "))); "
+                                + "a finished run cannot be continued with them: train a new run (another --output, "
+                                + "with --resume PATH of one of its earlier checkpoints to start from it)")
+          }
+          return changed
+        }
         if world.rank == 0 {
           print("resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
                   + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
-          if !changed.isEmpty {
+          if contents.state.stage == "done" {
+            print("the run has already finished training: nothing to train; the steps after training follow")
+          } else if !changed.isEmpty {
             print("warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "
                     + changed.joined(separator: ", "))
           }
         }
         saved = contents
+        resumedFrom = found.path
       } else if world.rank == 0 {
         print("no checkpoint in \(dir): starting fresh")
       }
     }
     let problem = try agreeing(world) { try Problem.make(cfg, world: world) }
-    try agreeing(world) { try RunDirectory.check(path: output, force: force, resume: resume != nil) }
-    let runDir = try agreeing(world) {
-      try RunDirectory(path: output, config: cfg, world: world, force: force, resume: resume != nil)
-    }
+    let runDir = try agreeing(world) { try RunDirectory(plan: plan, config: cfg, world: world) }
     if let saved { runDir.restore(metrics: saved.metrics) }
     let trainer = Trainer(config: cfg, problem: problem, world: world, run: runDir, state: saved?.state)
     trainer.verbose = !quiet
     if world.rank == 0 {
       print("polar-train train: field \(cfg.problem.field), d = \(cfg.problem.dim), rho \(cfg.problem.reference), "
-              + "\(world.size) rank(s), \(cfg.parallel.reduction) reduction; run directory \(output)")
+              + "\(world.size) rank(s), \(cfg.parallel.reduction) reduction; run directory \(runDir.path) (run \(runDir.marker.runID))")
       print("  networks: potential \(trainer.nets.potential.parameterCount) parameters, amortizer "
               + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : "")
               + (cfg.inverse.steps > 0 ? ", inverse \(trainer.nets.inverse.parameterCount)" : ""))
@@ -110,28 +132,33 @@ struct TrainCommand: ParsableCommand {
       // Decided on all-reduced values, so every rank is here with the same message.
       if world.rank == 0 { MPIEnvironment.printError("polar-train: \(failure)") }
       throw CommandFailure(status: 1, message: "\(failure)", printed: true)
+    } catch let failure as OutputError {
+      // A checkpoint or metrics.jsonl that could not be written (a full disk): agreed by all ranks.
+      if world.rank == 0 { MPIEnvironment.printError("polar-train: \(failure)") }
+      throw CommandFailure(status: 2, message: "\(failure)", printed: true)
     }
-    if world.rank == 0 {
+    let json = try agreeing(world) { () throws -> String in
+      guard world.rank == 0 else { return "" }
       let metrics = Evaluation.run(config: cfg, problem: problem, nets: trainer.nets, state: trainer.state,
                                    samples: cfg.train.evalSamples)
       let json = try jsonText(metrics)
-      try json.write(toFile: output + "/report/metrics.json", atomically: true, encoding: .utf8)
+      try writeFileAtomically(runDir.path + "/report/metrics.json", json)
+      return json
+    }
+    if world.rank == 0 {
       print("evaluation on \(cfg.train.evalSamples) held-out samples (report/metrics.json):")
       print(json)
-      print("outputs: \(output)/config.toml, \(output)/metrics.jsonl, \(output)/checkpoints/, \(output)/report/metrics.json")
+      let r = runDir.path
+      print("outputs: \(r)/config.toml, \(r)/metrics.jsonl, \(runDir.checkpointDirectory)/, \(r)/report/metrics.json")
     }
     try world.barrier()
-    try afterTraining(cfg, world: world)
+    guard let newest = trainer.lastCheckpoint ?? resumedFrom else { return }
+    try afterTraining(cfg, run: runDir.path, checkpoint: newest, world: world)
   }
 
   /// The steps a configuration asks for after training, as the commands would run them:
   /// `sample` into RUN/samples.h5, `langevin` into RUN/langevin.h5, then `report`.
-  func afterTraining(_ cfg: Config, world: Communicator) throws {
-    let ckpt = RunDirectory.checkpointDirectory(config: cfg, run: output)
-    let latest = try agreeing(world) { () throws -> String in
-      let name = try String(contentsOfFile: ckpt + "/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-      return name.hasPrefix("/") ? name : ckpt + "/" + name
-    }
+  func afterTraining(_ cfg: Config, run output: String, checkpoint latest: String, world: Communicator) throws {
     if cfg.sample.count > 0 {
       try SampleCommand.parse(["--checkpoint", latest, "--count", "\(cfg.sample.count)", "--refine", "\(cfg.sample.refine)",
                                "--output", output + "/samples.h5"]).run()
