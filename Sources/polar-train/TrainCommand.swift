@@ -86,6 +86,7 @@ struct TrainCommand: ParsableCommand {
         print("no checkpoint in \(dir): starting fresh")
       }
     }
+    try cfg.checkMemory(world: world, file: configFile, overrides: overrides)
     let problem = try agreeing(world) { try Problem.make(cfg, world: world) }
     try agreeing(world) { try RunDirectory.check(path: output, force: force, resume: resume != nil) }
     let runDir = try agreeing(world) {
