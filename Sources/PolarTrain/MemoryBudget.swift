@@ -59,12 +59,17 @@ public struct MemoryBudget: Sendable, Equatable {
     let host = try world.splitShared()
     let ranks = host.size
     try host.free()
+    let budget = local(ranksOnHost: ranks)
+    MemoryBudget.cached = budget
+    return budget
+  }
+
+  /// The budget from this host's files for `ranksOnHost` ranks, without MPI (one process).
+  public static func local(ranksOnHost: Int = 1) -> MemoryBudget {
     func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
     let available = read("/proc/meminfo").flatMap { memAvailable(meminfo: $0) }
     let limit = (read("/sys/fs/cgroup/memory.max") ?? read("/sys/fs/cgroup/memory/memory.limit_in_bytes")).flatMap { cgroupLimit($0) }
-    let budget = MemoryBudget(memAvailable: available, cgroupLimit: limit, ranksOnHost: ranks)
-    MemoryBudget.cached = budget
-    return budget
+    return MemoryBudget(memAvailable: available, cgroupLimit: limit, ranksOnHost: ranksOnHost)
   }
 
   /// The budget measured last (by `measure`), for checks inside readers that run after it.
