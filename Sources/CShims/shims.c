@@ -16,6 +16,7 @@ MPI_Op pt_mpi_min(void) { return MPI_MIN; }
 MPI_Info pt_mpi_info_null(void) { return MPI_INFO_NULL; }
 MPI_Errhandler pt_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 int pt_mpi_undefined(void) { return MPI_UNDEFINED; }
+int pt_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 int pt_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 int pt_mpi_max_library_version_string(void) { return MPI_MAX_LIBRARY_VERSION_STRING; }
 int pt_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }

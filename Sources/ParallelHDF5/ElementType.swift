@@ -4,6 +4,8 @@ import CShims
 
 public enum ElementType: Equatable, Sendable, CustomStringConvertible {
   case float32, float64, int32, int64, uint8
+  /// IEEE half precision and 16-bit integers: read (converted by HDF5) or named in errors.
+  case float16, int16
   /// Strings, fixed length (bytes) or variable length (nil).
   case string(length: Int?)
   /// Anything else (compound, other integer widths, ...), with HDF5's class number.
@@ -11,6 +13,8 @@ public enum ElementType: Equatable, Sendable, CustomStringConvertible {
 
   public var description: String {
     switch self {
+    case .float16: "float16"
+    case .int16: "int16"
     case .float32: "float32"
     case .float64: "float64"
     case .int32: "int32"
@@ -21,18 +25,19 @@ public enum ElementType: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
-  public var isFloat: Bool { self == .float32 || self == .float64 }
-  public var isInteger: Bool { self == .int32 || self == .int64 || self == .uint8 }
+  public var isFloat: Bool { self == .float16 || self == .float32 || self == .float64 }
+  public var isInteger: Bool { self == .int16 || self == .int32 || self == .int64 || self == .uint8 }
 
   /// Classifies an HDF5 datatype identifier.
   init(datatype t: hid_t) {
     let cls = H5Tget_class(t)
     let size = H5Tget_size(t)
     switch cls {
-    case H5T_FLOAT: self = size == 4 ? .float32 : size == 8 ? .float64 : .other(cls.rawValue)
+    case H5T_FLOAT: self = size == 2 ? .float16 : size == 4 ? .float32 : size == 8 ? .float64 : .other(cls.rawValue)
     case H5T_INTEGER:
       let signed = H5Tget_sign(t) == H5T_SGN_2
       switch (size, signed) {
+      case (2, true): self = .int16
       case (4, true): self = .int32
       case (8, true): self = .int64
       case (1, false): self = .uint8
@@ -79,6 +84,22 @@ func compatible(stored: ElementType, requested: ElementType) -> Bool {
   if stored.isFloat && requested.isFloat { return true }
   if stored.isInteger && requested.isInteger { return true }
   return false
+}
+
+/// IEEE 754 binary16 (1 sign, 5 exponent, 10 mantissa bits, bias 15), little-endian (caller closes).
+func float16Type() -> hid_t {
+  let t = H5Tcopy(pt_h5t_native_float())
+  H5Tset_fields(t, 15, 10, 5, 0, 10)
+  H5Tset_size(t, 2)
+  H5Tset_ebias(t, 15)
+  return t
+}
+
+/// Signed 16-bit integer (caller closes).
+func int16Type() -> hid_t {
+  let t = H5Tcopy(pt_h5t_native_int32())
+  H5Tset_size(t, 2)
+  return t
 }
 
 /// Variable-length UTF-8 string datatype (caller closes).

@@ -130,6 +130,8 @@ func fileType(_ type: ElementType, _ ctx: ErrorContext) throws(HDF5Error) -> (hi
   case .int32: (pt_h5t_native_int32(), false)
   case .int64: (pt_h5t_native_int64(), false)
   case .uint8: (pt_h5t_native_uint8(), false)
+  case .float16: (float16Type(), true)
+  case .int16: (int16Type(), true)
   case .string(let length): (length.map(fixedStringType) ?? variableStringType(), true)
   case .other: throw ctx.error("create", "cannot create objects of \(type)")
   }

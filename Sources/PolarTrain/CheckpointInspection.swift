@@ -42,8 +42,13 @@ extension Checkpoint {
   /// every network's datasets and shapes against the configuration, and the checksum.
   public static func inspect(_ path: String) -> CheckpointInspection {
     var r = CheckpointInspection(path: path)
-    guard FileManager.default.fileExists(atPath: path) else {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       r.problems.append("\(path): no such file")
+      return r
+    }
+    if isDirectory.boolValue {
+      r.problems.append("\(path): is a directory, not a checkpoint file")
       return r
     }
     let file: File
@@ -85,6 +90,15 @@ extension Checkpoint {
       r.problems.append("\(error)")
       return r
     }
+    r.problems += attributeProblems(path, stage: r.stage, step: integer("step"), rollbacks: integer("rollbacks"),
+                                    worldSize: integer("world_size"),
+                                    lrScale: try? file.scalarAttribute("lr_scale", as: Double.self), config: config)
+    // The networks the stored configuration describes must fit in memory before they are laid out.
+    let budget = MemoryBudget.cached ?? MemoryBudget.local()
+    if let excess = budget.excess(total(MemoryEstimate.networkState(config).map(\.bytes))) {
+      r.problems.append("\(path): attribute config: its networks \(excess)")
+      return r
+    }
     // Every network: params, adam/m, adam/v of the length the configuration's layout needs.
     let nets = Networks(config)
     var state = TrainState(stage: r.stage, step: r.step, networks: [:])
@@ -103,6 +117,7 @@ extension Checkpoint {
         if offsets != expected.blocks.map({ Int64($0.offset) }) {
           r.problems.append("\(path): dataset \(name)/layout/offsets: does not match the configuration's \(name) network")
         }
+        r.problems += stateProblems(path, network: name, st)
         r.networks.append(.init(name: name, parameters: params.count, blocks: offsets.count, adamStep: st.adam.t))
         state.networks[name] = st
       } catch {

@@ -173,12 +173,12 @@ extension Config {
     }
     for item in overrides {
       guard let eq = item.firstIndex(of: "=") else {
-        throw ConfigError(source: "--set", key: item, message: "expected key=value")
+        throw ConfigError(source: "--set", key: clipped(item), message: "expected key=value")
       }
       let key = String(item[..<eq]).trimmingCharacters(in: .whitespaces)
       let raw = String(item[item.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
       guard let spec = ConfigKeys.all.first(where: { $0.path == key }) else {
-        throw ConfigError(source: "--set", key: key, message: "unknown key\(ConfigKeys.suggestion(key))")
+        throw ConfigError(source: "--set", key: clipped(key), message: "unknown key\(ConfigKeys.suggestion(key))")
       }
       // One value per --set: a line break would hide a second key=value that TOML parses and we
       // would drop (issue 16).
@@ -213,14 +213,14 @@ extension Config {
         for sub in section.keys.sorted() {
           let path = "\(key).\(sub)"
           guard let spec = ConfigKeys.all.first(where: { $0.path == path }) else {
-            throw ConfigError(source: source, key: path, message: "unknown key\(ConfigKeys.suggestion(path))")
+            throw ConfigError(source: source, key: clipped(path), message: "unknown key\(ConfigKeys.suggestion(path))")
           }
           try spec.read(&self, section[sub]!, ConfigError(source: source, key: path, message: ""))
         }
       } else if let spec = ConfigKeys.all.first(where: { $0.path == key }) {
         try spec.read(&self, value, ConfigError(source: source, key: key, message: ""))
       } else {
-        throw ConfigError(source: source, key: key, message: "unknown key\(ConfigKeys.suggestion(key))")
+        throw ConfigError(source: source, key: clipped(key), message: "unknown key\(ConfigKeys.suggestion(key))")
       }
     }
   }

@@ -34,7 +34,7 @@ func number(_ v: TOMLValueConvertible, _ ctx: ConfigError, above: Double? = nil,
 func text(_ v: TOMLValueConvertible, _ ctx: ConfigError, oneOf: [String]? = nil) throws -> String {
   guard v.type == .string, let s = v.string else { throw bad(ctx, "expected a string, got \(describe(v))") }
   if let oneOf, !oneOf.contains(s) {
-    throw bad(ctx, "must be one of \(oneOf.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(s)\"")
+    throw bad(ctx, "must be one of \(oneOf.map { "\"\($0)\"" }.joined(separator: ", ")), got \(quoted(s))")
   }
   return s
 }
@@ -58,7 +58,7 @@ func numbers(_ v: TOMLValueConvertible, _ ctx: ConfigError) throws -> [Double] {
 
 func describe(_ v: TOMLValueConvertible) -> String {
   switch v.type {
-  case .string: "the string \"\(v.string ?? "")\""
+  case .string: "the string \(quoted(v.string ?? ""))"
   case .int: "the integer \(v.int ?? 0)"
   case .double: "the number \(v.double ?? 0)"
   case .bool: "\(v.bool ?? false)"
@@ -84,6 +84,13 @@ func tomlString(_ s: String) -> String {
     }
   }
   return out + "\""
+}
+
+/// A value as messages quote it: in double quotes, at most 80 characters, then "... (N bytes)"
+/// (a 50 MB value is not echoed whole).
+func quoted(_ s: String) -> String {
+  guard s.utf8.count > 80 else { return "\"\(s)\"" }
+  return "\"\(s.prefix(80))...\" (\(s.utf8.count) bytes)"
 }
 
 func renderList<T>(_ a: [T]) -> String { "[" + a.map { "\($0)" }.joined(separator: ", ") + "]" }

@@ -93,6 +93,9 @@ public struct Problem: Sendable {
       try xs.checkShape([nil, dim])
       try fs.checkShape([xs.shape[0], dim])
       let n = xs.shape[0]
+      for ds in [xs, fs] { try PointsFile.checkRowsAndType(ds, path: path) }
+      try PointsFile.checkSize(xs, path: path, bytes: product(2, MemoryEstimate.wholeDataset(rows: n, cols: dim)),
+                               budget: try MemoryBudget.measure(world))
       let x = try xs.read(as: Float.self), f = try fs.read(as: Float.self)
       try file.close()
       if let bad = (0 ..< n).first(where: { r in (0 ..< dim).contains { !x[r * dim + $0].isFinite || !f[r * dim + $0].isFinite } }) {
@@ -115,6 +118,8 @@ public struct Problem: Sendable {
       let set = try file.dataset(dataset)
       try set.checkShape([nil, nil])
       let (rows, cols) = (set.shape[0], set.shape[1])
+      // The grid in doubles, its smoothed copy and the cell lists: 6 doubles a cell.
+      try PointsFile.checkSize(set, path: path, bytes: product(rows, cols, 48), budget: try MemoryBudget.measure(world))
       let z: [Double] = set.elementType.isFloat ? try set.read(as: Double.self) : try set.read(as: Int64.self).map(Double.init)
       try file.close()
       guard rows >= 4 && cols >= 4 else { throw InputError(message: "\(path): /\(dataset): \(rows) x \(cols) grid, needs at least 4 x 4") }

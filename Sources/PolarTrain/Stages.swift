@@ -148,13 +148,18 @@ extension Trainer {
     try checkFinite(Float(stat(.sumU)), Float(stat(.sumConjugate)), network: "potential", step: step, what: "loss")
     try checkFinite(w.gradU, network: "potential", step: step)
     try checkFinite(w.gradA, network: "amortizer", step: step)
+    // The loss and the W2 estimate (|x|^2 and |F|^2 overflow for a field near 1e30) stop the
+    // run like a NaN gradient does, before any parameter changes.
+    let meanU = stat(.sumU) / b, meanConj = stat(.sumConjugate) / c
+    let w2 = stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj)
+    try checkFinite(meanU + meanConj, network: "potential", step: step, what: "loss")
+    try checkFinite(w2, network: "potential", step: step, what: "W2 estimate")
     let reportU = optimize("potential", w.gradU, potentialAdam)
     nets.potential.project(&state.networks["potential"]!.params)
     optimize("amortizer", w.gradA, amortizerAdam)
-    let meanU = stat(.sumU) / b, meanConj = stat(.sumConjugate) / c
     w.figures.removeAll(keepingCapacity: true)
     w.figures["loss"] = meanU + meanConj
-    w.figures["w2"] = stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj)
+    w.figures["w2"] = w2
     w.figures["amortizer_loss"] = stat(.amortizerLoss) / c
     w.figures["conjugate_iterations"] = stat(.iterations) / b
     w.figures["conjugate_residual"] = stat(.residual) / b
@@ -255,8 +260,13 @@ extension Trainer {
   /// NaN/Inf in a loss or gradient stops the run on the step it appears, naming the network
   /// (the values are the all-reduced ones, so every rank decides alike).
   func checkFinite(_ g: [Float], network: String, step: Int, what: String = "gradient") throws {
-    if let i = g.firstIndex(where: { !$0.isFinite }) {
-      throw TrainingError(message: "\(state.stage) step \(step + 1): non-finite \(what) (\(g[i])) in network \(network)",
+    if let i = g.firstIndex(where: { !$0.isFinite }) { try checkFinite(Double(g[i]), network: network, step: step, what: what) }
+  }
+
+  /// The same for one figure computed in doubles (the loss, the W2 estimate).
+  func checkFinite(_ value: Double, network: String, step: Int, what: String) throws {
+    if !value.isFinite {
+      throw TrainingError(message: "\(state.stage) step \(step + 1): non-finite \(what) (\(value)) in network \(network)",
                           nonFinite: true)
     }
   }

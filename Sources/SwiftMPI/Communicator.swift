@@ -46,6 +46,18 @@ public struct Communicator: @unchecked Sendable {
     return Communicator(handle: out)
   }
 
+  /// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED): the processes that can share memory with this one
+  /// (those on the same host), ordered by `key` (then by rank). The caller frees it.
+  public func splitShared(key: Int = 0) throws(MPIError) -> Communicator {
+    var out: MPI_Comm? = nil
+    try check("MPI_Comm_split_type", MPI_Comm_split_type(handle, pt_mpi_comm_type_shared(), Int32(key), pt_mpi_info_null(), &out))
+    guard let out, out != pt_mpi_comm_null() else {
+      throw MPIError(function: "MPI_Comm_split_type", code: 0, message: "no shared-memory communicator")
+    }
+    try check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(out, pt_mpi_errors_return()))
+    return Communicator(handle: out)
+  }
+
   /// MPI_Comm_dup: a communicator with the same group and a separate message context.
   public func dup() throws(MPIError) -> Communicator {
     var out: MPI_Comm? = nil

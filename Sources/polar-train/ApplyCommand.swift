@@ -28,19 +28,11 @@ struct ApplyCommand: ParsableCommand {
     let world = Communicator.world
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
-    let (n, x, rows) = try agreeing(world) { () throws -> (Int, Matrix<Float>, Range<Int>) in
-      do {
-        let file = try File.open(input, access: .mpio(world))
-        let ds = try file.dataset("x")
-        try ds.checkShape([nil, d])
-        let n = ds.shape[0]
-        let rows = microBatches(count: n, rank: world.rank, size: world.size)
-        let values = try ds.read(as: Float.self, selection: .rows(rows, trailing: [d]))
-        try file.close()
-        return (n, Matrix(rows: rows.count, cols: d, storage: values), rows)
-      } catch let e as HDF5Error {
-        throw InputError(message: e.description)
-      }
+    let budget = try MemoryBudget.measure(world)
+    let (n, rows, x) = try agreeing(world) {
+      try PointsFile.read(input, dataset: "x", dim: d, world: world, budget: budget,
+                          rows: { microBatches(count: $0, rank: world.rank, size: world.size) },
+                          estimate: { MemoryEstimate.apply(config, rows: $0 / world.size + 1) })
     }
     let u = contents.state.networks["potential"]!.params
     let (ux, gradU) = nets.potential.valueAndGradient(u, x)

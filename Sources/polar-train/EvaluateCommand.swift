@@ -37,6 +37,10 @@ struct EvaluateCommand: ParsableCommand {
   func run() throws {
     let world = Communicator.world
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
+    let budget = try MemoryBudget.measure(world)
+    try agreeing(world) {
+      try checkMemory(MemoryEstimate.evaluation(contents.config, samples: samples), budget: budget, command: "evaluate", flag: "--samples")
+    }
     let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
     if world.rank == 0 {
       let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),

@@ -68,6 +68,11 @@ struct LangevinCommand: ParsableCommand {
     let world = Communicator.world
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, state = contents.state, nets = Networks(config), d = config.problem.dim
+    let budget = try MemoryBudget.measure(world)
+    try agreeing(world) {
+      try checkMemory(MemoryEstimate.langevin(config, particles: particles, ranks: world.size), budget: budget,
+                      command: "langevin", flag: "--particles")
+    }
     let problem = try agreeing(world) { () throws -> Problem in
       guard config.inverse.steps > 0 && state.stage == "done" else {
         throw CheckpointError(message: "\(checkpoint): no trained inverse map (stage \(state.stage), inverse.steps \(config.inverse.steps))")

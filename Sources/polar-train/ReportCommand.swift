@@ -58,6 +58,11 @@ struct ReportCommand: ParsableCommand {
       return name.hasPrefix("/") ? name : dir + "/" + name
     }
     let contents = try agreeing(world) { try Checkpoint.load(path, world: world) }
+    let budget = try MemoryBudget.measure(world)
+    try agreeing(world) {
+      try checkMemory(MemoryEstimate.report(contents.config, grid: grid, samples: 0), budget: budget, command: "report", flag: "--grid")
+      try checkMemory(MemoryEstimate.report(contents.config, grid: 0, samples: samples), budget: budget, command: "report", flag: "--samples")
+    }
     let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
     var options = ReportOptions()
     options.samples = samples

@@ -67,6 +67,14 @@ struct SampleCommand: ParsableCommand {
         throw CheckpointError(message: "\(checkpoint): no trained inverse map (stage \(state.stage), inverse.steps \(config.inverse.steps))")
       }
     }
+    let budget = try MemoryBudget.measure(world)
+    func checkSamples(_ count: Int, flag: String) throws {
+      try agreeing(world) {
+        try checkMemory(MemoryEstimate.sampling(config, count: count, ranks: world.size, refine: refine > 0), budget: budget,
+                        command: "sample", flag: flag)
+      }
+    }
+    if target == "critical" { try checkSamples(count, flag: "--count") }
     let problem = try agreeing(world) { try Problem.make(config, world: world) }
     let targets: Matrix<Float>
     let perTarget: Int
@@ -74,18 +82,12 @@ struct SampleCommand: ParsableCommand {
       targets = Matrix(rows: 1, cols: d, storage: Sampling.criticalTarget(config: config, nets: nets, state: state))
       perTarget = count
     } else {
-      targets = try agreeing(world) { () throws -> Matrix<Float> in
-        do {
-          let file = try File.open(target, access: .mpio(world))
-          let ds = try file.dataset("y")
-          try ds.checkShape([nil, d])
-          let values = try ds.read(as: Float.self)
-          try file.close()
-          return Matrix(rows: values.count / d, cols: d, storage: values)
-        } catch let e as HDF5Error {
-          throw InputError(message: e.description)
-        }
+      targets = try agreeing(world) {
+        try PointsFile.read(target, dataset: "y", dim: d, world: world, budget: budget, rows: { 0 ..< $0 },
+                            estimate: { MemoryEstimate.wholeDataset(rows: $0, cols: d) }).values
       }
+      // rows x --per-point samples: checked (saturating) before the product below is formed.
+      try checkSamples(product(targets.rows, perPoint), flag: "--per-point")
       perTarget = perPoint
     }
     let total = targets.rows * perTarget

@@ -111,6 +111,7 @@ struct TrainCommand: ParsableCommand {
         print("no checkpoint in \(dir): starting fresh")
       }
     }
+    try cfg.checkMemory(world: world, file: configFile, overrides: overrides)
     let problem = try agreeing(world) { try Problem.make(cfg, world: world) }
     let runDir = try agreeing(world) { try RunDirectory(plan: plan, config: cfg, world: world) }
     if let saved { runDir.restore(metrics: saved.metrics) }

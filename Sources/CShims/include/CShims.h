@@ -21,6 +21,7 @@ MPI_Op pt_mpi_min(void);
 MPI_Info pt_mpi_info_null(void);
 MPI_Errhandler pt_mpi_errors_return(void);
 int pt_mpi_undefined(void);
+int pt_mpi_comm_type_shared(void);
 int pt_mpi_max_error_string(void);
 int pt_mpi_max_library_version_string(void);
 int pt_mpi_max_processor_name(void);
