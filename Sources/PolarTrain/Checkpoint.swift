@@ -22,97 +22,38 @@ public enum Checkpoint {
 
   public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String, runID: String,
                            to path: String, world: Communicator) throws {
-    let partial = path + ".partial"
     // Attribute values must be the same bytes on every rank (they are file metadata, written
     // collectively): take rank 0's clock and log.
     let created = try world.broadcast(ISO8601DateFormatter().string(from: Date()), root: 0)
     let metricsText = try world.broadcast(metrics, root: 0)
-    // The write is a sequence of collective steps; after each one the ranks agree on whether any
-    // failed (a full disk may fail one rank's part only), so that none goes on into the next
-    // collective alone and waits there for ever.
-    // Room for the file first, checked by reserving it (rank 0): a full disk or an exceeded quota
-    // is then a clean error before HDF5 has written anything.
+    // Room for the parameters, their Adam moments, the configuration and the log (CollectiveOutput).
     let bytes = state.networks.values.reduce(1 << 20) { $0 + 12 * $1.params.count } + 2 * (metricsText.utf8.count + config.toml.utf8.count)
-    let room = try world.broadcast(world.rank == 0 ? spaceProblem(directory: (path as NSString).deletingLastPathComponent, bytes: bytes) : "", root: 0)
-    if !room.isEmpty { throw OutputError(message: "\(path): cannot write the checkpoint: \(room)") }
-    let w = CollectiveSteps(world: world)
-    var ok = try w.step { w.file = try File.create(partial, access: .mpio(world)) }
-    if ok {
-      ok = try w.step {
-        guard let file = w.file else { return }
-        for (name, value) in [("format", format), ("stage", state.stage), ("config", config.toml), ("created", created),
-                              ("checksum", String(state.checksum, radix: 16)), ("metrics", metricsText),
-                              ("program", "polar-train \(polarTrainVersion)"), ("run_id", runID)] {
-          try file.setAttribute(name, value)
-        }
-        for (name, value) in [("version", version), ("step", Int64(state.step)), ("seed", Int64(bitPattern: config.seed)),
-                              ("world_size", Int64(world.size)), ("rollbacks", Int64(state.rollbacks))] {
-          try file.setAttribute(name, value)
-        }
-        try file.setAttribute("lr_scale", state.lrScale)
+    let out = try CollectiveOutput(creating: path, bytes: bytes, what: "checkpoint", world: world)
+    try out.write { file in
+      for (name, value) in [("format", format), ("stage", state.stage), ("config", config.toml), ("created", created),
+                            ("checksum", String(state.checksum, radix: 16)), ("metrics", metricsText),
+                            ("program", "polar-train \(polarTrainVersion)"), ("run_id", runID)] {
+        try file.setAttribute(name, value)
       }
+      for (name, value) in [("version", version), ("step", Int64(state.step)), ("seed", Int64(bitPattern: config.seed)),
+                            ("world_size", Int64(world.size)), ("rollbacks", Int64(state.rollbacks))] {
+        try file.setAttribute(name, value)
+      }
+      try file.setAttribute("lr_scale", state.lrScale)
     }
     for name in Networks.names {
-      guard ok, let net = state.networks[name], let file = w.file else { continue }
-      for (what, vector) in [("params", net.params), ("adam/m", net.adam.m), ("adam/v", net.adam.v)] where ok {
-        ok = try w.step { try writeVector(file, "\(name)/\(what)", vector, world) }
+      guard let net = state.networks[name] else { continue }
+      for (what, vector) in [("params", net.params), ("adam/m", net.adam.m), ("adam/v", net.adam.v)] {
+        try out.write { try writeVector($0, "\(name)/\(what)", vector, world) }
       }
-      if ok {
-        ok = try w.step {
-          try file.createDataset("\(name)/adam/t", type: .int64, shape: [1])
-            .write(world.rank == 0 ? [Int64(net.adam.t)] : [], selection: world.rank == 0 ? .all : .none)
-          try writeLayout(file, name, nets.layout(name), world)
-        }
+      try out.write { file in
+        try file.createDataset("\(name)/adam/t", type: .int64, shape: [1])
+          .write(world.rank == 0 ? [Int64(net.adam.t)] : [], selection: world.rank == 0 ? .all : .none)
+        try writeLayout(file, name, nets.layout(name), world)
       }
     }
-    if ok { pauseForTests(step: state.step) }
-    // Every rank closes the file it opened collectively, also after a failure.
-    if let file = w.file { ok = try w.step(always: true) { try file.close() } && ok }
-    let failure = w.failure
-    guard !ok else { return }
-    let first = try world.allreduce(Int32(failure.isEmpty ? Int32.max : Int32(world.rank)), op: .min)
-    let message = try world.broadcast(failure, root: Int(first))
-    let directory = (path as NSString).deletingLastPathComponent
-    let reason = namingFullDisk(message, directory: directory)
-    // Rank 0 empties the half-written file (giving the space back) and removes it. (HDF5 keeps a
-    // file it could not close and may crash on it when MPI is finalised: the space check above
-    // makes this path rare, a disk filled by someone else during the write.)
-    if world.rank == 0 { truncate(partial, 0); unlink(partial) }
-    try world.barrier()
-    throw OutputError(message: "\(path): cannot write the checkpoint: \(reason)")
-  }
-
-  /// "" when `bytes` (plus a quarter) can be allocated in `directory` (posix_fallocate of a probe
-  /// file, removed at once; where the file system cannot fallocate, statvfs's free space), else
-  /// what is wrong: ENOSPC or EDQUOT named as such.
-  static func spaceProblem(directory: String, bytes: Int) -> String {
-    let need = bytes + bytes / 4
-    let probe = directory + "/.space-probe-\(getpid())"
-    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { return "" }  // Unwritable directories are reported by the write itself.
-    let code = posix_fallocate(fd, 0, off_t(need))
-    close(fd)
-    unlink(probe)
-    if code == ENOSPC || code == EDQUOT { return "\(describeErrno(code)): it needs about \(need / 1000) kB in \(directory)" }
-    guard code != 0 else { return "" }
-    var fs = statvfs()
-    if statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < UInt64(need) {
-      return "\(describeErrno(ENOSPC)): it needs about \(need / 1000) kB in \(directory)"
-    }
-    return ""
-  }
-
-  /// An I/O message with a full disk or an exceeded quota said first, so that nobody has to read
-  /// HDF5's or MPI-IO's words for it (which vary: errno = 28, MPI_ERR_NO_SPACE, ...).
-  static func namingFullDisk(_ message: String, directory: String) -> String {
-    let m = message.lowercased()
-    if m.contains("quota") || m.contains("errno = 122") { return "\(describeErrno(EDQUOT)) [\(message)]" }
-    var fs = statvfs()
-    let full = statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
-    if full || m.contains("no space") || m.contains("not enough space") || m.contains("errno = 28") || m.contains("no_space") {
-      return "\(describeErrno(ENOSPC)) [\(message)]"
-    }
-    return message
+    pauseForTests(step: state.step)
+    try out.close()
   }
 
   /// ckpt-<stage>-<step>.h5, or one being written.
@@ -258,25 +199,6 @@ public enum Checkpoint {
     let slice = microBatches(count: n, rank: world.rank, size: world.size)
     let mine = try ds.read(as: Float.self, selection: .rows(slice), shape: [n])
     return try world.allgatherv(mine).flatMap { $0 }
-  }
-}
-
-/// Collective HDF5 calls in lockstep: after each step every rank knows whether any rank failed.
-final class CollectiveSteps {
-  let world: Communicator
-  var file: File? = nil
-  /// This rank's first failure ("" while none).
-  var failure = ""
-
-  init(world: Communicator) { self.world = world }
-
-  /// Runs `body` (unless this rank already failed, or with `always`), then agrees: true when no
-  /// rank has failed so far.
-  func step(always: Bool = false, _ body: () throws -> Void) throws -> Bool {
-    if failure.isEmpty || always {
-      do { try body() } catch let e as HDF5Error { if failure.isEmpty { failure = e.description } }
-    }
-    return try world.allreduce(Int32(failure.isEmpty ? 0 : 1), op: .max) == 0
   }
 }
 

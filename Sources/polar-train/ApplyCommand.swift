@@ -26,6 +26,7 @@ struct ApplyCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--input", input), ("--checkpoint", checkpoint)]) }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
     let budget = try MemoryBudget.measure(world)
@@ -45,9 +46,10 @@ struct ApplyCommand: ParsableCommand {
     let m = nets.conjugate(f, state: contents.state, solver: config.solver(evaluation: true)).x
     let gradUofM = nets.potential.valueAndGradient(u, m).grad
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
-    try agreeing(world) { () throws -> Void in
-      do {
-        let out = try File.create(output + ".partial", access: .mpio(world))
+    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
+    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: (5 * n + 1) * d * 4 + n * 4, what: "output", world: world) }
+    try agreeing(world) {
+      try file.write { out in
         let sel = Selection.rows(rows, trailing: [d])
         try out.createDataset("x", type: .float32, shape: [n, d]).write(x.storage, selection: sel)
         try out.createDataset("u", type: .float32, shape: [n]).write(ux, selection: .rows(rows))
@@ -59,14 +61,10 @@ struct ApplyCommand: ParsableCommand {
           try out.createDataset("M_net", type: .float32, shape: [n, d]).write(nets.map(w, x).storage, selection: sel)
         }
         try out.setAttribute("checkpoint", checkpoint)
-        try out.close()
-      } catch let e as HDF5Error {
-        throw OutputError(message: e.description)
       }
     }
-    try world.barrier()
+    try agreeing(world) { try file.publish() }
     if world.rank == 0 {
-      try publishPartial(output)
       print("polar-train apply: \(n) points -> \(output) (u, grad_u, M, grad_u_of_M\(mapTrained ? ", M_net" : ""))")
     }
     try world.barrier()

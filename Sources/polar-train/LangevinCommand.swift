@@ -66,6 +66,7 @@ struct LangevinCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint)]) }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, state = contents.state, nets = Networks(config), d = config.problem.dim
     let budget = try MemoryBudget.measure(world)
@@ -106,9 +107,10 @@ struct LangevinCommand: ParsableCommand {
       print(String(format: "langevin %d/%d  LMC-NPF: TV %.3f energy %.4f   ULA: TV %.3f energy %.4f  (%.0f s)",
                    k, steps, row[1], row[2], row[3], row[4], Date().timeIntervalSince(started)))
     }
-    try agreeing(world) { () throws -> Void in
-      do {
-        let out = try File.create(output + ".partial", access: .mpio(world))
+    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
+    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: 3 * particles * d * 4 + (1 << 20), what: "output", world: world) }
+    try agreeing(world) {
+      try file.write { out in
         let sel = Selection.rows(rows, trailing: [d])
         try out.createDataset("x_npf", type: .float32, shape: [particles, d]).write(npf.storage, selection: sel)
         try out.createDataset("x_ula", type: .float32, shape: [particles, d]).write(ula.storage, selection: sel)
@@ -134,14 +136,10 @@ struct LangevinCommand: ParsableCommand {
         }
         try out.setAttribute("checkpoint", checkpoint)
         try out.setAttribute("trace_columns", "step, tv_npf, tv_ula, energy_npf, energy_ula")
-        try out.close()
-      } catch let e as HDF5Error {
-        throw OutputError(message: e.description)
       }
     }
-    try world.barrier()
+    try agreeing(world) { try file.publish() }
     if world.rank == 0 {
-      try publishPartial(output)
       print("polar-train langevin: \(particles) particles, \(steps) steps -> \(output)")
     }
     try world.barrier()

@@ -30,14 +30,14 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "A checkpoint whose inverse stage was trained.")
   var checkpoint: String
 
-  @Option(help: "Samples for --target critical.")
-  var count: Int = 4096
+  @Option(help: "Samples for --target critical (default 4096).")
+  var count: Int?
 
   @Option(help: ArgumentHelp("critical, or an HDF5 file with dataset y [n, d].", valueName: "critical|FILE"))
   var target: String = "critical"
 
-  @Option(name: .customLong("per-point"), help: "Samples per row of a target file.")
-  var perPoint: Int = 1
+  @Option(name: .customLong("per-point"), help: "Samples per row of a target file (default 1).")
+  var perPoint: Int?
 
   @Option(help: "Euler–Maruyama steps of the bridge SDE.")
   var steps: Int = 100
@@ -52,14 +52,22 @@ struct SampleCommand: ParsableCommand {
   var output: String
 
   func validate() throws {
-    guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-    guard perPoint >= 1 else { throw ValidationError("--per-point must be at least 1") }
+    guard (count ?? 1) >= 1 else { throw ValidationError("--count must be at least 1") }
+    guard (perPoint ?? 1) >= 1 else { throw ValidationError("--per-point must be at least 1") }
+    // Each option belongs to one kind of target: refused where it would be silently ignored.
+    if target == "critical" && perPoint != nil {
+      throw ValidationError("--per-point goes with a target file (--target FILE.h5); --target critical takes --count")
+    }
+    if target != "critical" && count != nil {
+      throw ValidationError("--count goes with --target critical; a target file takes --per-point (samples per row)")
+    }
     guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
     guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
   }
 
   func run() throws {
     let world = Communicator.world
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)]) }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim, state = contents.state
     try agreeing(world) { () throws -> Void in
@@ -74,6 +82,7 @@ struct SampleCommand: ParsableCommand {
                         command: "sample", flag: flag)
       }
     }
+    let count = self.count ?? 4096, perPoint = self.perPoint ?? 1
     if target == "critical" { try checkSamples(count, flag: "--count") }
     let problem = try agreeing(world) { try Problem.make(config, world: world) }
     let targets: Matrix<Float>
@@ -120,9 +129,10 @@ struct SampleCommand: ParsableCommand {
       return Sampling.mapAt(Matrix(rows: r.x.rows, cols: d, storage: r.x.storage.map(Float.init)), config: config,
                             nets: nets, state: state, field: problem.field)
     }
-    try agreeing(world) { () throws -> Void in
-      do {
-        let out = try File.create(output + ".partial", access: .mpio(world))
+    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
+    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: total * (4 * d * 4 + 32) + targets.rows * d * 4, what: "output", world: world) }
+    try agreeing(world) {
+      try file.write { out in
         let sel = Selection.rows(rows, trailing: [d])
         try out.createDataset("x", type: .float32, shape: [total, d]).write(x.storage, selection: sel)
         try out.createDataset("target", type: .int64, shape: [total]).write(targetRow, selection: .rows(rows))
@@ -150,9 +160,6 @@ struct SampleCommand: ParsableCommand {
         if let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES"], let t = Double(text), t > 0 {
           usleep(UInt32(min(t, 3600) * 1e6))
         }
-        try out.close()
-      } catch let e as HDF5Error {
-        throw OutputError(message: e.description)
       }
     }
     // The summary: |M(x) - y| (/ |y|) and |F(x)| quantiles, gathered to rank 0. (For critical
@@ -178,9 +185,8 @@ struct SampleCommand: ParsableCommand {
       ? problem.field?.criticalPoints(lo: config.problem.box[0], hi: config.problem.box[1]) : nil
     let positions = refined?.x.storage ?? x.storage.map(Double.init)
     let allPositions = known == nil ? [] : (try world.gatherv(positions, root: 0) ?? []).flatMap { $0 }
-    try world.barrier()
+    try agreeing(world) { try file.publish() }
     if world.rank == 0 {
-      try publishPartial(output)
       func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
       print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
       if !allRel.isEmpty {

@@ -1,0 +1,136 @@
+// Writing one HDF5 file collectively without losing data or hanging (issue 16): the file is made
+// as `<path>.partial` after rank 0 has reserved room for it (a full disk or quota is then a
+// clean error before HDF5 writes anything), filled in steps after each of which the ranks agree
+// whether any failed (a rank that failed must not leave the others waiting in the next
+// collective), closed by every rank, and renamed to `<path>` by rank 0 only when all succeeded.
+// On any failure the `.partial` is removed and every rank throws the same OutputError (exit 2),
+// naming ENOSPC / EDQUOT as such. Checkpoints and the outputs of apply, sample and langevin use it.
+import Foundation
+import ParallelHDF5
+import SwiftMPI
+
+public final class CollectiveOutput {
+  public let path: String
+  let world: Communicator
+  let what: String
+  private(set) var file: File? = nil
+  /// This rank's first failure ("" while none).
+  private var failure = ""
+
+  /// Reserves `bytes` (rank 0), then creates `path.partial` on every rank. `what` names the file
+  /// in messages ("checkpoint", "output").
+  public init(creating path: String, bytes: Int, what: String, world: Communicator) throws {
+    self.path = path
+    self.world = world
+    self.what = what
+    let directory = (path as NSString).deletingLastPathComponent
+    let room = try world.broadcast(world.rank == 0 ? spaceProblem(directory: directory.isEmpty ? "." : directory, bytes: bytes) : "",
+                                   root: 0)
+    if !room.isEmpty { throw OutputError(message: "\(path): cannot write the \(what): \(room)") }
+    try step(always: true) { self.file = try File.create(path + ".partial", access: .mpio(world)) }
+  }
+
+  /// Runs `body` on the file on every rank, then agrees; when any rank failed, every rank closes
+  /// the file, rank 0 removes it, and all throw the first failing rank's message.
+  public func write(_ body: (File) throws -> Void) throws {
+    try step { if let file { try body(file) } }
+  }
+
+  /// Closes the file on every rank (it stays `path.partial`), agreeing as after a write.
+  public func close() throws {
+    try step { try file?.close() }
+  }
+
+  /// Closes the file on every rank and, when every rank succeeded, renames it into place (rank 0).
+  public func publish() throws {
+    try close()
+    var message = ""
+    if world.rank == 0 {
+      do { try publishPartial(path) } catch { message = "\(error)" }
+    }
+    let failed = try world.broadcast(message, root: 0)
+    if !failed.isEmpty { throw OutputError(message: failed) }
+  }
+
+  private func step(always: Bool = false, _ body: () throws -> Void) throws {
+    if failure.isEmpty || always {
+      do { try body() } catch let e as HDF5Error { if failure.isEmpty { failure = e.description } }
+    }
+    guard try world.allreduce(Int32(failure.isEmpty ? 0 : 1), op: .max) != 0 else { return }
+    // Every rank closes what it opened collectively (a failed close is already a failure).
+    if let file, file.isOpen { do { try file.close() } catch { if failure.isEmpty { failure = "\(error)" } } }
+    let first = try world.allreduce(Int32(failure.isEmpty ? Int32.max : Int32(world.rank)), op: .min)
+    let message = try world.broadcast(failure, root: Int(first))
+    let directory = (path as NSString).deletingLastPathComponent
+    let reason = namingFullDisk(message, directory: directory.isEmpty ? "." : directory)
+    // Rank 0 empties the half-written file (giving the space back) and removes it. (HDF5 keeps a
+    // file it could not close and may crash on it when MPI is finalised: the space reserved
+    // first makes this path rare, a disk filled by someone else during the write.)
+    if world.rank == 0 { truncate(path + ".partial", 0); unlink(path + ".partial") }
+    try world.barrier()
+    throw OutputError(message: "\(path): cannot write the \(what): \(reason)")
+  }
+}
+
+/// "" when `bytes` (plus a quarter) can be allocated in `directory` (posix_fallocate of a probe
+/// file, removed at once; where the file system cannot fallocate, statvfs's free space), else
+/// what is wrong: ENOSPC or EDQUOT named as such.
+func spaceProblem(directory: String, bytes: Int) -> String {
+  let need = bytes / 4 > Int.max - bytes ? Int.max : bytes + bytes / 4
+  let probe = directory + "/.space-probe-\(getpid())"
+  let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+  guard fd >= 0 else { return "" }  // An unwritable directory is reported by the write itself.
+  let code = posix_fallocate(fd, 0, off_t(need))
+  close(fd)
+  unlink(probe)
+  if code == ENOSPC || code == EDQUOT { return "\(describeErrno(code)): it needs about \(need / 1000) kB in \(directory)" }
+  guard code != 0 else { return "" }
+  var fs = statvfs()
+  if statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < UInt64(need) {
+    return "\(describeErrno(ENOSPC)): it needs about \(need / 1000) kB in \(directory)"
+  }
+  return ""
+}
+
+/// An I/O message with a full disk or an exceeded quota said first, so that nobody has to read
+/// HDF5's or MPI-IO's words for it (which vary: errno = 28, MPI_ERR_NO_SPACE, ...).
+func namingFullDisk(_ message: String, directory: String) -> String {
+  let m = message.lowercased()
+  if m.contains("quota") || m.contains("errno = 122") { return "\(describeErrno(EDQUOT)) [\(message)]" }
+  var fs = statvfs()
+  let full = statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
+  if full || m.contains("no space") || m.contains("not enough space") || m.contains("errno = 28") || m.contains("no_space") {
+    return "\(describeErrno(ENOSPC)) [\(message)]"
+  }
+  return message
+}
+
+/// Checks, on every rank before anything is computed or written, that `output` may be written:
+/// a path, not a directory, in a directory that exists, and not one of the command's inputs
+/// (nor its `.partial`, which is written first).
+public func checkOutputFile(_ output: String, inputs: [(flag: String, path: String)]) throws {
+  guard !output.trimmingCharacters(in: .whitespaces).isEmpty else {
+    throw OutputError(message: "--output: empty path: name the file to write")
+  }
+  let target = resolvedPath(output)
+  var isDir: ObjCBool = false
+  if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), isDir.boolValue {
+    throw OutputError(message: "--output \(output): is a directory; name the file to write")
+  }
+  let parent = (target as NSString).deletingLastPathComponent
+  guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
+    throw OutputError(message: "--output \(output): the directory \(parent) does not exist")
+  }
+  for (flag, input) in inputs where !input.isEmpty {
+    if [target, target + ".partial"].contains(where: { sameFile($0, input) }) {
+      throw OutputError(message: "--output \(output): is the \(flag) file; writing it would destroy that input: choose another output")
+    }
+  }
+}
+
+/// The same file: the same resolved path, or the same device and inode (a hard link).
+func sameFile(_ a: String, _ b: String) -> Bool {
+  if resolvedPath(a) == resolvedPath(b) { return true }
+  var sa = stat(), sb = stat()
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+}
