@@ -28,6 +28,7 @@ struct ApplyCommand: ParsableCommand {
     let world = Communicator.world
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
+    try agreeReadable(input, .data, what: "--input", world: world)
     let (n, x, rows) = try agreeing(world) { () throws -> (Int, Matrix<Float>, Range<Int>) in
       do {
         let file = try File.open(input, access: .mpio(world))

@@ -74,6 +74,7 @@ struct SampleCommand: ParsableCommand {
       targets = Matrix(rows: 1, cols: d, storage: Sampling.criticalTarget(config: config, nets: nets, state: state))
       perTarget = count
     } else {
+      try agreeReadable(target, .data, what: "--target", world: world)
       targets = try agreeing(world) { () throws -> Matrix<Float> in
         do {
           let file = try File.open(target, access: .mpio(world))
