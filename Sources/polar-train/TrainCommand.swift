@@ -59,6 +59,7 @@ struct TrainCommand: ParsableCommand {
     let written = output + "/config.toml"
     if resume != nil && config == nil && FileManager.default.fileExists(atPath: written) { configFile = written }
     var cfg = try agreeing(world) { try Config.load(file: configFile, overrides: overrides) }
+    try agreeConfiguration(cfg, file: configFile, world: world)
     var saved: Checkpoint.Contents? = nil
     if let resume {
       let dir = RunDirectory.checkpointDirectory(config: cfg, run: output)

@@ -12,6 +12,12 @@ import SwiftMPI
 if CommandLine.arguments.dropFirst().first == "train" { StopSignals.install() }
 
 MPIEnvironment.run(program: "polar-train") { world in
+  // Every rank must run the same command: ranks started with other arguments exit 2 together.
+  do {
+    try agreeArguments(Array(CommandLine.arguments.dropFirst()), world: world)
+  } catch let error as CommandFailure {
+    return error.status
+  }
   var command: ParsableCommand
   do {
     command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
