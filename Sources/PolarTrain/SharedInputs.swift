@@ -23,7 +23,7 @@ public enum SharedInput: Sendable {
 public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = nil, world: Communicator) throws {
   // This rank's view: [hash of the name, errno of open (0: opened), regular file (1/0), size].
   var seen: [Int64] = [Int64(bitPattern: fnv1a([path])), 0, 0, -1]
-  let fd = open(path, O_RDONLY | O_CLOEXEC)
+  let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not block
   if fd < 0 {
     seen[1] = Int64(errno)
   } else {
