@@ -45,11 +45,13 @@ enum ClassifierData {
 
   /// Pixels (row-major n x P) and labels; the image side when P is a square.
   static func read(path: String, labelsPath: String, world: Communicator) throws -> ([Float], [Int32], Int?) {
-    guard FileManager.default.fileExists(atPath: path) else { throw InputError(message: "\(path): no such file (problem.file)") }
+    // Every rank reads the files: all must see the same ones (before the collective open below).
+    try agreeReadable(path, .data, what: "problem.file", world: world)
     if !(path.hasSuffix(".h5") || path.hasSuffix(".hdf5")) {
       guard !labelsPath.isEmpty else {
         throw ConfigError(source: "configuration", key: "problem.labels", message: "\(path) is not HDF5: give the IDX labels file")
       }
+      try agreeReadable(labelsPath, .data, what: "problem.labels", world: world)
       let m = try readMNIST(images: path, labels: labelsPath)
       return (m.images, m.labels, m.rows == m.cols ? m.rows : nil)
     }

@@ -28,7 +28,8 @@ public func exitStatus(of error: Error) -> Int32 {
 }
 
 /// Runs `body` on every rank, then agrees: if any rank failed, all throw a CommandFailure with
-/// the highest status, printed by the lowest failing rank.
+/// the highest status, printed by the lowest failing rank (unless that rank's failure is a
+/// CommandFailure already printed, e.g. by a collective check such as agreeReadable).
 public func agreeing<T>(_ world: Communicator, _ body: () throws -> T) throws -> T {
   var result: T? = nil
   var failure: Error? = nil
@@ -37,7 +38,7 @@ public func agreeing<T>(_ world: Communicator, _ body: () throws -> T) throws ->
   let worst = try world.allreduce(status, op: .max)
   guard worst != 0 else { return result! }
   let printer = try world.allreduce(Int32(failure == nil ? Int32.max : Int32(world.rank)), op: .min)
-  if let failure, printer == world.rank {
+  if let failure, printer == world.rank, (failure as? CommandFailure)?.printed != true {
     MPIEnvironment.printError(world.size > 1 ? "polar-train: rank \(world.rank): \(failure)" : "polar-train: \(failure)")
   }
   throw CommandFailure(status: worst, message: failure.map { "\($0)" } ?? "another rank failed", printed: true)
@@ -64,4 +65,11 @@ public func decidedOnRankZero(_ world: Communicator, _ body: () throws -> [Strin
     throw CommandFailure(status: code, message: message, printed: true)
   }
   return Array(decided.dropFirst())
+}
+
+/// A failure every rank found identically (a verdict on all-gathered values): rank 0 prints it;
+/// every rank throws the result.
+public func agreedFailure(status: Int32, _ message: String, world: Communicator) -> CommandFailure {
+  if world.rank == 0 { MPIEnvironment.printError("polar-train: \(message)") }
+  return CommandFailure(status: status, message: message, printed: true)
 }

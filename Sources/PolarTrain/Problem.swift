@@ -31,7 +31,8 @@ public struct Problem: Sendable {
     fieldWeights = field?.floatWeights
   }
 
-  /// Builds the problem; a field file is read whole by every rank in one collective read.
+  /// Builds the problem; a field file is read whole by every rank in one collective read, after
+  /// the ranks agreed that each of them can read it (agreeReadable). Collective.
   public static func make(_ config: Config, world: Communicator, baseDirectory: String = ".") throws -> Problem {
     let p = config.problem
     let reference: Reference
@@ -56,11 +57,13 @@ public struct Problem: Sendable {
                      field: .seededRotatedConvex(dim: p.dim, seed: p.fieldSeed), data: nil)
     case "file":
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
+      try agreeReadable(path, .data, what: "problem.file", world: world)
       let (x, f) = try readFieldFile(path, dim: p.dim, world: world)
       let ref: Reference = p.reference == "data" ? .data(rows: x.rows) : reference
       return Problem(dim: p.dim, reference: ref, field: nil, data: (x, f))
     case "topography":
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
+      try agreeReadable(path, .data, what: "problem.file", world: world)
       let (z, rows, cols) = try readGrid(path, dataset: p.dataset, world: world)
       let t = Topography(elevation: z, rows: rows, cols: cols, smoothing: p.smoothing, lo: p.box[0], hi: p.box[1],
                          firstRowTop: p.firstRow == "top")

@@ -1,14 +1,17 @@
 // Loading checkpoints on all ranks without hanging, and choosing the one to resume from
 // (DESIGN §4): rank 0 checks candidates in one process (CheckpointInspection), broadcasts its
-// verdict, and only a checkpoint that passed is then read collectively by every rank. So a
-// damaged file is refused by all ranks together, never half-opened by some of them.
+// verdict, and only a checkpoint that passed, and that every rank can open (agreeReadable), is
+// then read collectively by every rank. So a damaged file, or one that some ranks cannot see, is
+// refused by all ranks together, never half-opened by some of them.
 import Foundation
 import SwiftMPI
 
 extension Checkpoint {
-  /// Checks `path` on rank 0, then reads it collectively. Throws CheckpointError (exit 4) on
-  /// every rank when the file is missing or damaged.
+  /// Checks that every rank can read `path` (agreeReadable) and its contents on rank 0, then
+  /// reads it collectively. Throws on every rank (exit 4) when the file is missing on any rank
+  /// or damaged.
   public static func load(_ path: String, world: Communicator) throws -> Contents {
+    try agreeReadable(path, .checkpoint, world: world)
     let verdict = world.rank == 0 ? inspect(path).problems.first ?? "" : ""
     let problem = try world.broadcast(verdict, root: 0)
     guard problem.isEmpty else { throw CheckpointError(message: problem) }
@@ -36,8 +39,10 @@ extension Checkpoint {
 
   /// The checkpoint `--resume` names: `auto` takes the newest good one in `dir` (falling back
   /// past damaged ones, with a warning for each) or nil when there is none; a path must be good.
-  /// Decided on rank 0 and broadcast; every rank returns the same answer or throws the same error.
+  /// Decided on rank 0 and broadcast; every rank returns the same answer or throws the same error,
+  /// and can read the answer (agreeReadable: a node-local checkpoint directory is refused).
   public static func locate(_ spec: String, dir: String, world: Communicator) throws -> (path: String, warnings: [String])? {
+    if spec != "auto" { try agreeReadable(spec, .checkpoint, what: "--resume", world: world) }
     var answer = "", warnings = [String](), failure = ""
     if world.rank == 0 {
       if spec != "auto" {
@@ -60,6 +65,7 @@ extension Checkpoint {
     let decided = try world.broadcast(([answer, failure] + warnings).joined(separator: "\u{1F}"), root: 0)
       .components(separatedBy: "\u{1F}")
     if !decided[1].isEmpty { throw CheckpointError(message: decided[1]) }
+    if spec == "auto" && !decided[0].isEmpty { try agreeReadable(decided[0], .checkpoint, what: "--resume auto", world: world) }
     return decided[0].isEmpty ? nil : (decided[0], Array(decided.dropFirst(2)))
   }
 

@@ -2,10 +2,15 @@
 // the signal number in an atomic; at the next step boundary the ranks agree on it (all-reduce
 // MAX), write a checkpoint together and exit 75. A second SIGINT ends the process at once.
 // Nothing else happens inside the handler: no collective, no I/O, no allocation.
+// A launcher cannot pass on a signal before the ranks exist (Open MPI's mpirun drops a USR1 it
+// gets before it started them), so once every rank has its handlers rank 0 creates the file
+// POLAR_TRAIN_READY_FILE names, and launch/train and cluster/slurm/polar-train.sbatch hold a stop
+// signal back until it appears.
 #if canImport(Glibc)
 import Glibc
 #endif
 import Synchronization
+import SwiftMPI
 
 public enum StopSignals {
   /// The first stop signal received (0: none).
@@ -46,6 +51,16 @@ public enum StopSignals {
   public static func reset() {
     received.store(0, ordering: .relaxed)
     interrupts.store(0, ordering: .relaxed)
+  }
+
+  /// After `install` on every rank: waits for all of them (a barrier), then rank 0 creates the
+  /// file named by POLAR_TRAIN_READY_FILE, when set, to tell the launcher that a stop signal
+  /// forwarded from now on reaches a handler. Collective.
+  public static func announceReady(world: Communicator) throws {
+    try world.barrier()
+    guard world.rank == 0, let name = getenv("POLAR_TRAIN_READY_FILE"), name.pointee != 0 else { return }
+    let fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    if fd >= 0 { close(fd) }
   }
 
   public static func name(_ sig: Int32) -> String {

@@ -29,6 +29,7 @@ struct ApplyCommand: ParsableCommand {
     try agreeing(world) { try checkOutputFile(output, inputs: [("--input", input), ("--checkpoint", checkpoint)]) }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
+    try agreeReadable(input, .data, what: "--input", world: world)
     let budget = try MemoryBudget.measure(world)
     let (n, rows, x) = try agreeing(world) {
       try PointsFile.read(input, dataset: "x", dim: d, world: world, budget: budget,

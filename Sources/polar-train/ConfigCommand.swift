@@ -23,6 +23,7 @@ struct ConfigCommand: ParsableCommand {
   func run() throws {
     let world = Communicator.world
     let resolved = try agreeing(world) { try Config.load(file: config, overrides: overrides) }
+    try agreeConfiguration(resolved, file: config, world: world)
     guard world.rank == 0 else { return }
     print(keys ? Config.keyReference : resolved.toml.trimmingCharacters(in: .newlines))
   }

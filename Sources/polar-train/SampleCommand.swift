@@ -91,6 +91,7 @@ struct SampleCommand: ParsableCommand {
       targets = Matrix(rows: 1, cols: d, storage: Sampling.criticalTarget(config: config, nets: nets, state: state))
       perTarget = count
     } else {
+      try agreeReadable(target, .data, what: "--target", world: world)
       targets = try agreeing(world) {
         try PointsFile.read(target, dataset: "y", dim: d, world: world, budget: budget, rows: { 0 ..< $0 },
                             estimate: { MemoryEstimate.wholeDataset(rows: $0, cols: d) }).values

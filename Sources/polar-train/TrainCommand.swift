@@ -69,6 +69,7 @@ struct TrainCommand: ParsableCommand {
     let written = output + "/config.toml"
     if resume != nil && config == nil && FileManager.default.fileExists(atPath: written) { configFile = written }
     var cfg = try agreeing(world) { try Config.load(file: configFile, overrides: overrides) }
+    try agreeConfiguration(cfg, file: configFile, world: world)
     var plan = try plan(cfg, world)
     var saved: Checkpoint.Contents? = nil
     var resumedFrom: String? = nil

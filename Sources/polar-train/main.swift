@@ -8,10 +8,19 @@ import SwiftMPI
 
 // `train` takes its stop signals from the first instruction on: a USR1 or SIGTERM that a batch
 // system sends while MPI starts must be remembered (and answered by a checkpoint at step 0), not
-// kill the rank by the signal's default action. `run` installs the same handlers again.
-if CommandLine.arguments.dropFirst().first == "train" { StopSignals.install() }
+// kill the rank by the signal's default action. `run` installs the same handlers again. Once
+// every rank has them, the launcher hears of it (StopSignals.announceReady).
+let training = CommandLine.arguments.dropFirst().first == "train"
+if training { StopSignals.install() }
 
 MPIEnvironment.run(program: "polar-train") { world in
+  // Every rank must run the same command: ranks started with other arguments exit 2 together.
+  do {
+    try agreeArguments(Array(CommandLine.arguments.dropFirst()), world: world)
+  } catch let error as CommandFailure {
+    return error.status
+  }
+  if training { try StopSignals.announceReady(world: world) }
   var command: ParsableCommand
   do {
     command = try PolarTrainCommand.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
