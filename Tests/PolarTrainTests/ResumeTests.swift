@@ -72,7 +72,9 @@ struct ResumeTests {
     let resumed = try resumeAuto(2, run: run)
     #expect(resumed.status == 0, "\(resumed.combined)")
     #expect(resumed.stdout.contains("resuming from"), "\(resumed.stdout)")
-    #expect(try checkpointParameters(try latestCheckpoint(run, directory: shared)) == reference.params,
+    // Outside the run directory, a run's checkpoints go to <checkpoint.dir>/<run id>/.
+    let own = shared.appendingPathComponent(try runID(run))
+    #expect(try checkpointParameters(try latestCheckpoint(run, directory: own)) == reference.params,
             "killed at step >= \(step): resumed parameters differ")
   }
 

@@ -23,6 +23,14 @@ func latestCheckpoint(_ run: URL, directory: URL? = nil) throws -> String {
   return dir.appendingPathComponent(name).path
 }
 
+/// The run id in a run directory's marker (.polar-train-run).
+func runID(_ run: URL) throws -> String {
+  let text = try String(contentsOf: run.appendingPathComponent(".polar-train-run"), encoding: .utf8)
+  guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("run_id") }),
+        let id = line.split(separator: "\"").dropFirst().first else { throw TestFailure("no run_id in \(run.path)") }
+  return String(id)
+}
+
 /// Every network's parameters in a checkpoint, as raw Float32 bit patterns.
 func checkpointParameters(_ path: String) throws -> [String: [UInt32]] {
   let f = try File.open(path)

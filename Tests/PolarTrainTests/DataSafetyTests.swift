@@ -1,0 +1,214 @@
+// Data safety (issue 16): a run owns what it writes. Runs sharing a checkpoint directory keep each
+// other's checkpoints; --force and --resume only ever touch a run directory and its own files;
+// an output that is an input, an empty or root output, a checkpoint.dir leaving the run are
+// refused; any string survives config.toml; a full disk is named and leaves the newest intact
+// checkpoint as it was. Tiny runs of about a second each.
+import Foundation
+import PolarTrain
+import TestSupport
+import Testing
+
+/// A run of 40 + 10 steps on tiny networks, a checkpoint every 10 steps.
+let safetyRun = ["potential.steps=40", "potential.batch=32", "parallel.micro_batch=16", "map.steps=10", "map.batch=32",
+                 "potential.hidden=[4]", "amortizer.hidden=[4]", "map.hidden=[4]", "train.eval_samples=16",
+                 "train.report=false", "checkpoint.every=10", "train.log_every=5"]
+
+/// `polar-train train --output run` with the tiny settings plus `extra` (more --set or flags).
+func safetyTrain(_ ranks: Int, _ run: URL, _ extra: [String] = [], directory: URL? = nil) throws -> RunResult {
+  try Programs.mpirun(ranks, "polar-train", ["train", "--quiet", "--output", run.path] + safetyRun.flatMap { ["--set", $0] } + extra,
+                      timeout: 120, directory: directory)
+}
+
+/// Every regular file below `dir` with its bytes, to show that nothing changed.
+func snapshot(_ dir: URL) throws -> [String: Data] {
+  var out: [String: Data] = [:]
+  guard let walk = FileManager.default.enumerator(atPath: dir.path) else { return out }
+  for case let name as String in walk {
+    let path = dir.appendingPathComponent(name).path
+    var isDir: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue {
+      out[name] = FileManager.default.contents(atPath: path)
+    }
+  }
+  return out
+}
+
+/// One `polar-train:` line on stderr containing `message`, the status, and < 10 s.
+func expectRefused(_ r: RunResult, _ status: Int32, _ message: String, _ what: String) {
+  #expect(r.status == status, "\(what): \(r.combined)")
+  #expect(r.seconds < 10, "\(what): \(r.seconds) s")
+  let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
+  #expect(lines.count == 1 && lines.first?.contains(message) == true, "\(what): \(r.stderr)")
+}
+
+@Suite("Data safety: what a run owns, under mpirun", .serialized)
+struct DataSafetyTests {
+  @Test("two runs sharing checkpoint.dir keep their own checkpoints; --resume of another run's checkpoint into a run is refused")
+  func sharedCheckpointDirectory() throws {
+    let base = try Programs.temporaryDirectory("shared")
+    let shared = base.appendingPathComponent("scratch")
+    let a = base.appendingPathComponent("a"), b = base.appendingPathComponent("b")
+    let dir = ["--set", "checkpoint.dir=\"\(shared.path)\"", "--set", "checkpoint.keep=1"]
+    for run in [a, b] { #expect(try safetyTrain(2, run, dir).status == 0) }
+    let ownA = shared.appendingPathComponent(try runID(a)), ownB = shared.appendingPathComponent(try runID(b))
+    #expect(ownA != ownB)
+    for own in [ownA, ownB] {
+      let names = try FileManager.default.contentsOfDirectory(atPath: own.path).sorted()
+      #expect(names == ["ckpt-done-10.h5", "latest"], "\(own.path): \(names)")
+    }
+    // The outputs line names the real checkpoint directory.
+    let again = try Programs.mpirun(2, "polar-train", ["train", "--output", a.path, "--resume", "auto"], timeout: 60)
+    #expect(again.status == 0 && again.stdout.contains("resuming from \(ownA.path)/ckpt-done-10.h5"), "\(again.combined)")
+    #expect(again.stdout.contains("already finished"), "\(again.stdout)")
+    // Run b resumed from run a's checkpoint: refused, b unchanged.
+    let before = try snapshot(b), beforeShared = try snapshot(shared)
+    let mixed = try Programs.mpirun(2, "polar-train", ["train", "--output", b.path, "--resume", ownA.appendingPathComponent("ckpt-done-10.h5").path],
+                                    timeout: 60)
+    expectRefused(mixed, 2, "not a checkpoint of the run in", "resume another run's checkpoint")
+    #expect(try snapshot(b) == before && snapshot(shared) == beforeShared)
+    // A finished run asked for more steps: refused with what to do.
+    let more = try Programs.mpirun(2, "polar-train", ["train", "--output", a.path, "--resume", "auto", "--set", "potential.steps=80"],
+                                   timeout: 60)
+    expectRefused(more, 2, "the run finished (stage done) with other settings than now asked for (potential.steps)", "more steps")
+  }
+
+  @Test("--force replaces only a run directory and only its files; empty, root and escaping outputs are refused")
+  func outputs() throws {
+    let base = try Programs.temporaryDirectory("force")
+    let notes = base.appendingPathComponent("notes")
+    try FileManager.default.createDirectory(at: notes, withIntermediateDirectories: true)
+    try "keep me".write(to: notes.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+    expectRefused(try safetyTrain(2, notes, ["--force"]), 2, "not a polar-train run directory (it holds notes.txt)", "--force")
+    #expect(FileManager.default.fileExists(atPath: notes.appendingPathComponent("notes.txt").path))
+    // A run with a user's file beside it and checkpoints outside: --force removes the run's own files only.
+    let run = base.appendingPathComponent("run"), scratch = base.appendingPathComponent("scratch")
+    let outside = ["--set", "checkpoint.dir=\"\(scratch.path)\""]
+    #expect(try safetyTrain(2, run, outside).status == 0)
+    let oldID = try runID(run)
+    try "mine".write(to: run.appendingPathComponent("mine.txt"), atomically: true, encoding: .utf8)
+    let stranger = scratch.appendingPathComponent("keep.h5")
+    try "other data".write(to: stranger, atomically: true, encoding: .utf8)
+    let forced = try safetyTrain(2, run, outside + ["--force"])
+    #expect(forced.status == 0, "\(forced.combined)")
+    #expect(try runID(run) != oldID)
+    #expect(!FileManager.default.fileExists(atPath: scratch.appendingPathComponent(oldID).path))
+    #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("mine.txt").path))
+    #expect(FileManager.default.fileExists(atPath: stranger.path))
+    // Empty and root outputs, a relative checkpoint.dir that leaves the run directory: refused,
+    // nothing written (the working directory stays empty).
+    let cwd = base.appendingPathComponent("cwd")
+    try FileManager.default.createDirectory(at: cwd, withIntermediateDirectories: true)
+    expectRefused(try safetyTrain(2, URL(fileURLWithPath: "/"), [], directory: cwd), 2, "the file system root cannot be a run directory", "/")
+    let empty = try Programs.mpirun(2, "polar-train", ["train", "--output", ""], timeout: 60, directory: cwd)
+    #expect(empty.status == 2 && empty.stderr.contains("--output: empty path"), "\(empty.combined)")
+    let escaping = try safetyTrain(2, cwd.appendingPathComponent("r"), ["--set", "checkpoint.dir=../../x"], directory: cwd)
+    expectRefused(escaping, 2, "checkpoint.dir: \"../../x\" leaves the run directory", "escaping checkpoint.dir")
+    let ckpt = try latestCheckpoint(run, directory: scratch.appendingPathComponent(try runID(run)))
+    let applied = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", ckpt, "--output", ""], timeout: 60,
+                                      directory: cwd)
+    expectRefused(applied, 2, "--output: empty path", "apply --output \"\"")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: cwd.path).isEmpty)
+  }
+
+  @Test("apply, sample: an output that is an input is refused and the input kept byte for byte")
+  func outputIsInput() throws {
+    let dir = try Programs.temporaryDirectory("inout")
+    let points = try pointsFile(dir, "pts.h5", "x", rows: 8, extra: "other")
+    let run = dir.appendingPathComponent("run")
+    #expect(try safetyTrain(1, run).status == 0)
+    let ckpt = try latestCheckpoint(run)
+    let link = dir.appendingPathComponent("link.h5").path
+    try FileManager.default.linkItem(atPath: points, toPath: link)
+    let before = try Data(contentsOf: URL(fileURLWithPath: points)), ckptBefore = try Data(contentsOf: URL(fileURLWithPath: ckpt))
+    for output in [points, dir.appendingPathComponent("./pts.h5").path, link] {
+      let r = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", output], timeout: 60)
+      expectRefused(r, 2, "is the --input file; writing it would destroy that input", "apply \(output)")
+    }
+    let r = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", ckpt], timeout: 60)
+    expectRefused(r, 2, "is the --checkpoint file", "apply onto its checkpoint")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: points)) == before)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: ckpt)) == ckptBefore)
+    // sample: --per-point only with a target file, --count only with critical.
+    let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--per-point", "4", "--output", dir.appendingPathComponent("s.h5").path],
+                                timeout: 60)
+    // A usage error: argument parser's "Error: ..." line and the usage, exit 2.
+    #expect(s.status == 2 && s.stderr.contains("Error: --per-point goes with a target file"), "\(s.combined)")
+  }
+
+  @Test("strings with tabs, quotes and backslashes survive config.toml: the run resumes; --set over several lines is refused")
+  func escaping() throws {
+    let base = try Programs.temporaryDirectory("escape")
+    let run = base.appendingPathComponent("run")
+    let r = try safetyTrain(2, run, ["--set", "problem.file=\"a\\tb\\\"c\\\\d\"", "--set", "checkpoint.dir=\"ck\\\"x\\ty\""])
+    #expect(r.status == 0, "\(r.combined)")
+    #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("ck\"x\ty/ckpt-done-10.h5").path))
+    let resumed = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto"], timeout: 60)
+    #expect(resumed.status == 0 && resumed.stdout.contains("already finished"), "\(resumed.combined)")
+    let shown = try Programs.run(Programs.path("polar-train"), ["config", "--config", run.appendingPathComponent("config.toml").path])
+    #expect(shown.status == 0 && shown.stdout.contains(#"file = "a\tb\"c\\d""#), "\(shown.combined)")
+    let lines = try safetyTrain(2, base.appendingPathComponent("lines"), ["--set", "potential.steps=1\nmap.steps=2"])
+    expectRefused(lines, 2, "--set: potential.steps: the value spans several lines", "--set with a line break")
+  }
+
+  @Test("a run made before run markers (flat checkpoints outside the run) resumes and prunes only its own files")
+  func legacyRun() throws {
+    let base = try Programs.temporaryDirectory("legacy")
+    let run = base.appendingPathComponent("run"), scratch = base.appendingPathComponent("scratch")
+    #expect(try safetyTrain(2, run, ["--set", "checkpoint.dir=\"\(scratch.path)\"", "--set", "potential.steps=20",
+                                     "--set", "checkpoint.keep=100"]).status == 0)
+    // Make it look like an old run: checkpoints flat in scratch, no marker; and another old run's file there.
+    let own = scratch.appendingPathComponent(try runID(run))
+    for name in try FileManager.default.contentsOfDirectory(atPath: own.path) {
+      try FileManager.default.moveItem(at: own.appendingPathComponent(name), to: scratch.appendingPathComponent(name))
+    }
+    try FileManager.default.removeItem(at: own)
+    try FileManager.default.removeItem(at: run.appendingPathComponent(".polar-train-run"))
+    try FileManager.default.copyItem(at: scratch.appendingPathComponent("ckpt-map-0.h5"), to: scratch.appendingPathComponent("ckpt-potential-999.h5"))
+    // It died before its last stage: continue from ckpt-map-0.
+    try FileManager.default.removeItem(at: scratch.appendingPathComponent("ckpt-done-10.h5"))
+    try "ckpt-map-0.h5\n".write(to: scratch.appendingPathComponent("latest"), atomically: true, encoding: .utf8)
+    let r = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto",
+                                                   "--set", "checkpoint.keep=1"], timeout: 60)
+    #expect(r.status == 0 && r.stdout.contains("resuming from \(scratch.path)/ckpt-map-0.h5"), "\(r.combined)")
+    #expect(try latestCheckpoint(run, directory: scratch) == scratch.appendingPathComponent("ckpt-done-10.h5").path)
+    // keep = 1 pruned nothing it did not write itself.
+    for name in ["ckpt-potential-10.h5", "ckpt-map-0.h5", "ckpt-potential-999.h5"] {
+      #expect(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(name).path), "\(name) was pruned")
+    }
+  }
+
+  @Test("a full disk (a small tmpfs): ENOSPC named, exit 2, no .partial, the previous checkpoint still latest and intact")
+  func fullDisk() throws {
+    let base = try Programs.temporaryDirectory("full")
+    let mount = base.appendingPathComponent("tmpfs")
+    try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+    guard try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=6m", "tmpfs", mount.path], timeout: 10).status == 0 else {
+      print("DataSafetyTests.fullDisk: skipped: cannot mount a tmpfs here (needs root)")
+      return
+    }
+    defer { _ = try? Programs.run("/bin/umount", [mount.path], timeout: 10) }
+    // Checkpoints of about 2 MB (a wide inverse network) on 6 MB: the third one does not fit.
+    let run = mount.appendingPathComponent("run")
+    let r = try safetyTrain(2, run, ["--set", "inverse.hidden=[256, 256, 256]", "--set", "potential.steps=100", "--set", "checkpoint.keep=100"])
+    expectRefused(r, 2, "cannot write the checkpoint: the disk is full (ENOSPC", "checkpoint on a full disk")
+    let names = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+    #expect(!names.contains { $0.hasSuffix(".partial") }, "\(names)")
+    let latest = try latestCheckpoint(run)
+    #expect(names.count >= 2, "\(names)")
+    let inspected = try Programs.run(Programs.path("polar-train"), ["inspect", latest])
+    #expect(inspected.status == 0, "\(inspected.combined)")
+    // metrics.jsonl filling a 64 KiB file system, checkpoints elsewhere.
+    _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
+    #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount.path], timeout: 10).status == 0)
+    let log = try safetyTrain(2, mount.appendingPathComponent("run"), ["--set", "potential.steps=2000", "--set", "train.log_every=1",
+                                                                       "--set", "checkpoint.dir=\"\(base.appendingPathComponent("ck").path)\""])
+    expectRefused(log, 2, "metrics.jsonl: cannot write: the disk is full (ENOSPC", "metrics.jsonl on a full disk")
+    // A read-only checkpoint directory is named as such.
+    _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
+    #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", mount.path], timeout: 10).status == 0)
+    let ro = try safetyTrain(2, base.appendingPathComponent("ro"), ["--set", "checkpoint.dir=\"\(mount.path)\""])
+    expectRefused(ro, 2, "cannot create the checkpoint directory", "read-only checkpoint.dir")
+    #expect(ro.stderr.contains("Read-only file system"), "\(ro.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: base.appendingPathComponent("ro").path))
+  }
+}
