@@ -92,7 +92,7 @@ public final class RunDirectory {
     }
     if contents.isEmpty { return try fresh() }
     let marker = try RunMarker.read(run: path)
-    let isRun = marker != nil || (contents.contains("config.toml") && contents.contains("metrics.jsonl"))
+    let isRun = marker != nil || looksLikeRun(path, contents)
     let listing = contents.sorted().prefix(3).joined(separator: ", ") + (contents.count > 3 ? ", ..." : "")
     if force {
       guard isRun else {
@@ -115,6 +115,14 @@ public final class RunDirectory {
                           + "continuing from it there would mix two runs: give a new --output")
     }
     return Plan(path: path, marker: kept, fresh: false, checkpointDirectory: dir)
+  }
+
+  /// A run made before markers: its config.toml and metrics.jsonl, or its checkpoint directory
+  /// (`checkpoints/` with `latest` or ckpt-*.h5 files: a run whose other files were lost).
+  static func looksLikeRun(_ path: String, _ contents: [String]) -> Bool {
+    if contents.contains("config.toml") && contents.contains("metrics.jsonl") { return true }
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints")) ?? []
+    return contents.contains("checkpoints") && names.contains { $0 == "latest" || Checkpoint.isCheckpointFile($0) }
   }
 
   /// Creates (rank 0) the run directory of a plan: a fresh one (an old run's own files removed

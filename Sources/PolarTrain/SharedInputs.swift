@@ -21,7 +21,8 @@ public enum SharedInput: Sendable {
 /// Throws the same CommandFailure (already printed by rank 0) on every rank otherwise; `what`
 /// names the setting or option the path came from, e.g. "problem.file" or "--input".
 public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = nil, world: Communicator) throws {
-  // This rank's view: [hash of the name, errno of open (0: opened), regular file (1/0), size].
+  // This rank's view: [hash of the name, errno of open (0: opened), regular file (1, a directory 2,
+  // else 0), size].
   var seen: [Int64] = [Int64(bitPattern: fnv1a([path])), 0, 0, -1]
   let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not block
   if fd < 0 {
@@ -29,7 +30,7 @@ public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = n
   } else {
     var info = stat()
     if fstat(fd, &info) == 0 {
-      seen[2] = (info.st_mode & S_IFMT) == S_IFREG ? 1 : 0
+      seen[2] = (info.st_mode & S_IFMT) == S_IFREG ? 1 : (info.st_mode & S_IFMT) == S_IFDIR ? 2 : 0
       seen[3] = Int64(info.st_size)
     } else {
       seen[1] = Int64(errno)
@@ -38,13 +39,13 @@ public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = n
   }
   let all = try world.allgather(seen)
   let ranks = (0 ..< world.size).map { Array(all[4 * $0 ..< 4 * $0 + 4]) }
-  guard let problem = readabilityProblem(ranks) else { return }
+  guard let problem = readabilityProblem(ranks, noun: kind == .checkpoint ? "a checkpoint file" : "a data file") else { return }
   throw agreedFailure(status: kind.status, "\(path): \(problem)" + (what.map { " (\($0))" } ?? ""), world: world)
 }
 
 /// The verdict on what the ranks saw (one [name hash, errno, regular, size] per rank), or nil
 /// when every rank can read the same regular file of the same size.
-func readabilityProblem(_ ranks: [[Int64]]) -> String? {
+func readabilityProblem(_ ranks: [[Int64]], noun: String = "a file") -> String? {
   func reason(_ code: Int64) -> String { String(cString: strerror(Int32(code))) }
   if let other = ranks.firstIndex(where: { $0[0] != ranks[0][0] }) {
     return "rank \(other) names another file than rank 0 does"
@@ -57,8 +58,9 @@ func readabilityProblem(_ ranks: [[Int64]]) -> String? {
     }
     return "rank \(first) cannot open it: \(reason(code))"
   }
-  if let first = ranks.firstIndex(where: { $0[2] == 0 }) {
-    return ranks.allSatisfy({ $0[2] == 0 }) ? "not a regular file" : "rank \(first) sees no regular file there"
+  if ranks.allSatisfy({ $0[2] == 2 }) { return "is a directory, not \(noun)" }
+  if let first = ranks.firstIndex(where: { $0[2] != 1 }) {
+    return ranks.allSatisfy({ $0[2] != 1 }) ? "not a regular file" : "rank \(first) sees no regular file there"
   }
   if let other = ranks.firstIndex(where: { $0[3] != ranks[0][3] }) {
     return "differs between ranks (rank \(other) sees \(ranks[other][3]) bytes, rank 0 \(ranks[0][3]))"
