@@ -18,6 +18,30 @@ extension Checkpoint {
     return try read(path, world: world)
   }
 
+  /// The checkpoint `dir/latest` names, as a path; a clear CheckpointError when `latest` is
+  /// missing, a directory, unreadable, not UTF-8, or not one checkpoint file name of `dir`.
+  public static func latest(in dir: String) throws -> String {
+    let path = dir + "/latest"
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+      throw CheckpointError(message: "\(path): missing: the run has no checkpoint yet")
+    }
+    if isDir.boolValue { throw CheckpointError(message: "\(path): is a directory, expected a file naming the newest checkpoint") }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw CheckpointError(message: "\(path): cannot read it: \(describeErrno(errno))")
+    }
+    defer { try? handle.close() }
+    let bytes: Data? = try? handle.read(upToCount: 4096)
+    guard let text = String(data: bytes ?? Data(), encoding: .utf8) else {
+      throw CheckpointError(message: "\(path): damaged: not UTF-8 text")
+    }
+    let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard isCheckpointFile(name), !name.hasSuffix(".partial"), !name.contains("/") else {
+      throw CheckpointError(message: "\(path): damaged: expected one file name ckpt-<stage>-<step>.h5, got \"\(clipped(name))\"")
+    }
+    return dir + "/" + name
+  }
+
   /// Candidate checkpoints of a directory, newest first: the one `latest` names, then every
   /// ckpt-<stage>-<step>.h5 by stage (done, map, potential) and step.
   public static func candidates(in dir: String) -> [String] {
@@ -29,8 +53,7 @@ extension Checkpoint {
       return (stage, Int(parts.last ?? "") ?? -1)
     }
     var out = names.sorted { order($0) > order($1) }
-    if let latest = try? String(contentsOfFile: dir + "/latest", encoding: .utf8)
-      .trimmingCharacters(in: .whitespacesAndNewlines), out.contains(latest) {
+    if let path = try? latest(in: dir), case let latest = (path as NSString).lastPathComponent, out.contains(latest) {
       out.removeAll { $0 == latest }
       out.insert(latest, at: 0)
     }

@@ -51,11 +51,7 @@ struct ReportCommand: ParsableCommand {
       }
       let config = try Config.load(file: directory + "/config.toml", overrides: [])
       let dir = try RunDirectory.checkpointDirectory(config: config, run: directory)
-      guard let name = try? String(contentsOfFile: dir + "/latest", encoding: .utf8)
-        .trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty else {
-        throw CheckpointError(message: "\(dir)/latest: missing: the run has no checkpoint yet")
-      }
-      return name.hasPrefix("/") ? name : dir + "/" + name
+      return try Checkpoint.latest(in: dir)
     }
     let contents = try agreeing(world) { try Checkpoint.load(path, world: world) }
     let budget = try MemoryBudget.measure(world)
