@@ -14,12 +14,15 @@ struct TrainCommand: ParsableCommand {
         mpirun -n 2 polar-train train --set problem.field=swirl --set problem.reference=uniform \\
           --set problem.box=[-2,2] --output runs/swirl
       The run directory gets config.toml (resolved), metrics.jsonl, checkpoints/ and \
-      report/metrics.json. Rank 0 prints progress: loss, W2^2 estimate, conjugate iterations, \
-      residual and converged share, samples/s and ETA.
+      report/metrics.json, and the marker .polar-train-run with the run's id; checkpoints outside \
+      the run directory (an absolute checkpoint.dir) go to <checkpoint.dir>/<run id>/. Rank 0 \
+      prints progress: loss, W2^2 estimate, conjugate iterations, residual and converged share, \
+      samples/s and ETA.
 
       Checkpoints go to checkpoints/ every checkpoint.every steps and at the end of each stage. \
       --resume auto continues from the newest intact one (or starts fresh when there is none; \
-      damaged ones are skipped with a warning); --resume PATH from that file. The result is \
+      damaged ones are skipped with a warning); --resume PATH from that file (into an existing \
+      run only one of its own checkpoints; another run's starts a new --output). The result is \
       bitwise the same as an uninterrupted run, also with another number of ranks. Without \
       --config a resumed run takes the run directory's config.toml, or the checkpoint's \
       configuration when the run directory is new (plus --set overrides in both cases). \
@@ -39,7 +42,7 @@ struct TrainCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Continue from a checkpoint: auto (the newest intact one in the run's checkpoint directory, or a fresh start) or a checkpoint file.", valueName: "auto|PATH"))
   var resume: String?
 
-  @Flag(help: "Replace an existing, non-empty run directory.")
+  @Flag(help: "Replace an existing run directory: only a polar-train run directory (its marker .polar-train-run), and only the run's own files.")
   var force = false
 
   @Flag(help: "No progress lines (the summary is still printed).")
