@@ -39,7 +39,7 @@ let package = Package(
       "SwiftMPI", "CAllocationCount", "ParallelHDF5", "PolarCore", .product(name: "TOMLKit", package: "TOMLKit"),
     ]),
     .executableTarget(name: "polar-train", dependencies: [
-      "PolarTrain", "SwiftMPI",
+      "PolarTrain", "SwiftMPI", "ParallelHDF5",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 

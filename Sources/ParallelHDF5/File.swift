@@ -5,6 +5,7 @@ import CHDF5
 import CShims
 import Foundation
 import SwiftMPI
+import Synchronization
 
 public final class File: Location {
   public let path: String
@@ -52,8 +53,17 @@ public final class File: Location {
   public func close() throws(HDF5Error) {
     guard isOpen else { return }
     isOpen = false
-    try ErrorContext(file: path, object: "/").check("close file", H5Fclose(id))
+    let status = H5Fclose(id)
+    if status < 0 && isParallel { _ = File.abandonedCount.add(1, ordering: .relaxed) }
+    try ErrorContext(file: path, object: "/").check("close file", status)
   }
+
+  private static let abandonedCount = Atomic<Int>(0)
+
+  /// Parallel files HDF5 could not close (a disk that filled up during the write): the library
+  /// keeps them and tries to close them again inside MPI_Finalize, where it crashes. A program
+  /// that has any should end without finalising MPI (`MPIEnvironment.run`'s `finalize`).
+  public static var abandoned: Int { abandonedCount.load(ordering: .relaxed) }
 
   /// Flushes buffers to the file (collective for a parallel file).
   public func flush() throws(HDF5Error) {

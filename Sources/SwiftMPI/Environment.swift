@@ -91,8 +91,10 @@ public enum MPIEnvironment {
   /// The whole MPI program: initialise, run `body` with the world communicator, finalise and exit
   /// with the status `body` returns. An error escaping `body` prints
   /// `<program>: rank R: <error>` and aborts every rank with `abortCode`.
+  /// `finalize` decides, after `body`, whether MPI_Finalize may run (false: a library holds state
+  /// it would crash on while finalising; the process then exits with the status without it).
   public static func run(program: String, threadLevel: ThreadLevel = .funneled,
-                         abortCode: Int32 = 1,
+                         abortCode: Int32 = 1, finalize mayFinalize: () -> Bool = { true },
                          _ body: (Communicator) throws -> Int32) -> Never {
     do {
       try initialize(threadLevel: threadLevel)
@@ -109,6 +111,7 @@ public enum MPIEnvironment {
       abort(code: abortCode, message: "\(program): rank \(world.rank): \(error)")
     }
     fflush(nil)
+    guard mayFinalize() else { _exit(status) }
     do { try finalize() } catch { printError("\(program): rank \(world.rank): \(error)") }
     exit(status)
   }

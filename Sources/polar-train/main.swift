@@ -3,6 +3,7 @@
 // rank exits with the same status. A CommandFailure (validated on every rank, agreed by all)
 // exits with its status; any other error escaping a command aborts all ranks (DESIGN §3).
 import ArgumentParser
+import ParallelHDF5
 import PolarTrain
 import SwiftMPI
 
@@ -13,7 +14,9 @@ import SwiftMPI
 let training = CommandLine.arguments.dropFirst().first == "train"
 if training { StopSignals.install() }
 
-MPIEnvironment.run(program: "polar-train") { world in
+// A parallel HDF5 file that could not be closed (a disk filled up during a write) would crash
+// MPI_Finalize: the command has already failed cleanly on every rank, so end without it.
+MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { world in
   // Every rank must run the same command: ranks started with other arguments exit 2 together.
   do {
     try agreeArguments(Array(CommandLine.arguments.dropFirst()), world: world)

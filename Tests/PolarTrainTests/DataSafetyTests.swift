@@ -14,9 +14,10 @@ let safetyRun = ["potential.steps=40", "potential.batch=32", "parallel.micro_bat
                  "train.report=false", "checkpoint.every=10", "train.log_every=5"]
 
 /// `polar-train train --output run` with the tiny settings plus `extra` (more --set or flags).
-func safetyTrain(_ ranks: Int, _ run: URL, _ extra: [String] = [], directory: URL? = nil) throws -> RunResult {
+func safetyTrain(_ ranks: Int, _ run: URL, _ extra: [String] = [], directory: URL? = nil,
+                 environment: [String: String] = [:]) throws -> RunResult {
   try Programs.mpirun(ranks, "polar-train", ["train", "--quiet", "--output", run.path] + safetyRun.flatMap { ["--set", $0] } + extra,
-                      timeout: 120, directory: directory)
+                      timeout: 120, environment: environment, directory: directory)
 }
 
 /// Every regular file below `dir` with its bytes, to show that nothing changed.
@@ -150,6 +151,32 @@ struct DataSafetyTests {
     expectRefused(lines, 2, "--set: potential.steps: the value spans several lines", "--set with a line break")
   }
 
+  @Test("a new run from a finished run's checkpoint, and a missing, directory or foreign `latest`: clear outcomes")
+  func latestFile() throws {
+    let base = try Programs.temporaryDirectory("latest")
+    let run = base.appendingPathComponent("run")
+    #expect(try safetyTrain(2, run).status == 0)
+    let done = run.appendingPathComponent("checkpoints/ckpt-done-10.h5").path
+    let branch = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", base.appendingPathComponent("new").path,
+                                                        "--resume", done], timeout: 60)
+    #expect(branch.status == 0 && !branch.stderr.contains("NSCocoaErrorDomain"), "\(branch.combined)")
+    let latest = run.appendingPathComponent("checkpoints/latest")
+    try FileManager.default.removeItem(at: latest)
+    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
+                  "latest: missing: the run has no checkpoint yet", "latest missing")
+    try FileManager.default.createDirectory(at: latest, withIntermediateDirectories: false)
+    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4, "latest: is a directory", "latest a directory")
+    try FileManager.default.removeItem(at: latest)
+    try Data([0xFF, 0xFE, 0x00]).write(to: latest)
+    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4, "latest: damaged: not UTF-8", "latest not UTF-8")
+    try "../../etc/passwd\n".write(to: latest, atomically: true, encoding: .utf8)
+    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
+                  "latest: damaged: expected one file name ckpt-<stage>-<step>.h5, got \"../../etc/passwd\"", "latest foreign")
+    // --resume auto falls back to the checkpoints themselves.
+    let resumed = try Programs.mpirun(2, "polar-train", ["train", "--output", run.path, "--resume", "auto"], timeout: 60)
+    #expect(resumed.status == 0 && resumed.stdout.contains("resuming from \(done)"), "\(resumed.combined)")
+  }
+
   @Test("a run made before run markers (flat checkpoints outside the run) resumes and prunes only its own files")
   func legacyRun() throws {
     let base = try Programs.temporaryDirectory("legacy")
@@ -197,6 +224,16 @@ struct DataSafetyTests {
     #expect(names.count >= 2, "\(names)")
     let inspected = try Programs.run(Programs.path("polar-train"), ["inspect", latest])
     #expect(inspected.status == 0, "\(inspected.combined)")
+    // The disk filling up during the write (the space check skipped, as when another program
+    // fills it meanwhile): the same, and HDF5's unclosable file does not crash the exit.
+    _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
+    #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount.path], timeout: 10).status == 0)
+    let race = try safetyTrain(2, run, ["--set", "inverse.hidden=[256, 256, 256]", "--set", "potential.steps=100"],
+                               environment: ["POLAR_TRAIN_TEST_SKIP_SPACE_CHECK": "1"])
+    expectRefused(race, 2, "cannot write the checkpoint: the disk is full (ENOSPC", "a disk filling up during the write")
+    let left = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
+    #expect(!left.contains { $0.hasSuffix(".partial") } && left.contains("latest"), "\(left)")
+    #expect(try Programs.run(Programs.path("polar-train"), ["inspect", try latestCheckpoint(run)]).status == 0)
     // metrics.jsonl filling a 64 KiB file system, checkpoints elsewhere.
     _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
     #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount.path], timeout: 10).status == 0)
