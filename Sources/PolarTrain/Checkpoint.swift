@@ -61,6 +61,13 @@ public enum Checkpoint {
     name.hasPrefix("ckpt-") && (name.hasSuffix(".h5") || name.hasSuffix(".h5.partial"))
   }
 
+  /// A file whose `format` attribute says it is a checkpoint (rank 0 or one process, serial open).
+  static func isCheckpoint(_ path: String) -> Bool {
+    guard let file = try? File.open(path) else { return false }
+    defer { try? file.close() }
+    return (try? file.stringAttribute("format")) == format
+  }
+
   /// The run_id attribute of a checkpoint (rank 0, serial open), nil when absent or unreadable.
   static func runID(of path: String) -> String? {
     guard let file = try? File.open(path) else { return nil }

@@ -38,6 +38,14 @@ public final class CollectiveOutput {
     try step { if let file { try body(file) } }
   }
 
+  /// One dataset as its own step: created with `shape` (collective), this rank's `values` written
+  /// at `selection` (rank 0 alone: `rankZero`, the others write nothing).
+  public func dataset<T: HDF5Scalar>(_ name: String, _ type: ElementType, _ shape: [Int], _ values: [T],
+                                     _ selection: Selection, rankZero: Bool = false) throws {
+    let mine = !rankZero || world.rank == 0
+    try write { try $0.createDataset(name, type: type, shape: shape).write(mine ? values : [], selection: mine ? selection : .none) }
+  }
+
   /// Closes the file on every rank (it stays `path.partial`), agreeing as after a write.
   public func close() throws {
     try step { try file?.close() }
@@ -88,7 +96,7 @@ func spaceProblem(directory: String, bytes: Int) -> String {
   if code == ENOSPC || code == EDQUOT { return "\(describeErrno(code)): it needs about \(need / 1000) kB in \(directory)" }
   guard code != 0 else { return "" }
   var fs = statvfs()
-  if statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < UInt64(need) {
+  if statvfs(directory, &fs) == 0 && fs.f_blocks > 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < UInt64(need) {
     return "\(describeErrno(ENOSPC)): it needs about \(need / 1000) kB in \(directory)"
   }
   return ""
@@ -100,7 +108,8 @@ func namingFullDisk(_ message: String, directory: String) -> String {
   let m = message.lowercased()
   if m.contains("quota") || m.contains("errno = 122") { return "\(describeErrno(EDQUOT)) [\(message)]" }
   var fs = statvfs()
-  let full = statvfs(directory, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
+  // A file system with no blocks at all (/proc, /sys) is not a full one.
+  let full = statvfs(directory, &fs) == 0 && fs.f_blocks > 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
   if full || m.contains("no space") || m.contains("not enough space") || m.contains("errno = 28") || m.contains("no_space") {
     return "\(describeErrno(ENOSPC)) [\(message)]"
   }
@@ -116,8 +125,19 @@ public func checkOutputFile(_ output: String, inputs: [(flag: String, path: Stri
   }
   let target = resolvedPath(output)
   var isDir: ObjCBool = false
-  if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), isDir.boolValue {
-    throw OutputError(message: "--output \(output): is a directory; name the file to write")
+  var info = stat()
+  if lstat(target, &info) == 0 {
+    // Only a regular file is replaced, and never one a run owns (a checkpoint, its marker, log,
+    // configuration or `latest`): /dev/null or a run's config.toml are not outputs.
+    if info.st_mode & S_IFMT == S_IFDIR { throw OutputError(message: "--output \(output): is a directory; name the file to write") }
+    guard info.st_mode & S_IFMT == S_IFREG else {
+      throw OutputError(message: "--output \(output): exists and is not a regular file (a device, a FIFO, a socket); name a file to write")
+    }
+    let name = (target as NSString).lastPathComponent
+    if [RunMarker.fileName, "config.toml", "metrics.jsonl", "latest"].contains(name) || Checkpoint.isCheckpointFile(name)
+      || Checkpoint.isCheckpoint(target) {
+      throw OutputError(message: "--output \(output): is a checkpoint or another file of a training run (\(name)); writing it would destroy the run's data: choose another output")
+    }
   }
   let parent = (target as NSString).deletingLastPathComponent
   guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {

@@ -200,6 +200,17 @@ extension Config {
 
   /// Applies every key of a TOML document; unknown keys and sections are errors.
   mutating func apply(toml text: String, source: String) throws {
+    // What the TOML library would mishandle: a NUL (raw, or escaped, which would silently cut a
+    // string) and array-of-tables headers (an assertion aborts the process on malformed ones;
+    // the configuration has no arrays of tables anyway).
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      if line.contains("\u{0}") || line.contains("\\u0000") || line.contains("\\U00000000") {
+        throw ConfigError(source: source, key: "", message: "line \(number + 1): a NUL character is not allowed")
+      }
+      if line.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("[[") {
+        throw ConfigError(source: source, key: "", message: "line \(number + 1): arrays of tables ([[...]]) are not part of the configuration")
+      }
+    }
     let table: TOMLTable
     do {
       table = try TOMLTable(string: text)

@@ -14,9 +14,12 @@ func bad(_ ctx: ConfigError, _ message: String) -> ConfigError {
   ConfigError(source: ctx.source, key: ctx.key, message: message)
 }
 
-func integer(_ v: TOMLValueConvertible, _ ctx: ConfigError, min: Int) throws -> Int {
+/// An integer key's value in [min, max]. The default bound, 2^40, keeps every size, step count
+/// and product of a few of them far from 64-bit overflow (seeds pass .max).
+func integer(_ v: TOMLValueConvertible, _ ctx: ConfigError, min: Int, max: Int = 1 << 40) throws -> Int {
   guard v.type == .int, let i = v.int else { throw bad(ctx, "expected an integer, got \(describe(v))") }
   guard i >= min else { throw bad(ctx, "must be at least \(min), got \(i)") }
+  guard i <= max else { throw bad(ctx, "must be at most \(max), got \(i)") }
   return i
 }
 
@@ -111,7 +114,7 @@ enum ConfigKeys {
 
   static let all: [ConfigKey] = [
     key("seed", "seed of every random draw (initialisation, samples)",
-        { c, v, x in c.seed = UInt64(try integer(v, x, min: 0)) }, { "\($0.seed)" }),
+        { c, v, x in c.seed = UInt64(try integer(v, x, min: 0, max: .max)) }, { "\($0.seed)" }),
     // [problem]
     key("problem.dim", "dimension d of x and F(x)",
         { c, v, x in c.problem.dim = try integer(v, x, min: 1) }, { "\($0.problem.dim)" }),
@@ -139,7 +142,10 @@ enum ConfigKeys {
     key("problem.dataset", "topography: the elevation grid's dataset [rows, cols] in problem.file",
         { c, v, x in c.problem.dataset = try text(v, x) }, { tomlString($0.problem.dataset) }),
     key("problem.smoothing", "topography: Gaussian smoothing of the grid, sigma in grid cells (0: none)",
-        { c, v, x in c.problem.smoothing = try number(v, x, atLeast: 0) }, { renderNumber($0.problem.smoothing) }),
+        { c, v, x in
+          c.problem.smoothing = try number(v, x, atLeast: 0)
+          guard c.problem.smoothing <= 1e4 else { throw bad(x, "must be at most 10000 grid cells, got \(c.problem.smoothing)") }
+        }, { renderNumber($0.problem.smoothing) }),
     key("problem.holdout", "topography: share of grid cells held out of training for evaluation (0 to 0.9)",
         { c, v, x in
           let h = try number(v, x, atLeast: 0)
@@ -147,11 +153,11 @@ enum ConfigKeys {
           c.problem.holdout = h
         }, { renderNumber($0.problem.holdout) }),
     key("problem.holdout_block", "topography: cells are held out in blocks of k x k grid cells",
-        { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1) }, { "\($0.problem.holdoutBlock)" }),
+        { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1, max: 1 << 20) }, { "\($0.problem.holdoutBlock)" }),
     key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",
         { c, v, x in c.problem.firstRow = try text(v, x, oneOf: ["top", "bottom"]) }, { tomlString($0.problem.firstRow) }),
     key("problem.classifier_hidden", "classifier-loss: hidden width h of the classifier (d = P h + h + 10 h + 10)",
-        { c, v, x in c.problem.classifierHidden = try integer(v, x, min: 1) }, { "\($0.problem.classifierHidden)" }),
+        { c, v, x in c.problem.classifierHidden = try integer(v, x, min: 1, max: 1 << 20) }, { "\($0.problem.classifierHidden)" }),
     key("problem.images", "classifier-loss: images in the fixed minibatch that defines f",
         { c, v, x in c.problem.images = try integer(v, x, min: 1) }, { "\($0.problem.images)" }),
     key("problem.labels", "classifier-loss with an IDX images file: the IDX labels file",
@@ -159,7 +165,7 @@ enum ConfigKeys {
     key("problem.pool", "classifier-loss: average-pool the images k x k (4 turns MNIST's 28 x 28 into 7 x 7)",
         { c, v, x in c.problem.pool = try integer(v, x, min: 1) }, { "\($0.problem.pool)" }),
     key("problem.field_seed", "seed of the drawn linear matrix or rotated-convex field",
-        { c, v, x in c.problem.fieldSeed = UInt64(try integer(v, x, min: 0)) }, { "\($0.problem.fieldSeed)" }),
+        { c, v, x in c.problem.fieldSeed = UInt64(try integer(v, x, min: 0, max: .max)) }, { "\($0.problem.fieldSeed)" }),
     // [potential]
     key("potential.hidden", "ICNN hidden widths",
         { c, v, x in c.potential.hidden = try integers(v, x, min: 1) }, { renderList($0.potential.hidden) }),

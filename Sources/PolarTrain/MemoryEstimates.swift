@@ -85,7 +85,7 @@ public enum MemoryEstimate {
   /// `sample` of `count` draws over `ranks`: this rank's rows (x, M, F, the bridge's activations,
   /// refinement's Jacobians in doubles) and rank 0's gathered distances and positions.
   public static func sampling(_ c: Config, count: Int, ranks: Int, refine: Bool) -> Int {
-    let d = c.problem.dim, rows = count / max(1, ranks) + 1
+    let d = c.problem.dim, rows = total([count / max(1, ranks), 1])
     let refinement = refine ? product(rows, total([product(d, d, 3 * double), product(d, 8 * double)])) : 0
     return total([product(rows, d, 16 * float), activations(c, rows: min(rows, 1024)), refinement,
                   product(count, total([product(d, double), 6 * double]))])
@@ -94,7 +94,7 @@ public enum MemoryEstimate {
   /// `langevin` with `particles`: this rank's two chains and their jumps, rank 0's gathered
   /// particles (both chains, x0) and scores.
   public static func langevin(_ c: Config, particles: Int, ranks: Int) -> Int {
-    let d = c.problem.dim, rows = particles / max(1, ranks) + 1
+    let d = c.problem.dim, rows = total([particles / max(1, ranks), 1])
     return total([product(rows, d, 24 * float), activations(c, rows: min(rows, 1024)), product(particles, d, 8 * float),
                   product(particles, 4 * double)])
   }

@@ -52,6 +52,9 @@ public final class RunDirectory {
   /// checkpoint.dir that leaves the run directory is refused.
   public static func checkpointDirectory(config: Config, run: String, marker: RunMarker?) throws -> String {
     let dir = config.checkpoint.dir
+    if dir.trimmingCharacters(in: .whitespaces).isEmpty {
+      throw OutputError(message: "checkpoint.dir: empty: name a directory (the default is \"checkpoints\", inside the run directory)")
+    }
     let base = resolvedPath(run)
     let resolved = resolvedPath(dir.hasPrefix("/") ? dir : base + "/" + dir)
     let lexical = dir.hasPrefix("/") ? lexicalPath(dir) : lexicalPath(base + "/" + dir)
@@ -60,6 +63,7 @@ public final class RunDirectory {
       throw OutputError(message: "checkpoint.dir: \"\(clipped(dir))\" leaves the run directory \(base); "
                           + "give an absolute path to keep checkpoints elsewhere (they then go to <dir>/<run id>/)")
     }
+    if resolved == "/" { throw OutputError(message: "checkpoint.dir: \"\(clipped(dir))\": the file system root cannot hold checkpoints") }
     guard let marker, marker.layout == .own, !inside else { return resolved }
     return resolved + "/" + marker.runID
   }
@@ -92,6 +96,7 @@ public final class RunDirectory {
     }
     if contents.isEmpty { return try fresh() }
     let marker = try RunMarker.read(run: path)
+    if marker != nil && (force || resume != nil) { try RunLock.acquire(run: path) }
     let isRun = marker != nil || looksLikeRun(path, contents)
     let listing = contents.sorted().prefix(3).joined(separator: ", ") + (contents.count > 3 ? ", ..." : "")
     if force {
@@ -137,13 +142,16 @@ public final class RunDirectory {
     var failure: String? = nil
     if world.rank == 0 {
       // A failure half-way leaves nothing behind that did not exist before.
-      let existed = (path, fm.fileExists(atPath: path)), ckptExisted = (checkpointDirectory, fm.fileExists(atPath: checkpointDirectory))
+      // lstat: a dangling link given as --output exists too, and is not ours to remove.
+      func exists(_ p: String) -> Bool { var st = stat(); return lstat(p, &st) == 0 }
+      let existed = (path, exists(path)), ckptExisted = (checkpointDirectory, exists(checkpointDirectory))
       do {
         if plan.fresh { try RunDirectory.removeOldRun(at: path) }
         try createDirectory(path, what: "run directory")
         try createDirectory(checkpointDirectory, what: "checkpoint directory")
         try createDirectory(path + "/report", what: "report directory")
-        try marker.write(run: path)
+        if try RunMarker.read(run: path) == nil { try marker.create(run: path) }
+        try RunLock.acquire(run: path)
         try writeFileAtomically(path + "/config.toml", config.toml)
         if plan.fresh { try writeFile(path + "/metrics.jsonl", "", append: false) }
         for name in (try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? [] where name.hasSuffix(".partial") {

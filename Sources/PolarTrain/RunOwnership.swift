@@ -67,9 +67,48 @@ public struct RunMarker: Sendable, Equatable {
     }
   }
 
-  /// Writes the marker atomically (a temporary file renamed over it).
-  func write(run: String) throws {
-    try writeFileAtomically(run + "/" + RunMarker.fileName, text)
+  /// Creates the marker (a complete temporary file linked into place with link(2), which fails
+  /// when a marker exists: of two runs started in one directory at the same moment, one wins).
+  func create(run: String) throws {
+    let path = run + "/" + RunMarker.fileName, tmp = path + ".\(getpid()).tmp"
+    try writeFile(tmp, text, append: false)
+    defer { unlink(tmp) }
+    guard link(tmp, path) == 0 else {
+      let code = errno
+      if code == EEXIST { throw OutputError(message: "\(run): another polar-train train started in this directory at the same time") }
+      throw OutputError(message: "\(path): cannot create the run marker: \(describeErrno(code))")
+    }
+  }
+}
+
+/// An advisory lock (flock(2)) on a run's marker, taken by rank 0 before anything in the run
+/// directory changes and held until the process ends: a second `train` on the same run (a
+/// requeued job overlapping the old one, a second shell, --force on a running run) is refused
+/// instead of interleaving or deleting checkpoints. Where the file system has no flock (ENOLCK,
+/// EOPNOTSUPP), there is no lock.
+enum RunLock {
+  /// The locked marker's descriptor, kept open until exit (-1: none).
+  nonisolated(unsafe) static var held: Int32 = -1
+
+  static func acquire(run: String) throws {
+    let path = run + "/" + RunMarker.fileName
+    var onDisk = stat(), mine = stat()
+    if held >= 0 && stat(path, &onDisk) == 0 && fstat(held, &mine) == 0 && onDisk.st_ino == mine.st_ino && onDisk.st_dev == mine.st_dev {
+      return
+    }
+    if held >= 0 { close(held); held = -1 }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw OutputError(message: "\(path): cannot open the run marker: \(describeErrno(errno))") }
+    if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+      held = fd
+      return
+    }
+    let code = errno
+    close(fd)
+    if code == EWOULDBLOCK {
+      throw OutputError(message: "\(run): in use by another running polar-train train (its marker is locked); "
+                          + "wait for it to end or stop it (kill -USR1) first")
+    }
   }
 }
 

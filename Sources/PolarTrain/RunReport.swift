@@ -109,7 +109,7 @@ public enum RunReport {
   /// Writes RUN/report/index.html and RUN/report/metrics.json (each to a .partial, then renamed).
   public static func write(run: String, page: ReportPage, metrics: [String: Double]) throws -> String {
     let dir = run + "/report"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try createDirectory(dir, what: "report directory")
     func replace(_ name: String, _ data: Data) throws {
       let path = dir + "/" + name
       try data.write(to: URL(fileURLWithPath: path + ".partial"))

@@ -22,8 +22,8 @@ public enum SharedInput: Sendable {
 /// names the setting or option the path came from, e.g. "problem.file" or "--input".
 public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = nil, world: Communicator) throws {
   // This rank's view: [hash of the name, errno of open (0: opened), regular file (1, a directory 2,
-  // else 0), size].
-  var seen: [Int64] = [Int64(bitPattern: fnv1a([path])), 0, 0, -1]
+  // else 0), size, fingerprint of the contents' first and last 64 KiB].
+  var seen: [Int64] = [Int64(bitPattern: fnv1a([path])), 0, 0, -1, 0]
   let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not block
   if fd < 0 {
     seen[1] = Int64(errno)
@@ -32,13 +32,14 @@ public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = n
     if fstat(fd, &info) == 0 {
       seen[2] = (info.st_mode & S_IFMT) == S_IFREG ? 1 : (info.st_mode & S_IFMT) == S_IFDIR ? 2 : 0
       seen[3] = Int64(info.st_size)
+      if seen[2] == 1 { seen[4] = Int64(bitPattern: edgeFingerprint(fd, size: Int(info.st_size))) }
     } else {
       seen[1] = Int64(errno)
     }
     close(fd)
   }
   let all = try world.allgather(seen)
-  let ranks = (0 ..< world.size).map { Array(all[4 * $0 ..< 4 * $0 + 4]) }
+  let ranks = (0 ..< world.size).map { Array(all[5 * $0 ..< 5 * $0 + 5]) }
   guard let problem = readabilityProblem(ranks, noun: kind == .checkpoint ? "a checkpoint file" : "a data file") else { return }
   throw agreedFailure(status: kind.status, "\(path): \(problem)" + (what.map { " (\($0))" } ?? ""), world: world)
 }
@@ -65,7 +66,22 @@ func readabilityProblem(_ ranks: [[Int64]], noun: String = "a file") -> String? 
   if let other = ranks.firstIndex(where: { $0[3] != ranks[0][3] }) {
     return "differs between ranks (rank \(other) sees \(ranks[other][3]) bytes, rank 0 \(ranks[0][3]))"
   }
+  if let other = ranks.firstIndex(where: { $0.count > 4 && $0[4] != ranks[0][4] }) {
+    return "differs between ranks (rank \(other) sees other contents than rank 0, of the same size)"
+  }
   return nil
+}
+
+/// FNV-1a of a file's first and last 64 KiB (HDF5 keeps its superblock, attributes and most
+/// metadata there): two different files of one size are told apart without reading them whole.
+func edgeFingerprint(_ fd: Int32, size: Int) -> UInt64 {
+  var h: UInt64 = 0xcbf2_9ce4_8422_2325
+  var buffer = [UInt8](repeating: 0, count: 1 << 16)
+  for offset in Set([0, max(0, size - buffer.count)]).sorted() {
+    let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+    for byte in buffer.prefix(max(0, n)) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+  }
+  return h
 }
 
 /// FNV-1a (64 bits) of strings, each followed by a 0 byte: a cheap fingerprint to compare

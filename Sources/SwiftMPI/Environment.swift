@@ -81,11 +81,25 @@ public enum MPIEnvironment {
     exit(code)
   }
 
-  /// Writes one line to standard error, unbuffered.
+  /// Writes one line to standard error, unbuffered: control characters inside it (a line break in
+  /// a user's path or value) are escaped, so one message stays one line.
   public static func printError(_ line: String) {
-    let text = line.hasSuffix("\n") ? line : line + "\n"
+    var body = line.hasSuffix("\n") ? String(line.dropLast()) : line
+    if body.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }) {
+      body = String(String.UnicodeScalarView(body.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
+        u.value < 0x20 && u != "\t" || u.value == 0x7F ? Array(String(format: "\\x%02X", u.value).unicodeScalars) : [u]
+      }))
+    }
+    let text = body + "\n"
     fflush(nil)
     _ = Array(text.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+  }
+
+  /// Writes text of several lines (a usage message) to standard error as it is, unbuffered.
+  public static func printErrorText(_ text: String) {
+    fflush(nil)
+    let full = text.hasSuffix("\n") ? text : text + "\n"
+    _ = Array(full.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
   }
 
   /// The whole MPI program: initialise, run `body` with the world communicator, finalise and exit

@@ -34,7 +34,7 @@ struct ApplyCommand: ParsableCommand {
     let (n, rows, x) = try agreeing(world) {
       try PointsFile.read(input, dataset: "x", dim: d, world: world, budget: budget,
                           rows: { microBatches(count: $0, rank: world.rank, size: world.size) },
-                          estimate: { MemoryEstimate.apply(config, rows: $0 / world.size + 1) })
+                          estimate: { MemoryEstimate.apply(config, rows: total([$0 / world.size, 1])) })
     }
     let u = contents.state.networks["potential"]!.params
     let (ux, gradU) = nets.potential.valueAndGradient(u, x)
@@ -47,22 +47,31 @@ struct ApplyCommand: ParsableCommand {
     let m = nets.conjugate(f, state: contents.state, solver: config.solver(evaluation: true)).x
     let gradUofM = nets.potential.valueAndGradient(u, m).grad
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
+    // Finite points can still give non-finite results (|x| near the Float range): refused, naming
+    // the lowest such row, rather than written.
+    try agreeing(world) {
+      for (name, values, cols) in [("u", ux, 1), ("grad_u", gradU.storage, d), ("M", m.storage, d), ("grad_u_of_M", gradUofM.storage, d)] {
+        if let bad = PointsFile.firstNonFiniteRow(values, cols: cols) {
+          throw InputError(message: "\(input): /x: row \(rows.lowerBound + bad) gives a non-finite \(name) (a point too far out for this model)")
+        }
+      }
+    }
     // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
     let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: (5 * n + 1) * d * 4 + n * 4, what: "output", world: world) }
+    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
+    // never leaves another waiting in the next one.
     try agreeing(world) {
-      try file.write { out in
-        let sel = Selection.rows(rows, trailing: [d])
-        try out.createDataset("x", type: .float32, shape: [n, d]).write(x.storage, selection: sel)
-        try out.createDataset("u", type: .float32, shape: [n]).write(ux, selection: .rows(rows))
-        try out.createDataset("grad_u", type: .float32, shape: [n, d]).write(gradU.storage, selection: sel)
-        try out.createDataset("M", type: .float32, shape: [n, d]).write(m.storage, selection: sel)
-        try out.createDataset("grad_u_of_M", type: .float32, shape: [n, d]).write(gradUofM.storage, selection: sel)
-        if mapTrained {
-          let w = contents.state.networks["map"]!.params
-          try out.createDataset("M_net", type: .float32, shape: [n, d]).write(nets.map(w, x).storage, selection: sel)
-        }
-        try out.setAttribute("checkpoint", checkpoint)
+      let sel = Selection.rows(rows, trailing: [d])
+      try file.dataset("x", .float32, [n, d], x.storage, sel)
+      try file.dataset("u", .float32, [n], ux, .rows(rows))
+      try file.dataset("grad_u", .float32, [n, d], gradU.storage, sel)
+      try file.dataset("M", .float32, [n, d], m.storage, sel)
+      try file.dataset("grad_u_of_M", .float32, [n, d], gradUofM.storage, sel)
+      if mapTrained {
+        let w = contents.state.networks["map"]!.params
+        try file.dataset("M_net", .float32, [n, d], nets.map(w, x).storage, sel)
       }
+      try file.write { try $0.setAttribute("checkpoint", checkpoint) }
     }
     try agreeing(world) { try file.publish() }
     if world.rank == 0 {

@@ -58,9 +58,11 @@ struct LangevinCommand: ParsableCommand {
     guard steps >= 1, every >= 1, inner >= 0, warmup >= 0, bridgeSteps >= 1, record >= 1 else {
       throw ValidationError("--steps, --every, --bridge-steps and --record must be at least 1, --inner and --warmup at least 0")
     }
-    guard stepSize > 0, innerStepSize > 0, beta > 0 else { throw ValidationError("--step-size, --inner-step-size and --beta must be positive") }
-    if let start, start.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }) {
-      throw ValidationError("--start: expected comma-separated numbers, got \(start)")
+    guard stepSize > 0, innerStepSize > 0, beta > 0, stepSize.isFinite, innerStepSize.isFinite, beta.isFinite else {
+      throw ValidationError("--step-size, --inner-step-size and --beta must be positive and finite")
+    }
+    if let start, start.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces))?.isFinite != true }) {
+      throw ValidationError("--start: expected comma-separated finite numbers, got \(clipped(start))")
     }
   }
 
@@ -107,29 +109,35 @@ struct LangevinCommand: ParsableCommand {
       print(String(format: "langevin %d/%d  LMC-NPF: TV %.3f energy %.4f   ULA: TV %.3f energy %.4f  (%.0f s)",
                    k, steps, row[1], row[2], row[3], row[4], Date().timeIntervalSince(started)))
     }
+    // Chains that diverged (a step size too large for f) are an error, not a file of NaNs.
+    try agreeing(world) {
+      for (name, chain) in [("LMC-NPF", npf.storage), ("Langevin", ula.storage)] where PointsFile.firstNonFiniteRow(chain, cols: d) != nil {
+        throw TrainingError(message: "langevin: the \(name) chain diverged (non-finite particles): lower --step-size or --inner-step-size")
+      }
+    }
     // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
     let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: 3 * particles * d * 4 + (1 << 20), what: "output", world: world) }
+    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
+    // never leaves another waiting in the next one.
     try agreeing(world) {
+      let sel = Selection.rows(rows, trailing: [d])
+      try file.dataset("x_npf", .float32, [particles, d], npf.storage, sel)
+      try file.dataset("x_ula", .float32, [particles, d], ula.storage, sel)
+      func rank0(_ name: String, _ values: [Double], _ shape: [Int]) throws {
+        try file.dataset(name, .float64, shape, values, .all, rankZero: true)
+      }
+      try file.dataset("x0", .float32, [particles, d], x0, .all, rankZero: true)
+      // Scoring datasets: their shapes must agree on every rank (the creation is collective).
+      let counts: [Int64] = [Int64(scoring?.reference.rows ?? 0), Int64(scoring?.modes.count ?? 0), Int64(trace.count)]
+      let shape = try world.broadcastArray(counts)
+      let (nr, nm, nt) = (Int(shape[0]), Int(shape[1]), Int(shape[2]))
+      if nr > 0 {
+        try rank0("reference", scoring?.reference.storage ?? [], [nr, d])
+        try rank0("modes", scoring?.modes.flatMap { $0 } ?? [], [nm, d])
+        try rank0("shares_reference", scoring?.referenceShares ?? [], [nm])
+      }
+      if nt > 0 { try rank0("trace", trace.flatMap { $0 }, [nt, 5]) }
       try file.write { out in
-        let sel = Selection.rows(rows, trailing: [d])
-        try out.createDataset("x_npf", type: .float32, shape: [particles, d]).write(npf.storage, selection: sel)
-        try out.createDataset("x_ula", type: .float32, shape: [particles, d]).write(ula.storage, selection: sel)
-        func rank0(_ name: String, _ values: [Double], _ shape: [Int]) throws {
-          try out.createDataset(name, type: .float64, shape: shape)
-            .write(world.rank == 0 ? values : [], selection: world.rank == 0 ? .all : .none)
-        }
-        try out.createDataset("x0", type: .float32, shape: [particles, d])
-          .write(world.rank == 0 ? x0 : [], selection: world.rank == 0 ? .all : .none)
-        // Scoring datasets: their shapes must agree on every rank (the creation is collective).
-        let counts: [Int64] = [Int64(scoring?.reference.rows ?? 0), Int64(scoring?.modes.count ?? 0), Int64(trace.count)]
-        let shape = try world.broadcastArray(counts)
-        let (nr, nm, nt) = (Int(shape[0]), Int(shape[1]), Int(shape[2]))
-        if nr > 0 {
-          try rank0("reference", scoring?.reference.storage ?? [], [nr, d])
-          try rank0("modes", scoring?.modes.flatMap { $0 } ?? [], [nm, d])
-          try rank0("shares_reference", scoring?.referenceShares ?? [], [nm])
-        }
-        if nt > 0 { try rank0("trace", trace.flatMap { $0 }, [nt, 5]) }
         for (name, value) in [("step_size", stepSize), ("beta", beta), ("inner_step_size", innerStepSize)] { try out.setAttribute(name, value) }
         for (name, value) in [("steps", steps), ("every", every), ("inner", inner), ("warmup", warmup), ("bridge_steps", bridgeSteps)] {
           try out.setAttribute(name, Int64(value))

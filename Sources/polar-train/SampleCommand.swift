@@ -53,6 +53,7 @@ struct SampleCommand: ParsableCommand {
 
   func validate() throws {
     guard (count ?? 1) >= 1 else { throw ValidationError("--count must be at least 1") }
+    guard tolerance > 0 && tolerance.isFinite else { throw ValidationError("--tolerance must be positive and finite") }
     guard (perPoint ?? 1) >= 1 else { throw ValidationError("--per-point must be at least 1") }
     // Each option belongs to one kind of target: refused where it would be silently ignored.
     if target == "critical" && perPoint != nil {
@@ -132,35 +133,35 @@ struct SampleCommand: ParsableCommand {
     }
     // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
     let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: total * (4 * d * 4 + 32) + targets.rows * d * 4, what: "output", world: world) }
+    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
+    // never leaves another waiting in the next one.
     try agreeing(world) {
-      try file.write { out in
-        let sel = Selection.rows(rows, trailing: [d])
-        try out.createDataset("x", type: .float32, shape: [total, d]).write(x.storage, selection: sel)
-        try out.createDataset("target", type: .int64, shape: [total]).write(targetRow, selection: .rows(rows))
-        try out.createDataset("targets", type: .float32, shape: [targets.rows, d])
-          .write(world.rank == 0 ? targets.storage : [], selection: world.rank == 0 ? .all : .none)
-        if let m { try out.createDataset("M_of_x", type: .float32, shape: [total, d]).write(m.storage, selection: sel) }
-        if let fNorm { try out.createDataset("grad_f_norm", type: .float32, shape: [total]).write(fNorm, selection: .rows(rows)) }
-        if let refined {
-          try out.createDataset("x_refined", type: .float64, shape: [total, d]).write(refined.x.storage, selection: sel)
-          // |F| after for critical points; |F(x) - grad u(y)| after for a target file.
-          try out.createDataset(goal == nil ? "grad_f_norm_refined" : "residual_refined", type: .float64, shape: [total])
-            .write(refined.after, selection: .rows(rows))
-          if let refinedM {
-            try out.createDataset("M_of_x_refined", type: .float32, shape: [total, d]).write(refinedM.storage, selection: sel)
-          }
-          try out.setAttribute("refine_steps", Int64(refine))
+      let sel = Selection.rows(rows, trailing: [d])
+      try file.dataset("x", .float32, [total, d], x.storage, sel)
+      try file.dataset("target", .int64, [total], targetRow, .rows(rows))
+      try file.dataset("targets", .float32, [targets.rows, d], targets.storage, .all, rankZero: true)
+      if let m { try file.dataset("M_of_x", .float32, [total, d], m.storage, sel) }
+      if let fNorm { try file.dataset("grad_f_norm", .float32, [total], fNorm, .rows(rows)) }
+      if let refined {
+        try file.dataset("x_refined", .float64, [total, d], refined.x.storage, sel)
+        // |F| after for critical points; |F(x) - grad u(y)| after for a target file.
+        try file.dataset(goal == nil ? "grad_f_norm_refined" : "residual_refined", .float64, [total], refined.after, .rows(rows))
+        if let refinedM {
+          try file.dataset("M_of_x_refined", .float32, [total, d], refinedM.storage, sel)
         }
+      }
+      try file.write { out in
+        if refined != nil { try out.setAttribute("refine_steps", Int64(refine)) }
         try out.setAttribute("checkpoint", checkpoint)
         try out.setAttribute("target", target)
         try out.setAttribute("per_point", Int64(perTarget))
         try out.setAttribute("steps", Int64(steps))
         try out.setAttribute("sigma", config.inverse.sigma)
         try out.setAttribute("seed", Int64(bitPattern: config.seed))
-        // Fault tests: hold the half-written file open (POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES=seconds).
-        if let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES"], let t = Double(text), t > 0 {
-          usleep(UInt32(min(t, 3600) * 1e6))
-        }
+      }
+      // Fault tests: hold the half-written file open (POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES=seconds).
+      if let text = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES"], let t = Double(text), t > 0 {
+        usleep(UInt32(min(t, 3600) * 1e6))
       }
     }
     // The summary: |M(x) - y| (/ |y|) and |F(x)| quantiles, gathered to rank 0. (For critical

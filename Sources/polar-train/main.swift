@@ -33,7 +33,7 @@ MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { 
     if world.rank == 0 {
       let message = PolarTrainCommand.fullMessage(for: error)
       if !message.isEmpty {
-        if code == .success { print(message) } else { MPIEnvironment.printError(message) }
+        if code == .success { print(message) } else { MPIEnvironment.printErrorText(message) }
       }
     }
     // DESIGN §5: 2 for usage or configuration errors.

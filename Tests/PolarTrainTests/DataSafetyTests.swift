@@ -177,6 +177,23 @@ struct DataSafetyTests {
     #expect(resumed.status == 0 && resumed.stdout.contains("resuming from \(done)"), "\(resumed.combined)")
   }
 
+  @Test("a running run's directory is locked: a second train with --resume or --force is refused and changes nothing")
+  func runningRunIsLocked() throws {
+    let run = try Programs.temporaryDirectory("lock").appendingPathComponent("run")
+    let job = try Programs.startMPI(2, "polar-train", ["train", "--quiet", "--output", run.path]
+                                      + (safetyRun + ["potential.steps=1000000"]).flatMap { ["--set", $0] })
+    #expect(job.wait(for: 60) { loggedStep(run) >= 20 }, "the run never started")
+    let id = try runID(run)
+    for extra in [["--resume", "auto"], ["--force"]] {
+      let second = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path] + extra, timeout: 60)
+      expectRefused(second, 2, "in use by another running polar-train train", "a second train \(extra)")
+    }
+    #expect(try runID(run) == id && FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/latest").path))
+    kill(job.pid, SIGUSR1)
+    let r = job.finish(timeout: 60)
+    #expect(r.status == 75, "\(r.combined)")
+  }
+
   @Test("a run made before run markers (flat checkpoints outside the run) resumes and prunes only its own files")
   func legacyRun() throws {
     let base = try Programs.temporaryDirectory("legacy")
