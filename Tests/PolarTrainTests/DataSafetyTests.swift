@@ -126,9 +126,20 @@ struct DataSafetyTests {
       expectRefused(r, 2, "is the --input file; writing it would destroy that input", "apply \(output)")
     }
     let r = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", ckpt], timeout: 60)
-    expectRefused(r, 2, "is the --checkpoint file", "apply onto its checkpoint")
+    expectRefused(r, 2, "is a checkpoint or another file of a training run (ckpt-done-10.h5)", "apply onto its checkpoint")
     #expect(try Data(contentsOf: URL(fileURLWithPath: points)) == before)
     #expect(try Data(contentsOf: URL(fileURLWithPath: ckpt)) == ckptBefore)
+    // Never a device or a run's own file.
+    let node = dir.appendingPathComponent("null").path
+    #expect(mknod(node, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0)  // makedev(1, 3): /dev/null
+    for (output, message) in [(node, "exists and is not a regular file"),
+                              (run.appendingPathComponent("config.toml").path, "is a checkpoint or another file of a training run (config.toml)"),
+                              (run.appendingPathComponent("checkpoints/latest").path, "(latest)")] {
+      let r = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", output], timeout: 60)
+      expectRefused(r, 2, message, "apply onto \(output)")
+    }
+    var st = stat()
+    #expect(stat(node, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR)
     // sample: --per-point only with a target file, --count only with critical.
     let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--per-point", "4", "--output", dir.appendingPathComponent("s.h5").path],
                                 timeout: 60)
@@ -175,6 +186,33 @@ struct DataSafetyTests {
     // --resume auto falls back to the checkpoints themselves.
     let resumed = try Programs.mpirun(2, "polar-train", ["train", "--output", run.path, "--resume", "auto"], timeout: 60)
     #expect(resumed.status == 0 && resumed.stdout.contains("resuming from \(done)"), "\(resumed.combined)")
+  }
+
+  @Test("configuration text the TOML library mishandles, and flags and keys past their ranges: one line, exit 2")
+  func hostileValues() throws {
+    let dir = try Programs.temporaryDirectory("values2")
+    func toml(_ name: String, _ bytes: [UInt8]) throws -> String {
+      let path = dir.appendingPathComponent(name).path
+      try Data(bytes).write(to: URL(fileURLWithPath: path))
+      return path
+    }
+    let cases: [([String], String)] = [
+      (["config", "--config", try toml("tables.toml", Array("[[[\n".utf8))], "arrays of tables ([[...]]) are not part of the configuration"),
+      (["config", "--config", try toml("nul.toml", Array("seed = 3".utf8) + [0] + Array("\nbogus = 1\n".utf8))], "a NUL character is not allowed"),
+      (["config", "--config", try toml("nul2.toml", Array(#"checkpoint.dir = "ck\u0000/../x""#.utf8) + [10])], "a NUL character is not allowed"),
+      (["config", "--set", "problem.holdout_block=9223372036854775807"], "problem.holdout_block: must be at most 1048576"),
+      (["config", "--set", "problem.smoothing=1e308"], "problem.smoothing: must be at most 10000 grid cells"),
+      (["config", "--set", "potential.steps\n=5"], "--set: potential.steps\\x0A: unknown key"),
+      (["train", "--output", dir.appendingPathComponent("r1").path, "--set", "checkpoint.dir=\"/\""], "the file system root cannot hold checkpoints"),
+      (["train", "--output", dir.appendingPathComponent("r2").path, "--set", "checkpoint.dir=\"\""], "checkpoint.dir: empty"),
+    ]
+    // The configuration checks are the same on every rank: `config` as a single process; train on 2 ranks.
+    for (args, message) in cases {
+      let r = args[0] == "config" ? try Programs.run(Programs.path("polar-train"), args, timeout: 60)
+        : try Programs.mpirun(2, "polar-train", args, timeout: 60)
+      expectRefused(r, 2, message, "\(args)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("r1").path))
   }
 
   @Test("a running run's directory is locked: a second train with --resume or --force is refused and changes nothing")

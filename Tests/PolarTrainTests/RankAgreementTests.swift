@@ -34,10 +34,10 @@ struct RankAgreementTests {
     let base = try Programs.temporaryDirectory("nodelocal")
     let a = base.appendingPathComponent("A"), b = base.appendingPathComponent("B")
     for dir in [a, b] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
-    func write(_ dir: URL, _ name: String, rows: Int, datasets: [String]) throws {
+    func write(_ dir: URL, _ name: String, rows: Int, datasets: [String], shift: Int = 0) throws {
       let f = try File.create(dir.appendingPathComponent(name).path)
       for d in datasets {
-        try f.createDataset(d, type: .float32, shape: [rows, 2]).write((0 ..< rows * 2).map { Float($0 % 7) / 7 })
+        try f.createDataset(d, type: .float32, shape: [rows, 2]).write((0 ..< rows * 2).map { Float(($0 + shift) % 7) / 7 })
       }
       try f.close()
     }
@@ -45,6 +45,8 @@ struct RankAgreementTests {
     try write(a, "sized.h5", rows: 16, datasets: ["x", "F"])
     try write(b, "sized.h5", rows: 64, datasets: ["x", "F"])
     try write(a, "points.h5", rows: 8, datasets: ["x", "y"])
+    try write(a, "same.h5", rows: 16, datasets: ["x", "F"])
+    try write(b, "same.h5", rows: 16, datasets: ["x", "F"], shift: 3)
     // A small trained run (with an inverse stage, for sample) on shared storage; a copy of its
     // checkpoint in A only.
     let trained = base.appendingPathComponent("trained")
@@ -61,6 +63,8 @@ struct RankAgreementTests {
        "field.h5: rank 1 cannot open it: No such file or directory (problem.file)"),
       ("train field file of another size", ["train", "--quiet"] + fileField + ["--set", "problem.file=sized.h5"], 3,
        "sized.h5: differs between ranks (rank 1 sees "),
+      ("train field file of the same size, other contents", ["train", "--quiet"] + fileField + ["--set", "problem.file=same.h5"], 3,
+       "same.h5: differs between ranks (rank 1 sees other contents than rank 0, of the same size)"),
       ("train --resume PATH", ["train", "--quiet", "--resume", "ck.h5"], 4,
        "ck.h5: rank 1 cannot open it: No such file or directory (--resume)"),
       ("apply --input", ["apply", "--checkpoint", ckpt, "--input", "points.h5"], 3,
