@@ -73,7 +73,7 @@ public final class RunDirectory {
     try checkpointDirectory(config: config, run: run, marker: try RunMarker.read(run: run))
   }
 
-  /// Decides (call on rank 0 only; `decide` broadcasts) what --output means: a new run, a run
+  /// Decides (rank 0 only; `decidedOnRankZero` shares the answer) what --output means: a new run, a run
   /// replaced by --force, or a run continued by --resume; refuses everything else.
   public static func plan(output: String, config: Config, force: Bool, resume: String?) throws -> Plan {
     if output.trimmingCharacters(in: .whitespaces).isEmpty {
