@@ -96,7 +96,14 @@ public enum RunReport {
     ]
     for (name, heading, section) in files where FileManager.default.fileExists(atPath: run + "/" + name) {
       page.section(heading)
-      let (figures, stats, text) = try section(ctx, run + "/" + name)
+      // A damaged or foreign file is an input error naming it (exit 3).
+      let path = run + "/" + name
+      var isDir: ObjCBool = false
+      if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+        throw InputError(message: "\(path): is a directory, not an HDF5 file")
+      }
+      let (figures, stats, text): ([(Figure, String?)], [String: Double], String)
+      do { (figures, stats, text) = try section(ctx, path) } catch let e as HDF5Error { throw InputError(message: e.description) }
       page.paragraph(text)
       for (figure, caption) in figures { page.figure(figure, caption: caption) }
       for (k, v) in stats { metrics[k] = v }

@@ -186,6 +186,16 @@ struct DataSafetyTests {
     // --resume auto falls back to the checkpoints themselves.
     let resumed = try Programs.mpirun(2, "polar-train", ["train", "--output", run.path, "--resume", "auto"], timeout: 60)
     #expect(resumed.status == 0 && resumed.stdout.contains("resuming from \(done)"), "\(resumed.combined)")
+    // report: a damaged samples.h5 is an input error (exit 3); a report/ that is a file, exit 2.
+    try "junk".write(to: run.appendingPathComponent("samples.h5"), atomically: true, encoding: .utf8)
+    // (`latest` still names a foreign path: report takes the checkpoint by name.)
+    let report = ["report", run.path, "--checkpoint", done]
+    expectRefused(try Programs.mpirun(2, "polar-train", report, timeout: 60), 3, "samples.h5: cannot open file", "damaged samples.h5")
+    try FileManager.default.removeItem(at: run.appendingPathComponent("samples.h5"))
+    try FileManager.default.removeItem(at: run.appendingPathComponent("report"))
+    try "not a directory".write(to: run.appendingPathComponent("report"), atomically: true, encoding: .utf8)
+    expectRefused(try Programs.mpirun(2, "polar-train", report, timeout: 60), 2, "cannot create the report directory",
+                  "report/ a file")
   }
 
   @Test("configuration text the TOML library mishandles, and flags and keys past their ranges: one line, exit 2")
