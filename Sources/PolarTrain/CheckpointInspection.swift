@@ -51,6 +51,12 @@ extension Checkpoint {
       r.problems.append("\(path): is a directory, not a checkpoint file")
       return r
     }
+    // A FIFO or a device would block or never end an HDF5 open.
+    var info = stat()
+    guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+      r.problems.append("\(path): not a regular file, not a checkpoint file")
+      return r
+    }
     let file: File
     do {
       file = try File.open(path)

@@ -119,7 +119,9 @@ func namingFullDisk(_ message: String, directory: String) -> String {
 /// Checks, on every rank before anything is computed or written, that `output` may be written:
 /// a path, not a directory, in a directory that exists, and not one of the command's inputs
 /// (nor its `.partial`, which is written first).
-public func checkOutputFile(_ output: String, inputs: [(flag: String, path: String)]) throws {
+/// Inside a run directory (a marker beside it, or above a report/), only `runFile` (samples.h5
+/// for `sample`, langevin.h5 for `langevin`) or a name the run does not own may be written.
+public func checkOutputFile(_ output: String, inputs: [(flag: String, path: String)], runFile: String? = nil) throws {
   guard !output.trimmingCharacters(in: .whitespaces).isEmpty else {
     throw OutputError(message: "--output: empty path: name the file to write")
   }
@@ -133,9 +135,13 @@ public func checkOutputFile(_ output: String, inputs: [(flag: String, path: Stri
     guard info.st_mode & S_IFMT == S_IFREG else {
       throw OutputError(message: "--output \(output): exists and is not a regular file (a device, a FIFO, a socket); name a file to write")
     }
-    let name = (target as NSString).lastPathComponent
+    let name = (target as NSString).lastPathComponent, parent = (target as NSString).deletingLastPathComponent
+    let inRun = FileManager.default.fileExists(atPath: parent + "/" + RunMarker.fileName)
+    let inReport = (parent as NSString).lastPathComponent == "report"
+      && FileManager.default.fileExists(atPath: (parent as NSString).deletingLastPathComponent + "/" + RunMarker.fileName)
+    let runOwned = inReport || (inRun && ["samples.h5", "langevin.h5"].contains(name) && name != runFile)
     if [RunMarker.fileName, "config.toml", "metrics.jsonl", "latest"].contains(name) || Checkpoint.isCheckpointFile(name)
-      || Checkpoint.isCheckpoint(target) {
+      || runOwned || Checkpoint.isCheckpoint(target) {
       throw OutputError(message: "--output \(output): is a checkpoint or another file of a training run (\(name)); writing it would destroy the run's data: choose another output")
     }
   }
@@ -148,6 +154,13 @@ public func checkOutputFile(_ output: String, inputs: [(flag: String, path: Stri
       throw OutputError(message: "--output \(output): is the \(flag) file; writing it would destroy that input: choose another output")
     }
   }
+}
+
+/// `--output` as rank 0 resolves it, for every rank (ranks started in other working directories
+/// would otherwise open different files collectively and wait for each other for ever); a blank
+/// path stays blank, for checkOutputFile to refuse.
+public func sharedOutputPath(_ output: String, world: Communicator) throws -> String {
+  output.trimmingCharacters(in: .whitespaces).isEmpty ? output : try world.broadcast(resolvedPath(output), root: 0)
 }
 
 /// The same file: the same resolved path, or the same device and inode (a hard link).

@@ -38,7 +38,7 @@ public final class RunDirectory {
 
     public init?(fields: [String]) {
       guard fields.count == 5, let layout = RunMarker.Layout(rawValue: fields[2]) else { return nil }
-      self.init(path: fields[0], marker: RunMarker(runID: fields[1], layout: layout), fresh: fields[3] == "fresh",
+      self.init(path: fields[0], marker: RunMarker(runID: fields[1], layout: layout, directory: fields[0]), fresh: fields[3] == "fresh",
                 checkpointDirectory: fields[4])
     }
 
@@ -84,7 +84,7 @@ public final class RunDirectory {
     let fm = FileManager.default
     var isDir: ObjCBool = false
     func fresh() throws -> Plan {
-      let marker = RunMarker(runID: RunMarker.newID(), layout: .own)
+      let marker = RunMarker(runID: RunMarker.newID(), layout: .own, directory: path)
       return Plan(path: path, marker: marker, fresh: true,
                   checkpointDirectory: try checkpointDirectory(config: config, run: path, marker: marker))
     }
@@ -113,7 +113,7 @@ public final class RunDirectory {
       throw OutputError(message: "\(path): not a polar-train run directory (it holds \(listing)); --resume continues a run: choose another --output")
     }
     // A run made before markers keeps its flat checkpoint layout and gets an id now.
-    let kept = marker ?? RunMarker(runID: RunMarker.newID(), layout: .flat)
+    let kept = marker ?? RunMarker(runID: RunMarker.newID(), layout: .flat, directory: path)
     let dir = try checkpointDirectory(config: config, run: path, marker: kept)
     if resume != "auto" && resolvedPath((resume as NSString).deletingLastPathComponent) != resolvedPath(dir) {
       throw OutputError(message: "--resume \(resume): not a checkpoint of the run in \(path) (whose checkpoints are in \(dir)); "
@@ -154,7 +154,8 @@ public final class RunDirectory {
         try RunLock.acquire(run: path)
         try writeFileAtomically(path + "/config.toml", config.toml)
         if plan.fresh { try writeFile(path + "/metrics.jsonl", "", append: false) }
-        for name in (try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? [] where name.hasSuffix(".partial") {
+        for name in (try? fm.contentsOfDirectory(atPath: checkpointDirectory)) ?? []
+        where name.hasPrefix("ckpt-") && name.hasSuffix(".h5.partial") {
           try fm.removeItem(atPath: checkpointDirectory + "/" + name)
         }
       } catch {
@@ -175,12 +176,15 @@ public final class RunDirectory {
     let old = try? Config.load(file: path + "/config.toml", overrides: [])
     let marker = try? RunMarker.read(run: path)
     if let old, let dir = try? checkpointDirectory(config: old, run: path, marker: marker) {
-      // A directory of the run's own (inside it, or <dir>/<run id>) holds only its files; in a
-      // shared flat one, only the checkpoints carrying its id are its own.
-      let own = marker?.layout == .own || isInside(lexicalPath(dir), lexicalPath(path))
+      // Only checkpoints carrying the run's id (or, for a run made before ids, none), and its
+      // `latest`, half-written checkpoints only in a directory of the run's own; outside the run
+      // directory only when the marker was made here (a copied run shares its original's id).
+      let inside = isInside(lexicalPath(dir), lexicalPath(path))
+      let own = (marker?.layout == .own && (inside || marker?.directory == resolvedPath(path))) || (marker == nil && inside)
       for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
-        let mine = own ? Checkpoint.isCheckpointFile(name) || name == "latest" || name == "latest.tmp"
-          : Checkpoint.isCheckpointFile(name) && marker != nil && Checkpoint.runID(of: dir + "/" + name) == marker?.runID
+        let checkpoint = name.hasPrefix("ckpt-") && name.hasSuffix(".h5")
+        let mine = checkpoint ? Checkpoint.runID(of: dir + "/" + name) == marker?.runID && (own || marker?.directory == resolvedPath(path))
+          : own && (name == "latest" || name == "latest.tmp" || (name.hasPrefix("ckpt-") && name.hasSuffix(".h5.partial")))
         if mine { try fm.removeItem(atPath: dir + "/" + name) }
       }
       rmdir(dir)

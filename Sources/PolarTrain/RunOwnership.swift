@@ -21,10 +21,14 @@ public struct RunMarker: Sendable, Equatable {
 
   public var runID: String
   public var layout: Layout
+  /// Where the marker was made (resolved): a copied run directory shows another path, so --force
+  /// leaves the checkpoints it shares with its original alone. Empty when unknown.
+  public var directory = ""
 
-  public init(runID: String, layout: Layout) {
+  public init(runID: String, layout: Layout, directory: String = "") {
     self.runID = runID
     self.layout = layout
+    self.directory = directory
   }
 
   /// A new id: UTC time and 32 random bits, e.g. 20261203-234426-3f2a9c1e (sorts by creation).
@@ -38,7 +42,7 @@ public struct RunMarker: Sendable, Equatable {
 
   var text: String {
     "# polar-train run directory: this marker lets --resume and --force recognise the run\n"
-      + "run_id = \"\(runID)\"\nlayout = \"\(layout.rawValue)\"\n"
+      + "run_id = \"\(runID)\"\nlayout = \"\(layout.rawValue)\"\ndirectory = \(tomlString(directory))\n"
   }
 
   /// The marker of `run`, nil when there is none; throws when it is unreadable or damaged.
@@ -57,7 +61,7 @@ public struct RunMarker: Sendable, Equatable {
     guard let id = fields["run_id"], isValidID(id), let layout = Layout(rawValue: fields["layout"] ?? "") else {
       throw OutputError(message: "\(path): damaged run marker (expected run_id and layout)")
     }
-    return RunMarker(runID: id, layout: layout)
+    return RunMarker(runID: id, layout: layout, directory: fields["directory"] ?? "")
   }
 
   /// Ids name a directory: letters, digits, '-' and '_' only.

@@ -22,7 +22,7 @@ public enum SharedInput: Sendable {
 /// names the setting or option the path came from, e.g. "problem.file" or "--input".
 public func agreeReadable(_ path: String, _ kind: SharedInput, what: String? = nil, world: Communicator) throws {
   // This rank's view: [hash of the name, errno of open (0: opened), regular file (1, a directory 2,
-  // else 0), size, fingerprint of the contents' first and last 64 KiB].
+  // else 0), size, fingerprint of the contents (edgeFingerprint)].
   var seen: [Int64] = [Int64(bitPattern: fnv1a([path])), 0, 0, -1, 0]
   let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // O_NONBLOCK: a FIFO must not block
   if fd < 0 {
@@ -72,12 +72,14 @@ func readabilityProblem(_ ranks: [[Int64]], noun: String = "a file") -> String? 
   return nil
 }
 
-/// FNV-1a of a file's first and last 64 KiB (HDF5 keeps its superblock, attributes and most
-/// metadata there): two different files of one size are told apart without reading them whole.
+/// FNV-1a of a file's bytes, whole up to 256 MiB, else its first and last 64 KiB (HDF5 keeps its
+/// superblock, attributes and most metadata there): different files of one size are told apart.
 func edgeFingerprint(_ fd: Int32, size: Int) -> UInt64 {
   var h: UInt64 = 0xcbf2_9ce4_8422_2325
   var buffer = [UInt8](repeating: 0, count: 1 << 16)
-  for offset in Set([0, max(0, size - buffer.count)]).sorted() {
+  // Files up to 256 MiB whole (a field file, a checkpoint of a few million parameters); beyond, the edges.
+  let offsets = size <= 1 << 28 ? Array(stride(from: 0, to: max(size, 1), by: buffer.count)) : Set([0, max(0, size - buffer.count)]).sorted()
+  for offset in offsets {
     let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
     for byte in buffer.prefix(max(0, n)) { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
   }

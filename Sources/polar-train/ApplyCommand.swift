@@ -26,7 +26,9 @@ struct ApplyCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
-    try agreeing(world) { try checkOutputFile(output, inputs: [("--input", input), ("--checkpoint", checkpoint)]) }
+    // Rank 0's resolution of --output, for every rank (ranks with other working directories).
+    let output = try sharedOutputPath(self.output, world: world)
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--input", input), ("--checkpoint", checkpoint)], runFile: nil) }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim
     try agreeReadable(input, .data, what: "--input", world: world)

@@ -68,7 +68,9 @@ struct LangevinCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
-    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint)]) }
+    // Rank 0's resolution of --output, for every rank (ranks with other working directories).
+    let output = try sharedOutputPath(self.output, world: world)
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint)], runFile: "langevin.h5") }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, state = contents.state, nets = Networks(config), d = config.problem.dim
     let budget = try MemoryBudget.measure(world)

@@ -68,7 +68,9 @@ struct SampleCommand: ParsableCommand {
 
   func run() throws {
     let world = Communicator.world
-    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)]) }
+    // Rank 0's resolution of --output, for every rank (ranks with other working directories).
+    let output = try sharedOutputPath(self.output, world: world)
+    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)], runFile: "samples.h5") }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
     let config = contents.config, nets = Networks(config), d = config.problem.dim, state = contents.state
     try agreeing(world) { () throws -> Void in
