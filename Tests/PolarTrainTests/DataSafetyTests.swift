@@ -34,14 +34,6 @@ func snapshot(_ dir: URL) throws -> [String: Data] {
   return out
 }
 
-/// One `polar-train:` line on stderr containing `message`, the status, and < 10 s.
-func expectRefused(_ r: RunResult, _ status: Int32, _ message: String, _ what: String) {
-  #expect(r.status == status, "\(what): \(r.combined)")
-  #expect(r.seconds < 10, "\(what): \(r.seconds) s")
-  let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
-  #expect(lines.count == 1 && lines.first?.contains(message) == true, "\(what): \(r.stderr)")
-}
-
 @Suite("Data safety: what a run owns, under mpirun", .serialized)
 struct DataSafetyTests {
   @Test("two runs sharing checkpoint.dir keep their own checkpoints; --resume of another run's checkpoint into a run is refused")

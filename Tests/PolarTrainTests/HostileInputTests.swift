@@ -57,10 +57,7 @@ func pointsFile(_ dir: URL, _ file: String, _ name: String, rows: Int, type: Ele
 /// < 10 s, no "was not closed" warning, and that none of `unwritten` exists afterwards.
 func refuses(_ what: String, ranks: Int = 2, _ args: [String], status: Int32, _ message: String, unwritten: [String] = []) throws {
   let r = try Programs.mpirun(ranks, "polar-train", args, timeout: 60)
-  #expect(r.status == status, "\(what): \(r.combined)")
-  #expect(r.seconds < 10, "\(what): \(r.seconds) s")
-  let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
-  #expect(lines.count == 1 && lines.first?.contains(message) == true, "\(what): \(r.stderr)")
+  expectRefused(r, status, message, what)
   #expect(!r.stderr.contains("was not closed"), "\(what): \(r.stderr)")
   for path in unwritten {
     for p in [path, path + ".partial"] { #expect(!FileManager.default.fileExists(atPath: p), "\(what): \(p) was written") }

@@ -1,6 +1,7 @@
 import Foundation
 import ParallelHDF5
 import TestSupport
+import Testing
 
 /// Runs `polar-train train` under mpirun into a fresh directory; returns the run and its directory.
 func train(ranks: Int, _ settings: [String], tag: String, config: String? = nil, timeout: Double = 600) throws -> (RunResult, URL) {
@@ -40,4 +41,12 @@ func checkpointParameters(_ path: String) throws -> [String: [UInt32]] {
     out[name] = try f.dataset("\(name)/params").read(as: Float.self).map(\.bitPattern)
   }
   return out
+}
+
+/// One `polar-train:` line on stderr containing `message`, the status, and < 10 s.
+func expectRefused(_ r: RunResult, _ status: Int32, _ message: String, _ what: String) {
+  #expect(r.status == status, "\(what): \(r.combined)")
+  #expect(r.seconds < 10, "\(what): \(r.seconds) s")
+  let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("polar-train:") }
+  #expect(lines.count == 1 && lines.first?.contains(message) == true, "\(what): \(r.stderr)")
 }
