@@ -29,6 +29,8 @@ public final class Trainer {
   public var verbose = true
 
   public static let maxRollbacks = 3
+  /// The step boundary's all-reduced flags (stopIfSignalled), kept between steps.
+  var boundaryFlags: [Int32] = [0, 0]
   /// The newest checkpoint this trainer wrote.
   public private(set) var lastCheckpoint: String? = nil
 
@@ -146,10 +148,12 @@ public final class Trainer {
   /// At a step boundary: if any rank has received a stop signal, all write a checkpoint and stop;
   /// if rank 0 could not write metrics.jsonl (a full disk), all stop with its message.
   func stopIfSignalled() throws {
-    var flags = [StopSignals.pending, run.writeFailure == nil ? 0 : 1]
-    try world.allreduce(&flags, op: .max)
-    try checkWriteFailure(flags[1] != 0)
-    let signal = flags[0]
+    // One kept buffer (no allocation at every step): [signal, metrics write failed].
+    boundaryFlags[0] = StopSignals.pending
+    boundaryFlags[1] = run.writeFailure == nil ? 0 : 1
+    try world.allreduce(&boundaryFlags, op: .max)
+    try checkWriteFailure(boundaryFlags[1] != 0)
+    let signal = boundaryFlags[0]
     guard signal != 0 else { return }
     let path = try checkpoint()
     throw StoppedBySignal(signal: signal, checkpoint: path)
