@@ -92,7 +92,10 @@ func report(_ p: PropertyList, _ mode: TransferMode, parallel: Bool) -> Transfer
 /// Dataset creation: optional chunk shape (needed for compression or extendible datasets).
 public struct DatasetCreation: Sendable {
   public var chunk: [Int]?
-  public init(chunk: [Int]? = nil) { self.chunk = chunk }
+  /// Whether the dataset's header records its creation and modification times. Off by default,
+  /// so that the same data written twice (or by another number of ranks) is the same bytes.
+  public var trackTimes: Bool
+  public init(chunk: [Int]? = nil, trackTimes: Bool = false) { (self.chunk, self.trackTimes) = (chunk, trackTimes) }
 
   func make(_ ctx: ErrorContext) throws(HDF5Error) -> PropertyList {
     let p = PropertyList(class: pt_h5p_dataset_create())
@@ -101,6 +104,7 @@ public struct DatasetCreation: Sendable {
       let dims = chunk.map { hsize_t($0) }
       try ctx.check("set chunk shape \(chunk)", H5Pset_chunk(p.id, Int32(dims.count), dims))
     }
+    _ = try ctx.check("set time tracking", H5Pset_obj_track_times(p.id, trackTimes))
     return p
   }
 }

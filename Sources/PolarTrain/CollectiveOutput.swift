@@ -62,6 +62,14 @@ public final class CollectiveOutput {
     if !failed.isEmpty { throw OutputError(message: failed) }
   }
 
+  /// After a failure outside the file that every rank agreed on (an input row met while
+  /// streaming): every rank closes the file, rank 0 empties and removes the `.partial`. Collective.
+  public func abandon() throws {
+    if let file, file.isOpen { try? file.close() }
+    if world.rank == 0 { truncate(path + ".partial", 0); unlink(path + ".partial") }
+    try world.barrier()
+  }
+
   private func step(always: Bool = false, _ body: () throws -> Void) throws {
     if failure.isEmpty || always {
       do { try body() } catch let e as HDF5Error { if failure.isEmpty { failure = e.description } }

@@ -30,10 +30,14 @@ public struct Networks: Sendable {
   /// `state`, warm-started at `start` (by default the amortizer's g(y)). u's parameters are
   /// packed once per solve (ICNNEvaluator: all quadratic potentials in one product, buffers
   /// allocated once), not once per evaluation of u.
+  /// `evaluator`: one already loaded with the state's potential (made here when nil).
   public func conjugate(_ y: Matrix<Float>, state: TrainState, solver: ConjugateSolverConfig,
-                        start: Matrix<Float>? = nil) -> ConjugateResult<Float> {
-    let evaluator = ICNNEvaluator<Float>(potential, capacity: min(max(y.rows, 1), 1024))
-    evaluator.load(state.networks["potential"]!.params)
+                        start: Matrix<Float>? = nil, evaluator: ICNNEvaluator<Float>? = nil) -> ConjugateResult<Float> {
+    let evaluator = evaluator ?? {
+      let e = ICNNEvaluator<Float>(potential, capacity: min(max(y.rows, 1), 1024))
+      e.load(state.networks["potential"]!.params)
+      return e
+    }()
     let x0 = start ?? amortizer(state.networks["amortizer"]!.params, y)
     return solveConjugate(y: y, start: x0, config: solver) { evaluator.evaluate($0) }
   }

@@ -57,3 +57,72 @@ public enum PointsFile {
     return (n, mine, Matrix(rows: mine.count, cols: dim, storage: values))
   }
 }
+
+/// An input of `apply` kept open for streaming: x [n, d] and, when the file has it, F [n, d],
+/// read a block of rows at a time (collective: every rank calls `read`, ranks without rows too).
+public final class PointsInput {
+  public let path: String
+  public let n: Int, dim: Int
+  public let hasF: Bool
+  let file: File
+  let x: Dataset, f: Dataset?
+
+  /// Opens and checks the datasets (rows, float type, F's shape equal to x's) and `bytes`, the
+  /// memory a chunk needs, against the budget. Collective; call inside `agreeing`.
+  public init(_ path: String, dim: Int, world: Communicator, budget: MemoryBudget, bytes: Int) throws {
+    self.path = path
+    self.dim = dim
+    do {
+      file = try File.open(path, access: .mpio(world))
+    } catch {
+      throw InputError(message: error.description)
+    }
+    do {
+      x = try file.dataset("x")
+      try x.checkShape([nil, dim])
+      try PointsFile.checkRowsAndType(x, path: path)
+      n = x.shape[0]
+      if file.exists("F") {
+        let f = try file.dataset("F")
+        try f.checkShape([n, dim])
+        try PointsFile.checkRowsAndType(f, path: path)
+        self.f = f
+      } else {
+        f = nil
+      }
+      hasF = f != nil
+      try PointsFile.checkSize(x, path: path, bytes: bytes, budget: budget)
+    } catch {
+      try? file.close()
+      if let e = error as? HDF5Error { throw InputError(message: e.description) }
+      throw error
+    }
+  }
+
+  /// Rows `rows` of x and F, every value finite (else the first bad row, by its global index).
+  public func read(_ rows: Range<Int>) throws -> (x: Matrix<Float>, f: Matrix<Float>?) {
+    let selection = Selection.rows(rows, trailing: [dim])
+    var sets = [("x", x)]
+    if let f { sets.append(("F", f)) }
+    var read = [Matrix<Float>](), failure: Error? = nil
+    // Both collective reads always happen (a rank that stopped after the first would leave the
+    // others waiting in the second); the first problem is thrown after them.
+    for (name, ds) in sets {
+      var values = [Float]()
+      do { values = try ds.read(as: Float.self, selection: selection) } catch {
+        failure = failure ?? InputError(message: error.description)
+      }
+      if let bad = PointsFile.firstNonFiniteRow(values, cols: dim) {
+        failure = failure ?? InputError(message: "\(path): /\(name): row \(rows.lowerBound + bad) is not finite")
+      }
+      read.append(Matrix(rows: values.count / max(dim, 1), cols: dim, storage: values))
+    }
+    if let failure { throw failure }
+    return (read[0], read.count > 1 ? read[1] : nil)
+  }
+
+  /// Closes the file (collective); closing twice is a no-op.
+  public func close() throws {
+    do { try file.close() } catch { throw InputError(message: error.description) }
+  }
+}

@@ -8,17 +8,30 @@ import SwiftMPI
 struct ApplyCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "apply",
-    abstract: "Evaluate u, grad u, M (implicit), M_net and grad u(M) at the points of an HDF5 file.",
+    abstract: "Evaluate u, grad u, M_net and (where F is known) M and grad u(M) at the points of an HDF5 file.",
     discussion: """
-      Reads dataset x [n, d] from --input; writes u [n], grad_u, M, grad_u_of_M and (when the \
-      map stage was trained) M_net, each [n, d], to --output. Under mpirun each rank takes a \
-      block of rows and the output is written collectively.
+      Reads dataset x [n, d] (float32 or float64) from --input and writes to --output, each a \
+      float32 dataset: x, u [n], grad_u [n, d], and M_net [n, d] when the run trained the map \
+      stage. M = grad u*(F(x)) and grad_u_of_M = grad u(M) need F at the points: from a dataset \
+      F [n, d] in --input when it has one, else from the run's built-in field. A run whose field \
+      is a file (problem.field = "file") knows F only at its training samples: give F in --input \
+      to get M.
+
+      Works for any n: the rows are streamed in chunks of about 2^22 values (65,536 rows at \
+      d = 64), so each rank needs at most about 200 MB for them whatever n is. Under mpirun \
+      the ranks share every chunk and write it collectively; the output is the same bytes for \
+      any number of ranks. A NaN or infinite row of x or F stops the command at the chunk that \
+      holds it (exit 3, naming the row); nothing is left behind (the output is written as \
+      OUTPUT.partial and renamed at the end).
+
+      Example: mpirun -n 2 polar-train apply --checkpoint run/checkpoints/ckpt-done-4000.h5 \\
+                 --input points.h5 --output maps.h5
       """)
 
-  @Option(help: "A checkpoint file.")
+  @Option(help: "A checkpoint file (RUN/checkpoints/ckpt-*.h5).")
   var checkpoint: String
 
-  @Option(help: "HDF5 file with dataset x [n, d].")
+  @Option(help: "HDF5 file with dataset x [n, d] and optionally F [n, d] (F at those points).")
   var input: String
 
   @Option(help: "HDF5 file to write (replaced if it exists).")
@@ -33,52 +46,83 @@ struct ApplyCommand: ParsableCommand {
     let config = contents.config, nets = Networks(config), d = config.problem.dim
     try agreeReadable(input, .data, what: "--input", world: world)
     let budget = try MemoryBudget.measure(world)
-    let (n, rows, x) = try agreeing(world) {
-      try PointsFile.read(input, dataset: "x", dim: d, world: world, budget: budget,
-                          rows: { microBatches(count: $0, rank: world.rank, size: world.size) },
-                          estimate: { MemoryEstimate.apply(config, rows: total([$0 / world.size, 1])) })
+    let chunk = Apply.chunkRows(dim: d)
+    let points = try agreeing(world) {
+      try PointsInput(input, dim: d, world: world, budget: budget, bytes: MemoryEstimate.apply(config, rows: chunk))
     }
-    let u = contents.state.networks["potential"]!.params
-    let (ux, gradU) = nets.potential.valueAndGradient(u, x)
-    // M(x) = grad u*(F(x)) needs F at x: from the built-in field, or refused for file fields.
-    let problem = try agreeing(world) { try Problem.make(config, world: world) }
-    guard let field = problem.field else {
-      throw CommandFailure(status: 3, message: "apply: the field of this run is a file; F is known only at its samples", printed: false)
+    // F: the input's, else the run's built-in field, else none (a field file's F is only at its samples).
+    var field: Field? = nil
+    if !points.hasF && config.problem.field != "file" {
+      do {
+        field = try agreeing(world) { try Problem.make(config, world: world).field }
+      } catch {
+        try? points.close()
+        throw error
+      }
     }
-    let f = field(x)
-    let m = nets.conjugate(f, state: contents.state, solver: config.solver(evaluation: true)).x
-    let gradUofM = nets.potential.valueAndGradient(u, m).grad
+    let withM = points.hasF || field != nil
     let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
-    // Finite points can still give non-finite results (|x| near the Float range): refused, naming
-    // the lowest such row, rather than written.
-    try agreeing(world) {
-      for (name, values, cols) in [("u", ux, 1), ("grad_u", gradU.storage, d), ("M", m.storage, d), ("grad_u_of_M", gradUofM.storage, d)] {
-        if let bad = PointsFile.firstNonFiniteRow(values, cols: cols) {
-          throw InputError(message: "\(input): /x: row \(rows.lowerBound + bad) gives a non-finite \(name) (a point too far out for this model)")
+    let outputs = Apply.outputs(withM: withM, mapTrained: mapTrained)
+    let n = points.n
+    let evaluator = PointEvaluator(nets: nets, state: contents.state, solver: config.solver(evaluation: true), mapTrained: mapTrained)
+    var file: CollectiveOutput? = nil
+    do {
+      let bytes = outputs.reduce(1024) { $0 + n * ($1.wide ? d : 1) * 4 }
+      file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: bytes, what: "output", world: world) }
+      let out = file!
+      try agreeing(world) {
+        try out.write { f in
+          for (name, wide) in outputs { _ = try f.createDataset(name, type: .float32, shape: wide ? [n, d] : [n]) }
+          try f.setAttribute("checkpoint", checkpoint)
         }
       }
-    }
-    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
-    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: (5 * n + 1) * d * 4 + n * 4, what: "output", world: world) }
-    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
-    // never leaves another waiting in the next one.
-    try agreeing(world) {
-      let sel = Selection.rows(rows, trailing: [d])
-      try file.dataset("x", .float32, [n, d], x.storage, sel)
-      try file.dataset("u", .float32, [n], ux, .rows(rows))
-      try file.dataset("grad_u", .float32, [n, d], gradU.storage, sel)
-      try file.dataset("M", .float32, [n, d], m.storage, sel)
-      try file.dataset("grad_u_of_M", .float32, [n, d], gradUofM.storage, sel)
-      if mapTrained {
-        let w = contents.state.networks["map"]!.params
-        try file.dataset("M_net", .float32, [n, d], nets.map(w, x).storage, sel)
+      for lo in stride(from: 0, to: n, by: chunk) {
+        let rows = Apply.rows(of: lo ..< min(lo + chunk, n), rank: world.rank, size: world.size)
+        // Read and checked first: a bad row stops every rank before this chunk is computed.
+        let (x, f) = try agreeing(world) { try points.read(rows) }
+        let values = try agreeing(world) {
+          try evaluate(x, f: f ?? (field.map { $0(x) }), rows: rows, evaluator: evaluator, names: outputs.map(\.name))
+        }
+        // Every dataset a collective step of its own: a rank that failed never leaves another
+        // waiting in the next one.
+        try agreeing(world) {
+          for (name, wide) in outputs {
+            let selection = Selection.rows(rows, trailing: wide ? [d] : [])
+            try out.write { try $0.dataset(name).write(name == "x" ? x.storage : values[name] ?? [], selection: selection) }
+          }
+        }
       }
-      try file.write { try $0.setAttribute("checkpoint", checkpoint) }
+      try points.close()
+      try agreeing(world) { try out.publish() }
+    } catch {
+      try? points.close()
+      try? file?.abandon()
+      throw error
     }
-    try agreeing(world) { try file.publish() }
     if world.rank == 0 {
-      print("polar-train apply: \(n) points -> \(output) (u, grad_u, M, grad_u_of_M\(mapTrained ? ", M_net" : ""))")
+      let missing = withM ? "" : "; no M: F is not known at these points (add dataset F [n, d] to the input)"
+      print("polar-train apply: \(n) points -> \(output) (\(outputs.map(\.name).joined(separator: ", "))\(missing))")
     }
     try world.barrier()
+  }
+
+  /// The outputs at this rank's rows (x, F there), micro-batch by micro-batch, as one array per
+  /// name; a non-finite result names its row (a point too far out for this model).
+  func evaluate(_ x: Matrix<Float>, f: Matrix<Float>?, rows: Range<Int>, evaluator: PointEvaluator,
+                names: [String]) throws -> [String: [Float]] {
+    let d = x.cols
+    var values = [String: [Float]]()
+    for lo in stride(from: 0, to: x.rows, by: Apply.microBatch) {
+      let hi = min(lo + Apply.microBatch, x.rows)
+      func part(_ m: Matrix<Float>) -> Matrix<Float> { Matrix(rows: hi - lo, cols: d, storage: Array(m.storage[lo * d ..< hi * d])) }
+      for (name, v) in evaluator.evaluate(part(x), f: f.map(part)) { values[name, default: []].append(contentsOf: v) }
+    }
+    for name in names where name != "x" {
+      let v = values[name] ?? []
+      if let bad = PointsFile.firstNonFiniteRow(v, cols: name == "u" ? 1 : d) {
+        throw InputError(message: "\(input): /x: row \(rows.lowerBound + bad) gives a non-finite \(name) (a point too far out for this model)")
+      }
+    }
+    return values
   }
 }

@@ -96,8 +96,9 @@ struct HostileInputTests {
                 status: 2, "sample: --per-point: needs more than", unwritten: [out])
     try refuses("sample --target", ["sample", "--checkpoint", ckpt, "--target", bigY, "--output", out], status: 3,
                 "bigy.h5: /y: [1000000000000, 2] needs about", unwritten: [out])
-    try refuses("apply --input", ["apply", "--checkpoint", ckpt, "--input", big, "--output", out], status: 3,
-                "big.h5: /x: [1000000000000, 2] needs about", unwritten: [out])
+    // apply streams its input (memory independent of n): 1e12 rows are refused by the disk.
+    try refuses("apply --input", ["apply", "--checkpoint", ckpt, "--input", big, "--output", out], status: 2,
+                "out.h5: cannot write the output: the disk is full", unwritten: [out])
     try refuses("langevin --particles", ["langevin", "--checkpoint", ckpt, "--particles", huge, "--steps", "1", "--output", out],
                 status: 2, "langevin: --particles: needs about", unwritten: [out])
     try refuses("evaluate --samples", ["evaluate", "--checkpoint", ckpt, "--samples", huge], status: 2, "evaluate: --samples: needs about")
@@ -115,9 +116,10 @@ struct HostileInputTests {
     func sample(_ target: String) -> [String] { ["sample", "--checkpoint", ckpt, "--target", target, "--steps", "2", "--output", out] }
     try refuses("NaN in x", apply(try pointsFile(dir, "nan.h5", "x", rows: 10, bad: [3])), status: 3,
                 "nan.h5: /x: row 3 is not finite", unwritten: [out])
-    try refuses("NaN in x, rank 1's rows", apply(try pointsFile(dir, "nan7.h5", "x", rows: 10, bad: [7])), status: 3,
-                "rank 1: \(dir.path)/nan7.h5: /x: row 7 is not finite", unwritten: [out])
-    try refuses("NaN in x, the lowest row wins", apply(try pointsFile(dir, "nan37.h5", "x", rows: 10, bad: [7, 3])), status: 3,
+    // apply gives each rank blocks of 1024 rows: rank 1's rows start at 1024 of 3000.
+    try refuses("NaN in x, rank 1's rows", apply(try pointsFile(dir, "nan7.h5", "x", rows: 3000, bad: [2500])), status: 3,
+                "rank 1: \(dir.path)/nan7.h5: /x: row 2500 is not finite", unwritten: [out])
+    try refuses("NaN in x, the lowest row wins", apply(try pointsFile(dir, "nan37.h5", "x", rows: 3000, bad: [2500, 3])), status: 3,
                 "rank 0: \(dir.path)/nan37.h5: /x: row 3 is not finite", unwritten: [out])
     try refuses("Inf in y", sample(try pointsFile(dir, "inf.h5", "y", rows: 10, bad: [3], value: .infinity)), status: 3,
                 "inf.h5: /y: row 3 is not finite", unwritten: [out])
