@@ -81,7 +81,13 @@ public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config
 /// `dim`: the training step's conjugate solves allocate nothing (the potential writes u and
 /// grad u into the solver's buffers, e.g. ICNNEvaluator.evaluate).
 public final class ConjugateSolver<T: BLASScalar> {
-  public let capacity: Int, dim: Int, config: ConjugateSolverConfig
+  public let capacity: Int, dim: Int
+  public private(set) var config: ConjugateSolverConfig
+  /// The iteration budget of the next solves (the buffers do not depend on it; DualHealth raises it).
+  public var maxIterations: Int {
+    get { config.maxIterations }
+    set { config.maxIterations = max(1, newValue) }
+  }
   /// The latest solve, rows 0 ..< rows: xhat [rows, dim], |grad u(xhat) - y|, iterations, converged
   /// (residual <= tol and finite), u(xhat), and the number of batched potential calls.
   public private(set) var rows = 0

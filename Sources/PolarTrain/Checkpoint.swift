@@ -40,6 +40,9 @@ public enum Checkpoint {
         try file.setAttribute(name, value)
       }
       try file.setAttribute("lr_scale", state.lrScale)
+      try file.setAttribute("conjugate_max_iter", Int64(state.conjugateMaxIter))
+      try file.setAttribute("dual_alerts", Int64(state.dualAlerts))
+      try file.setAttribute("dual_note", state.dualNote)
     }
     for name in Networks.names {
       guard let net = state.networks[name] else { continue }
@@ -191,6 +194,17 @@ public enum Checkpoint {
                              step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
       state.lrScale = try file.scalarAttribute("lr_scale", as: Double.self)
       state.rollbacks = Int(try file.scalarAttribute("rollbacks", as: Int64.self))
+      // Checkpoints older than DualHealth have none of these: the configuration's budget, no alerts.
+      if file.hasAttribute("conjugate_max_iter") {
+        state.conjugateMaxIter = Int(try file.scalarAttribute("conjugate_max_iter", as: Int64.self))
+        state.dualAlerts = Int(try file.scalarAttribute("dual_alerts", as: Int64.self))
+        state.dualNote = try file.stringAttribute("dual_note")
+        let cap = DualHealth.cappedBudget(max(config.conjugate.maxIter, 1))
+        guard (0 ... cap).contains(state.conjugateMaxIter), state.dualAlerts >= 0 else {
+          throw CheckpointError(message: "\(path): attribute conjugate_max_iter \(state.conjugateMaxIter) or dual_alerts \(state.dualAlerts): "
+                                  + "must be from 0 to \(cap) and at least 0")
+        }
+      }
       let worldSize = Int(try file.scalarAttribute("world_size", as: Int64.self))
       let metrics = try file.stringAttribute("metrics")
       try file.close()

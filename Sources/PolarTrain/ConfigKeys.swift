@@ -257,7 +257,7 @@ enum ConfigKeys {
     // [train]
     key("train.log_every", "print progress and append to metrics.jsonl every this many steps",
         { c, v, x in c.train.logEvery = try integer(v, x, min: 1) }, { "\($0.train.logEvery)" }),
-    key("train.on_nan", "stop (name the step and network) | rollback (to the last checkpoint, half lr)",
+    key("train.on_nan", "on a NaN or Inf, or a dual that lost its meaning (README: Training health): stop (name the step and network) | rollback (to the last checkpoint, half lr)",
         { c, v, x in c.train.onNaN = try text(v, x, oneOf: ["stop", "rollback"]) }, { tomlString($0.train.onNaN) }),
     key("train.eval_samples", "held-out samples for the metrics at the end of training",
         { c, v, x in c.train.evalSamples = try integer(v, x, min: 16) }, { "\($0.train.evalSamples)" }),

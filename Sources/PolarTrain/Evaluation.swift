@@ -22,6 +22,9 @@ public enum Evaluation {
       "reconstruction_error": relativeL2(gradUofM, f),
       "conjugate_converged": Double(converged) / Double(n),
       "conjugate_iterations": Double(iterations) / Double(n),
+      // DualHealth: the steps at which the dual lost its meaning, and the training solver's budget.
+      "dual_alerts": Double(state.dualAlerts),
+      "conjugate_max_iter_training": Double(state.conjugateBudget(config)),
     ]
     if let held = problem.heldOut, let field = problem.field {
       // Topography: the reconstruction on the held-out grid cells, which training never sampled.

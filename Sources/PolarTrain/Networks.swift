@@ -79,6 +79,15 @@ public struct TrainState: Sendable, Equatable {
   public var lrScale: Double = 1
   /// NaN rollbacks so far (at most 3).
   public var rollbacks = 0
+  /// The training conjugate solver's budget: conjugate.max_iter, raised by DualHealth when too
+  /// few solves converge (0: not yet set, the configuration's).
+  public var conjugateMaxIter = 0
+  /// Steps at which DualHealth found the dual lost, and what it found the first time ("").
+  public var dualAlerts = 0
+  public var dualNote = ""
+
+  /// The solver budget in effect: the adapted one, never below the configuration's.
+  public func conjugateBudget(_ config: Config) -> Int { max(conjugateMaxIter, config.conjugate.maxIter) }
 
   /// Fresh state: networks initialised from the seed (identical on every rank).
   public static func initial(_ config: Config, _ nets: Networks, problem: Problem) -> TrainState {
@@ -140,8 +149,11 @@ func regularised(_ c: Matrix<Double>) -> Matrix<Double> {
 /// A training failure (non-finite values, disagreement between ranks): aborts the run.
 public struct TrainingError: Error, CustomStringConvertible {
   public let message: String
-  /// A NaN or Inf in a loss or gradient (what `[train] on_nan = "rollback"` recovers from).
+  /// A NaN or Inf in a loss or gradient, or a dual that lost its meaning (DualHealth): what
+  /// `[train] on_nan = "rollback"` recovers from.
   public let nonFinite: Bool
+  /// DualHealth's finding when the dual lost its meaning (written to metrics.jsonl as an event).
+  public var dualLost: String? = nil
   public init(message: String, nonFinite: Bool = false) {
     self.message = message
     self.nonFinite = nonFinite

@@ -211,6 +211,19 @@ public final class RunDirectory {
     fflush(nil)
   }
 
+  /// Rank 0: an event record in metrics.jsonl, {"event": name, "stage", "step", "message"}
+  /// (the dual lost its meaning: DualHealth), and the message on stderr.
+  func event(_ name: String, stage: String, step: Int, message: String) {
+    guard world.rank == 0 else { return }
+    let record: [String: Any] = ["event": name, "stage": stage, "step": step, "message": message, "time": Date().timeIntervalSince1970]
+    guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
+    let line = String(decoding: data, as: UTF8.self) + "\n"
+    metricsText += line
+    if writeFailure == nil {
+      do { try writeFile(path + "/metrics.jsonl", line, append: true) } catch { writeFailure = "\(error)" }
+    }
+  }
+
   /// Rank 0: one progress line and one metrics.jsonl record.
   func log(stage: String, step: Int, of steps: Int, figures: [String: Double], eta: Double, verbose: Bool) throws {
     guard world.rank == 0 else { return }

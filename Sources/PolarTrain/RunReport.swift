@@ -68,6 +68,11 @@ public enum RunReport {
     var metrics = readEvaluation(run) ?? Evaluation.run(config: config, problem: problem, nets: ctx.nets,
                                                          state: contents.state, samples: 4096)
     page.section("Summary")
+    let jsonl = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)) ?? contents.metrics
+    if let warning = contents.state.dualWarning(metricsJSONL: jsonl) {
+      page.paragraph("Warning: " + warning + ".")
+      metrics["dual_alerts"] = Double(max(contents.state.dualAlerts, jsonl.components(separatedBy: "\"event\":\"dual_lost\"").count - 1))
+    }
     page.paragraph(summaryText(ctx, metrics))
     page.metrics(metrics, caption: "Evaluation on held-out samples (README: Evaluation metrics)")
 

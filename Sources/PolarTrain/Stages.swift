@@ -154,6 +154,8 @@ extension Trainer {
     let w2 = stat(.sumX2) / b + stat(.sumY2) / b - 2 * (meanU + meanConj)
     try checkFinite(meanU + meanConj, network: "potential", step: step, what: "loss")
     try checkFinite(w2, network: "potential", step: step, what: "W2 estimate")
+    let budgetUsed = state.conjugateBudget(config)
+    try checkDualHealth(step: step + 1, share: stat(.converged) / b, w2: w2, meanX2: stat(.sumX2) / b, meanY2: stat(.sumY2) / b)
     let reportU = optimize("potential", w.gradU, potentialAdam)
     nets.potential.project(&state.networks["potential"]!.params)
     optimize("amortizer", w.gradA, amortizerAdam)
@@ -164,6 +166,8 @@ extension Trainer {
     w.figures["conjugate_iterations"] = stat(.iterations) / b
     w.figures["conjugate_residual"] = stat(.residual) / b
     w.figures["converged"] = stat(.converged) / b
+    w.figures["conjugate_max_iter"] = Double(budgetUsed)
+    w.figures["dual_alerts"] = Double(state.dualAlerts)
     w.figures["grad_norm"] = reportU.gradientNorm
     w.figures["lr"] = reportU.learningRate
     w.figures["samples"] = b

@@ -101,12 +101,18 @@ public final class Trainer {
     var first = state.step
     while state.step < steps {
       try stopIfSignalled()
+      // The solver budget in effect (adapted by DualHealth, restored from checkpoints).
+      stepWorkspace.solver.maxIterations = state.conjugateBudget(config)
       let t0 = MPIEnvironment.wallTime(), allocations0 = pt_thread_allocations(), inReduction0 = reducer.allocations
       let figures: StepFigures
       do {
         figures = try body(state.step)
-      } catch let error as TrainingError where error.nonFinite && config.train.onNaN == "rollback" {
-        try rollBack(after: error)
+      } catch let error as TrainingError where error.nonFinite {
+        // A dual that lost its meaning is an event of the run's log, kept after a rollback too.
+        func logEvent() { if let lost = error.dualLost { run.event("dual_lost", stage: name, step: state.step + 1, message: lost) } }
+        guard config.train.onNaN == "rollback" else { logEvent(); throw error }
+        do { try rollBack(after: error) } catch { logEvent(); throw error }
+        logEvent()
         start = MPIEnvironment.wallTime()
         first = state.step
         continue
@@ -165,7 +171,7 @@ public final class Trainer {
     guard state.rollbacks < Trainer.maxRollbacks else {
       throw TrainingError(message: "\(error.message); stopping after \(state.rollbacks) rollbacks")
     }
-    let scale = state.lrScale / 2, count = state.rollbacks + 1
+    let scale = state.lrScale / 2, count = state.rollbacks + 1, kept = state
     let from: String
     if let found = try Checkpoint.locate("auto", dir: run.checkpointDirectory, world: world) {
       let contents = try Checkpoint.read(found.path, world: world)
@@ -176,6 +182,8 @@ public final class Trainer {
       state = TrainState.initial(config, nets, problem: problem)
       from = "the initial state"
     }
+    // The history of the dual's health goes on from where it was, not from the checkpoint.
+    (state.conjugateMaxIter, state.dualAlerts, state.dualNote) = (kept.conjugateMaxIter, kept.dualAlerts, kept.dualNote)
     state.lrScale = scale
     state.rollbacks = count
     if world.rank == 0 {

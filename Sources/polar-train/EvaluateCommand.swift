@@ -46,6 +46,7 @@ struct EvaluateCommand: ParsableCommand {
       let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),
                                    state: contents.state, samples: samples, bridgeSteps: bridgeSteps)
       if !json { print("polar-train evaluate: \(checkpoint) (stage \(contents.state.stage), step \(contents.state.step))") }
+      if let warning = contents.state.dualWarning() { MPIEnvironment.printError("polar-train: warning: \(warning)") }
       print(try jsonText(metrics))
     }
     try world.barrier()
