@@ -43,6 +43,8 @@ public enum Checkpoint {
       try file.setAttribute("conjugate_max_iter", Int64(state.conjugateMaxIter))
       try file.setAttribute("dual_alerts", Int64(state.dualAlerts))
       try file.setAttribute("dual_note", state.dualNote)
+      try file.setAttribute("best_validation", state.bestValidation)
+      try file.setAttribute("best_checkpoint", state.bestCheckpoint)
     }
     for name in Networks.names {
       guard let net = state.networks[name] else { continue }
@@ -114,7 +116,8 @@ public enum Checkpoint {
   /// Moves a written `.partial` into place and updates `latest` (rank 0), keeping `keep` files;
   /// with `onlyRun`, only checkpoints carrying that run id are pruned (a directory shared with
   /// other runs, the flat layout of runs made before run ids).
-  public static func publish(_ path: String, keep: Int, onlyRun: String? = nil, world: Communicator) throws {
+  /// `best`: a checkpoint name pruning keeps whatever `keep` says (problem.validation's best).
+  public static func publish(_ path: String, keep: Int, onlyRun: String? = nil, best: String = "", world: Communicator) throws {
     try world.barrier()
     var failure = ""
     if world.rank == 0 {
@@ -126,7 +129,7 @@ public enum Checkpoint {
         let latest = dir + "/latest"
         try writeFileAtomically(latest, (path as NSString).lastPathComponent + "\n")
         try fsyncPath(dir)
-        try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent, onlyRun: onlyRun)
+        try prune(dir, keep: keep, newest: (path as NSString).lastPathComponent, onlyRun: onlyRun, best: best)
       } catch {
         unlink(path + ".partial")
         failure = "\(path): cannot publish checkpoint: \(namingFullDisk("\(error)", directory: (path as NSString).deletingLastPathComponent))"
@@ -137,7 +140,7 @@ public enum Checkpoint {
   }
 
   /// Deletes all but the newest `keep` checkpoints (by modification order of publication).
-  static func prune(_ dir: String, keep: Int, newest: String, onlyRun: String?) throws {
+  static func prune(_ dir: String, keep: Int, newest: String, onlyRun: String?, best: String = "") throws {
     let fm = FileManager.default
     let files = try fm.contentsOfDirectory(atPath: dir).filter {
       $0.hasPrefix("ckpt-") && $0.hasSuffix(".h5") && (onlyRun == nil || runID(of: dir + "/" + $0) == onlyRun)
@@ -148,7 +151,7 @@ public enum Checkpoint {
       dated.append((name, (attrs?[.modificationDate] as? Date) ?? .distantPast))
     }
     dated.sort { a, b in a.date == b.date ? a.name < b.name : a.date < b.date }
-    for (name, _) in dated.dropLast(keep) where name != newest {
+    for (name, _) in dated.dropLast(keep) where name != newest && name != best {
       try fm.removeItem(atPath: dir + "/" + name)
     }
   }
@@ -199,6 +202,10 @@ public enum Checkpoint {
         state.conjugateMaxIter = Int(try file.scalarAttribute("conjugate_max_iter", as: Int64.self))
         state.dualAlerts = Int(try file.scalarAttribute("dual_alerts", as: Int64.self))
         state.dualNote = try file.stringAttribute("dual_note")
+        if file.hasAttribute("best_validation") {
+          state.bestValidation = try file.scalarAttribute("best_validation", as: Double.self)
+          state.bestCheckpoint = try file.stringAttribute("best_checkpoint")
+        }
         let cap = DualHealth.cappedBudget(max(config.conjugate.maxIter, 1))
         guard (0 ... cap).contains(state.conjugateMaxIter), state.dualAlerts >= 0 else {
           throw CheckpointError(message: "\(path): attribute conjugate_max_iter \(state.conjugateMaxIter) or dual_alerts \(state.dualAlerts): "

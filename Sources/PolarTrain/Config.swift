@@ -27,6 +27,9 @@ public struct Config: Sendable, Equatable {
     public var holdout = 0.1
     public var firstRow = "top"
     public var holdoutBlock = 8
+    /// field = "file": the share of the file's rows held out of training as a validation set
+    /// (0: none; Validation.swift).
+    public var validation = 0.0
     /// classifier-loss: hidden width h of the classifier, images in its fixed minibatch, the IDX
     /// labels file when `file` is an IDX images file, and k x k average pooling of the images.
     public var classifierHidden = 3

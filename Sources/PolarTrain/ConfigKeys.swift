@@ -152,6 +152,12 @@ enum ConfigKeys {
           guard h <= 0.9 else { throw bad(x, "must be at most 0.9, got \(h)") }
           c.problem.holdout = h
         }, { renderNumber($0.problem.holdout) }),
+    key("problem.validation", "field = file: share of the file's rows held out of training (0 to 0.5; 0: none); their dual objective is logged at every checkpoint and the best checkpoint is kept (checkpoints/best)",
+        { c, v, x in
+          let h = try number(v, x, atLeast: 0)
+          guard h <= 0.5 else { throw bad(x, "must be at most 0.5, got \(h)") }
+          c.problem.validation = h
+        }, { renderNumber($0.problem.validation) }),
     key("problem.holdout_block", "topography: cells are held out in blocks of k x k grid cells",
         { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1, max: 1 << 20) }, { "\($0.problem.holdoutBlock)" }),
     key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",

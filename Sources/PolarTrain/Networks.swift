@@ -85,6 +85,9 @@ public struct TrainState: Sendable, Equatable {
   /// Steps at which DualHealth found the dual lost, and what it found the first time ("").
   public var dualAlerts = 0
   public var dualNote = ""
+  /// problem.validation: the lowest validation dual so far and the checkpoint that had it.
+  public var bestValidation = Double.infinity
+  public var bestCheckpoint = ""
 
   /// The solver budget in effect: the adapted one, never below the configuration's.
   public func conjugateBudget(_ config: Config) -> Int { max(conjugateMaxIter, config.conjugate.maxIter) }

@@ -22,6 +22,8 @@ public struct Problem: Sendable {
   public let data: (x: Matrix<Float>, f: Matrix<Float>)?
   /// Topography with held-out cells: uniform on those cells (evaluation only).
   public var heldOut: Reference? = nil
+  /// Field file rows held out of training (problem.validation > 0): x and F at them.
+  public var validation: (x: Matrix<Float>, f: Matrix<Float>)? = nil
 
   /// `field.floatWeights`, converted once.
   let fieldWeights: Matrix<Float>?
@@ -35,6 +37,10 @@ public struct Problem: Sendable {
   /// the ranks agreed that each of them can read it (agreeReadable). Collective.
   public static func make(_ config: Config, world: Communicator, baseDirectory: String = ".") throws -> Problem {
     let p = config.problem
+    if p.validation > 0 && p.field != "file" {
+      throw ConfigError(source: "configuration", key: "problem.validation",
+                        message: "holds out rows of a field file: needs problem.field = \"file\", not \"\(p.field)\"")
+    }
     let reference: Reference
     switch p.reference {
     case "uniform": reference = .uniform(lo: p.box[0], hi: p.box[1])
@@ -59,8 +65,17 @@ public struct Problem: Sendable {
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)
       let (x, f) = try readFieldFile(path, dim: p.dim, world: world)
-      let ref: Reference = p.reference == "data" ? .data(rows: x.rows) : reference
-      return Problem(dim: p.dim, reference: ref, field: nil, data: (x, f))
+      guard p.validation > 0 else {
+        return Problem(dim: p.dim, reference: p.reference == "data" ? .data(rows: x.rows) : reference, field: nil, data: (x, f))
+      }
+      let (train, held) = Validation.split(x: x, f: f, share: p.validation, seed: p.fieldSeed)
+      guard train.x.rows >= max(2, world.size), held.x.rows >= 1 else {
+        throw ConfigError(source: "configuration", key: "problem.validation",
+                          message: "\(p.validation) of \(x.rows) rows leaves \(train.x.rows) for training and \(held.x.rows) for validation")
+      }
+      var problem = Problem(dim: p.dim, reference: p.reference == "data" ? .data(rows: train.x.rows) : reference, field: nil, data: train)
+      problem.validation = held
+      return problem
     case "topography":
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)

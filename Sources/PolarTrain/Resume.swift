@@ -97,7 +97,7 @@ extension Checkpoint {
   public static let structuralKeys: Set<String> = [
     "seed", "problem.dim", "problem.field", "problem.reference", "problem.box", "problem.file",
     "problem.matrix", "problem.condition", "problem.field_seed", "problem.dataset", "problem.smoothing",
-    "problem.holdout", "problem.first_row", "problem.holdout_block", "problem.classifier_hidden", "problem.images", "problem.labels", "problem.pool",
+    "problem.holdout", "problem.validation", "problem.first_row", "problem.holdout_block", "problem.classifier_hidden", "problem.images", "problem.labels", "problem.pool",
     "potential.hidden", "potential.rank", "potential.activation", "potential.init", "potential.batch",
     "amortizer.hidden", "amortizer.activation", "amortizer.residual",
     "map.hidden", "map.activation", "map.residual", "map.batch", "parallel.micro_batch",

@@ -214,8 +214,14 @@ public final class RunDirectory {
   /// Rank 0: an event record in metrics.jsonl, {"event": name, "stage", "step", "message"}
   /// (the dual lost its meaning: DualHealth), and the message on stderr.
   func event(_ name: String, stage: String, step: Int, message: String) {
+    record(["event": name, "stage": stage, "step": step, "message": message])
+  }
+
+  /// Rank 0: one metrics.jsonl record of these fields and the time.
+  func record(_ fields: [String: Any]) {
     guard world.rank == 0 else { return }
-    let record: [String: Any] = ["event": name, "stage": stage, "step": step, "message": message, "time": Date().timeIntervalSince1970]
+    var record = fields
+    record["time"] = Date().timeIntervalSince1970
     guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
     let line = String(decoding: data, as: UTF8.self) + "\n"
     metricsText += line

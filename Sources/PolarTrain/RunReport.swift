@@ -165,7 +165,7 @@ public enum RunReport {
     for line in jsonl.split(separator: "\n") {
       guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
             let stage = o["stage"] as? String, let step = (o["step"] as? NSNumber)?.doubleValue else { continue }
-      for key in ["loss", "w2", "amortizer_loss", "map_loss", "inverse_loss"] {
+      for key in ["loss", "w2", "amortizer_loss", "map_loss", "inverse_loss", "validation_loss"] {
         if let v = (o[key] as? NSNumber)?.doubleValue, v.isFinite { series["\(stage)/\(key)", default: []].append((step, v)) }
       }
     }
@@ -181,7 +181,8 @@ public enum RunReport {
     }
     return [
       figure("Stage potential: W2 dual loss and W2^2 estimate", "value", log: false,
-             [("potential/loss", "dual loss E u + E u*"), ("potential/w2", "W2^2 estimate")]),
+             [("potential/loss", "dual loss E u + E u*"), ("potential/validation_loss", "on the validation rows"),
+              ("potential/w2", "W2^2 estimate")]),
       figure("Amortizer regression loss", "mean |g(y) - xhat(y)|^2", log: true, [("potential/amortizer_loss", "amortizer")]),
       figure("Stage map: |M_net(x) - M(x)|^2", "loss", log: true, [("map/map_loss", "map loss")]),
       figure("Stage inverse: bridge matching loss", "loss", log: true, [("inverse/inverse_loss", "bridge loss")]),

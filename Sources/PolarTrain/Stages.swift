@@ -157,6 +157,7 @@ extension Trainer {
     let budgetUsed = state.conjugateBudget(config)
     try checkDualHealth(step: step + 1, share: stat(.converged) / b, w2: w2, meanX2: stat(.sumX2) / b, meanY2: stat(.sumY2) / b)
     let reportU = optimize("potential", w.gradU, potentialAdam)
+    potentialChanged = true
     nets.potential.project(&state.networks["potential"]!.params)
     optimize("amortizer", w.gradA, amortizerAdam)
     w.figures.removeAll(keepingCapacity: true)

@@ -31,6 +31,8 @@ public final class Trainer {
   public static let maxRollbacks = 3
   /// The step boundary's all-reduced flags (stopIfSignalled), kept between steps.
   var boundaryFlags: [Int32] = [0, 0]
+  /// Whether u changed since the latest validation (problem.validation).
+  var potentialChanged = true
   /// The newest checkpoint this trainer wrote.
   public private(set) var lastCheckpoint: String? = nil
 
@@ -141,11 +143,28 @@ public final class Trainer {
   /// Writes a checkpoint of the current state (all ranks, collectively); returns its path.
   @discardableResult
   func checkpoint() throws -> String {
-    let path = run.checkpointDirectory + "/ckpt-\(state.stage)-\(state.step).h5"
+    let name = "ckpt-\(state.stage)-\(state.step).h5", path = run.checkpointDirectory + "/" + name
+    // problem.validation: the dual on the held-out rows whenever u changed since the last one.
+    var best = false
+    if potentialChanged, let (loss, converged) = try validationLoss() {
+      potentialChanged = false
+      best = loss < state.bestValidation
+      if best { (state.bestValidation, state.bestCheckpoint) = (loss, name) }
+      let step = state.stage == "potential" ? state.step : config.potential.steps
+      run.record(["stage": "potential", "step": step, "validation_loss": loss, "validation_converged": converged, "best": best])
+      if world.rank == 0 && verbose {
+        print("validation dual \(String(format: "%.5f", loss)) (\(Int((100 * converged).rounded()))% of its solves converged)\(best ? ", the best so far: checkpoints/best" : "")")
+      }
+    }
     let t0 = MPIEnvironment.wallTime()
     try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, runID: run.marker.runID,
                          to: path, world: world)
-    try Checkpoint.publish(path, keep: config.checkpoint.keep, onlyRun: run.pruneOnlyRun, world: world)
+    try Checkpoint.publish(path, keep: config.checkpoint.keep, onlyRun: run.pruneOnlyRun, best: state.bestCheckpoint, world: world)
+    if best && world.rank == 0 {
+      do { try writeFileAtomically(run.checkpointDirectory + "/best", name + "\n") } catch {
+        throw OutputError(message: "\(run.checkpointDirectory)/best: cannot write: \(error)")
+      }
+    }
     lastCheckpoint = path
     run.note(checkpoint: path, seconds: MPIEnvironment.wallTime() - t0, verbose: verbose)
     return path

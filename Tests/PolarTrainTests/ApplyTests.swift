@@ -83,4 +83,32 @@ struct ApplyTests {
     let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("bad-out") || $0.hasPrefix("shape-out") }
     #expect(left.isEmpty, "left behind: \(left)")
   }
+
+  @Test("problem.validation: the held-out rows' dual at every checkpoint, the best kept past checkpoint.keep and named by checkpoints/best")
+  func validationRows() throws {
+    let dir = try Programs.temporaryDirectory("validation")
+    let d = Self.d, fieldPath = dir.appendingPathComponent("field.h5").path
+    let xs = Self.points(4096, seed: 7)
+    try Self.write(fieldPath, [("x", xs, [4096, d]), ("F", Self.field(xs), [4096, d])])
+    let file = ["problem.field=file", "problem.file=\(fieldPath)", "problem.reference=data", "problem.dim=3"]
+    let (r, run) = try train(ranks: 2, smallRun + file + ["inverse.steps=0", "map.steps=0", "potential.steps=40", "checkpoint.every=10",
+                                                          "checkpoint.keep=1", "problem.validation=0.25"], tag: "validation-run")
+    #expect(r.status == 0, "\(r.combined)")
+    let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+      .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+      .filter { $0["validation_loss"] != nil }
+    #expect(records.map { $0["step"] as? Int ?? -1 } == [10, 20, 30, 40], "\(records)")
+    let losses = records.map { $0["validation_loss"] as? Double ?? .nan }
+    #expect(losses.allSatisfy(\.isFinite) && records.allSatisfy { $0["validation_converged"] as? Double == 1 }, "\(records)")
+    let best = try String(contentsOf: run.appendingPathComponent("checkpoints/best"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    let bestStep = records[losses.firstIndex(of: losses.min()!)!]["step"] as? Int ?? -1
+    #expect(best == (bestStep == 40 ? "ckpt-done-40.h5" : "ckpt-potential-\(bestStep).h5"), "best \(best), losses \(losses)")
+    #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoints/\(best)").path), "\(best) was pruned")
+    let f = try File.open(try latestCheckpoint(run))
+    #expect(abs(try f.scalarAttribute("best_validation", as: Double.self) - losses.min()!) <= 1e-9 * abs(losses.min()!))
+    try f.close()
+    // Only for field files.
+    let (bad, _) = try train(ranks: 2, smallRun + ["problem.validation=0.25"], tag: "validation-linear")
+    expectRefused(bad, 2, "problem.validation", "validation on a built-in field")
+  }
 }
