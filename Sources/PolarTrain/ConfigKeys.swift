@@ -23,6 +23,13 @@ func integer(_ v: TOMLValueConvertible, _ ctx: ConfigError, min: Int, max: Int =
   return i
 }
 
+/// A share: a number from 0 to `atMost`.
+func share(_ v: TOMLValueConvertible, _ ctx: ConfigError, atMost: Double) throws -> Double {
+  let h = try number(v, ctx, atLeast: 0)
+  guard h <= atMost else { throw bad(ctx, "must be at most \(atMost), got \(h)") }
+  return h
+}
+
 func number(_ v: TOMLValueConvertible, _ ctx: ConfigError, above: Double? = nil, atLeast: Double? = nil) throws -> Double {
   let d: Double
   if v.type == .double, let x = v.double { d = x } else if v.type == .int, let i = v.int { d = Double(i) } else {
@@ -147,17 +154,9 @@ enum ConfigKeys {
           guard c.problem.smoothing <= 1e4 else { throw bad(x, "must be at most 10000 grid cells, got \(c.problem.smoothing)") }
         }, { renderNumber($0.problem.smoothing) }),
     key("problem.holdout", "topography: share of grid cells held out of training for evaluation (0 to 0.9)",
-        { c, v, x in
-          let h = try number(v, x, atLeast: 0)
-          guard h <= 0.9 else { throw bad(x, "must be at most 0.9, got \(h)") }
-          c.problem.holdout = h
-        }, { renderNumber($0.problem.holdout) }),
+        { c, v, x in c.problem.holdout = try share(v, x, atMost: 0.9) }, { renderNumber($0.problem.holdout) }),
     key("problem.validation", "field = file: share of the file's rows held out of training (0 to 0.5; 0: none); their dual objective is logged at every checkpoint and the best checkpoint is kept (checkpoints/best)",
-        { c, v, x in
-          let h = try number(v, x, atLeast: 0)
-          guard h <= 0.5 else { throw bad(x, "must be at most 0.5, got \(h)") }
-          c.problem.validation = h
-        }, { renderNumber($0.problem.validation) }),
+        { c, v, x in c.problem.validation = try share(v, x, atMost: 0.5) }, { renderNumber($0.problem.validation) }),
     key("problem.holdout_block", "topography: cells are held out in blocks of k x k grid cells",
         { c, v, x in c.problem.holdoutBlock = try integer(v, x, min: 1, max: 1 << 20) }, { "\($0.problem.holdoutBlock)" }),
     key("problem.first_row", "topography: where the grid's row 0 lies: top (north, as in images) | bottom",

@@ -24,6 +24,14 @@ struct ApplyTests {
     return (0 ..< n * d).map { rng.normal(UInt64($0)) }
   }
 
+  /// A field file of 4,096 rows (x, F(x)) in a fresh directory, and the settings of a run on it.
+  static func fieldFile(_ tag: String, seed: UInt64) throws -> (URL, [String]) {
+    let dir = try Programs.temporaryDirectory(tag), path = dir.appendingPathComponent("field.h5").path
+    let xs = points(4096, seed: seed)
+    try write(path, [("x", xs, [4096, d]), ("F", field(xs), [4096, d])])
+    return (dir, ["problem.field=file", "problem.file=\(path)", "problem.reference=data", "problem.dim=\(d)"])
+  }
+
   static func write(_ path: String, _ sets: [(String, [Double], [Int])]) throws {
     let f = try File.create(path)
     for (name, values, shape) in sets { try f.createDataset(name, type: .float64, shape: shape).write(values) }
@@ -32,12 +40,9 @@ struct ApplyTests {
 
   @Test("a file-field run: with F in the input u, grad u, M, grad u(M), M_net; without F no M; same bytes for 1, 2, 3 ranks; bad rows refused")
   func fileFieldRun() throws {
-    let dir = try Programs.temporaryDirectory("apply")
-    let d = Self.d, fieldPath = dir.appendingPathComponent("field.h5").path
-    let xs = Self.points(4096, seed: 5)
-    try Self.write(fieldPath, [("x", xs, [4096, d]), ("F", Self.field(xs), [4096, d])])
-    let (r, run) = try train(ranks: 2, smallRun + ["inverse.steps=0", "problem.field=file", "problem.file=\(fieldPath)",
-                                                   "problem.reference=data", "problem.dim=3"], tag: "apply-run")
+    let (dir, file) = try Self.fieldFile("apply", seed: 5)
+    let d = Self.d
+    let (r, run) = try train(ranks: 2, smallRun + ["inverse.steps=0"] + file, tag: "apply-run")
     #expect(r.status == 0, "\(r.combined)")
     let ckpt = try latestCheckpoint(run)
 
@@ -86,11 +91,7 @@ struct ApplyTests {
 
   @Test("problem.validation: the held-out rows' dual at every checkpoint, the best kept past checkpoint.keep and named by checkpoints/best")
   func validationRows() throws {
-    let dir = try Programs.temporaryDirectory("validation")
-    let d = Self.d, fieldPath = dir.appendingPathComponent("field.h5").path
-    let xs = Self.points(4096, seed: 7)
-    try Self.write(fieldPath, [("x", xs, [4096, d]), ("F", Self.field(xs), [4096, d])])
-    let file = ["problem.field=file", "problem.file=\(fieldPath)", "problem.reference=data", "problem.dim=3"]
+    let (_, file) = try Self.fieldFile("validation", seed: 7)
     let (r, run) = try train(ranks: 2, smallRun + file + ["inverse.steps=0", "map.steps=0", "potential.steps=40", "checkpoint.every=10",
                                                           "checkpoint.keep=1", "problem.validation=0.25"], tag: "validation-run")
     #expect(r.status == 0, "\(r.combined)")
