@@ -45,6 +45,11 @@ let package = Package(
 
     // The kernel benchmarks of launch/bench (one process, one core).
     .executableTarget(name: "polar-bench", dependencies: ["PolarCore"]),
+    // The W2-benchmark instances of issue 17 (generator and scorer; a benchmark tool, not installed).
+    .executableTarget(name: "polar-quality", dependencies: [
+      "PolarCore", "ParallelHDF5",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
 
     // Programs the tests run under mpirun (1..4 ranks); not installed.
     .executableTarget(name: "mpi-checks", dependencies: ["SwiftMPI", "ParallelHDF5", "CAllocationCount"],
@@ -53,6 +58,7 @@ let package = Package(
     .testTarget(name: "ParallelHDF5Tests",
                 dependencies: ["ParallelHDF5", "TestSupport", "mpi-checks"]),
     .testTarget(name: "PolarCoreTests", dependencies: ["PolarCore"]),
+    .testTarget(name: "QualityTests", dependencies: ["polar-quality", "PolarCore", "ParallelHDF5", "TestSupport"]),
     .testTarget(name: "PolarTrainTests",
                 dependencies: ["PolarTrain", "ParallelHDF5", "PolarCore", "TestSupport", "polar-train"]),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
