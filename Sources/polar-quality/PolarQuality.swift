@@ -3,6 +3,7 @@
 //
 //   polar-quality instance --dim D [--rows N] [--test-rows K] [--seed S] --out DIR
 //   polar-quality score --test DIR/test.h5 (--map FILE.h5 [--dataset grad_u] | --linear) [--json OUT]
+//   polar-quality suite --out OUT --dims D,... [--linear D,...] [--ranks N] --polar-train PATH (launch/quality)
 //
 // Exit status: 0 ok, 1 an instance that cannot be built, 2 usage error, 3 input error (score).
 // The few public declarations (Instance, score, applyLinear) are for Tests/QualityTests, which
@@ -15,7 +16,7 @@ struct PolarQuality: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "polar-quality",
     abstract: "Generate W2-benchmark instances (Korotin et al. 2021) and score maps on them.",
-    subcommands: [InstanceCommand.self, ScoreCommand.self])
+    subcommands: [InstanceCommand.self, ScoreCommand.self, SuiteCommand.self])
 
   static func main() {
     do {
