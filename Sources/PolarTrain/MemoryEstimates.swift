@@ -47,9 +47,9 @@ public enum MemoryEstimate {
   }
 
   /// The field and the problem's own buffers: a d x d matrix (linear, rotated-convex, the
-  /// Gaussian initialisation) in a few double copies, and 4096 initialisation samples.
+  /// Gaussian initialisation) in a few double copies, and the Gaussian start's samples.
   public static func problem(_ c: Config) -> Int {
-    total([product(c.problem.dim, c.problem.dim, 4 * double), product(4096, c.problem.dim, 4 * double)])
+    total([product(c.problem.dim, c.problem.dim, 4 * double), product(TrainState.gaussianSamples, c.problem.dim, 4 * double)])
   }
 
   /// Activations of `rows` samples through every network (forward and backward, the conjugate

@@ -165,7 +165,7 @@ public struct Problem: Sendable {
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).
   public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>) -> (x: Matrix<Float>, y: Matrix<Float>) {
-    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(step)))
+    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(bitPattern: Int64(step))))
     if let data {
       let (_, rows) = Reference.data(rows: data.x.rows).sample(dim: dim, rng: rng, indices: indices) as (Matrix<Float>, [Int])
       var x = Matrix<Float>(rows: rows.count, cols: dim), y = x
@@ -183,7 +183,7 @@ public struct Problem: Sendable {
   /// take the allocating path above).
   public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>,
                     into x: inout Matrix<Float>, _ y: inout Matrix<Float>) {
-    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(step)))
+    let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(bitPattern: Int64(step))))
     if x.rows != indices.count || x.cols != dim { x = Matrix(rows: indices.count, cols: dim) }
     if y.rows != indices.count || y.cols != dim { y = Matrix(rows: indices.count, cols: dim) }
     if let field, data == nil {

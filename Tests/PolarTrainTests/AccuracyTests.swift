@@ -24,4 +24,17 @@ struct AccuracyTests {
     #expect(m["convexity_violations", default: .nan] == 0)
     #expect(m["conjugate_residual_p99", default: .nan] < 1e-4)
   }
+
+  /// potential.init = "gaussian" starts grad u at the Bures map between Gaussians fitted to rho and
+  /// F#rho, which for a linear field on N(0, I) is the answer P x: one step at a tiny learning rate
+  /// must already be within the fit's sampling error (4,096 samples), and so must M.
+  @Test("the Gaussian (Bures) start is the closed form of a linear field", arguments: [4, 16])
+  func gaussianStart(dim: Int) throws {
+    let (r, run) = try train(ranks: 2, ["problem.dim=\(dim)", "potential.init=gaussian", "potential.steps=1", "potential.lr=1e-7",
+                                        "map.steps=0"], tag: "gaussian-start-\(dim)", timeout: 300)
+    #expect(r.status == 0, "\(r.combined)")
+    let m = try reportMetrics(run)
+    #expect(m["grad_u_error", default: .nan] < 0.03, "grad u at the Gaussian start: \(m["grad_u_error", default: .nan])")
+    #expect(m["M_error", default: .nan] < 0.05, "M at the Gaussian start: \(m["M_error", default: .nan])")
+  }
 }
