@@ -97,7 +97,7 @@ struct InstanceCommand: ParsableCommand {
       varQ: varQ, linear: linear,
       trainMeanMaxAbs: meanF.map { abs($0) }.max() ?? 0, trainAverageVariance: varQ / Double(d),
       directionalDerivative: Diagnostics.directionalDerivative(instance, points: xt),
-      testMaxNormOverSqrtD: Diagnostics.maxRowNorm(ft, dim: d) / Double(d).squareRoot(),
+      testShape: Diagnostics.shape(ft, dim: d),
       design: DesignReport(instance))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -144,7 +144,8 @@ struct InstanceReport: Encodable {
   let trainMeanMaxAbs: Double
   let trainAverageVariance: Double
   let directionalDerivative: Diagnostics.Spread
-  let testMaxNormOverSqrtD: Double
+  /// The shape of Q on test.h5 (tails: a linear-map UVP this high needs sparse, strong units).
+  let testShape: Diagnostics.Shape
   let design: DesignReport
 }
 

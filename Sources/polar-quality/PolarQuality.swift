@@ -5,6 +5,16 @@
 //   polar-quality score --test DIR/test.h5 (--map FILE.h5 [--dataset grad_u] | --linear) [--json OUT]
 //   polar-quality suite --out OUT --dims D,... [--linear D,...] [--ranks N] --polar-train PATH (launch/quality)
 //
+// An instance (Instance.swift): P a 3-Gaussian mixture (Mixture.swift), T* = grad psi the
+// W2-optimal map to Q = T*#P, psi = a quadratic plus two random input-convex networks
+// (RandomICNN.swift) with a knob t set per d so that the linear (Bures) map's L2-UVP is 1.05 x
+// the published one; Q standardized to mean 0 and average coordinate variance 1.
+// DIR/train.h5 is a polar-train field file: problem.field = "file", problem.file =
+// "DIR/train.h5", problem.reference = "data", problem.dim = D. DIR/test.h5's F holds T* at the
+// held-out x (named F, not T: it is also the field there, which `polar-train apply` may read).
+// Score a trained run with `polar-train apply --input DIR/test.h5 --output OUT.h5`, then
+// `polar-quality score --test DIR/test.h5 --map OUT.h5` (grad_u is the learnt map).
+//
 // Exit status: 0 ok, 1 an instance that cannot be built, 2 usage error, 3 input error (score).
 // The few public declarations (Instance, score, applyLinear) are for Tests/QualityTests, which
 // imports this module: release builds are not compiled for @testable import.
