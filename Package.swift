@@ -58,7 +58,7 @@ let package = Package(
     .testTarget(name: "ParallelHDF5Tests",
                 dependencies: ["ParallelHDF5", "TestSupport", "mpi-checks"]),
     .testTarget(name: "PolarCoreTests", dependencies: ["PolarCore"]),
-    .testTarget(name: "QualityTests", dependencies: ["polar-quality", "PolarCore", "ParallelHDF5", "TestSupport"]),
+    .testTarget(name: "QualityTests", dependencies: ["polar-quality", "polar-train", "PolarCore", "ParallelHDF5", "TestSupport"]),
     .testTarget(name: "PolarTrainTests",
                 dependencies: ["PolarTrain", "ParallelHDF5", "PolarCore", "TestSupport", "polar-train"]),
     .target(name: "TestSupport", path: "Tests/TestSupport"),
