@@ -172,9 +172,9 @@ enum ConfigKeys {
     key("problem.field_seed", "seed of the drawn linear matrix or rotated-convex field",
         { c, v, x in c.problem.fieldSeed = UInt64(try integer(v, x, min: 0, max: .max)) }, { "\($0.problem.fieldSeed)" }),
     // [potential]
-    key("potential.hidden", "ICNN hidden widths",
+    key("potential.hidden", "ICNN hidden widths (default by problem.dim: [64]^4 below 16, [128]^4 from 16)",
         { c, v, x in c.potential.hidden = try integers(v, x, min: 1) }, { renderList($0.potential.hidden) }),
-    key("potential.rank", "rank of the low-rank part of each quadratic potential",
+    key("potential.rank", "rank of the low-rank part of each quadratic potential (default by problem.dim: 1 below 16, 4 from 16)",
         { c, v, x in c.potential.rank = try integer(v, x, min: 0) }, { "\($0.potential.rank)" }),
     key("potential.activation", "ICNN activation: relu | leaky-relu | softplus | elu",
         { c, v, x in c.potential.activation = try text(v, x, oneOf: activationNames) }, { tomlString($0.potential.activation) }),

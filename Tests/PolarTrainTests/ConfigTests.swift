@@ -22,6 +22,21 @@ struct ConfigTests {
     }
   }
 
+  @Test("defaults that scale with d: [128]^4 rank 4 from d = 16 unless the file or --set gives them; not on a checkpoint's configuration")
+  func scaledDefaults() throws {
+    let small = try Config.load(file: nil, overrides: ["problem.dim=8"])
+    #expect(small.potential.hidden == [64, 64, 64, 64] && small.potential.rank == 1)
+    let large = try Config.load(file: nil, overrides: ["problem.dim=16"])
+    #expect(large.potential.hidden == [128, 128, 128, 128] && large.potential.rank == 4)
+    let rank = try Config.load(file: nil, overrides: ["problem.dim=64", "potential.rank=2"])
+    #expect(rank.potential.hidden == [128, 128, 128, 128] && rank.potential.rank == 2)
+    let file = try Config.load(file: try write("[problem]\ndim = 64\n[potential]\nhidden = [32, 32]\n"), overrides: [])
+    #expect(file.potential.hidden == [32, 32] && file.potential.rank == 4)
+    // A run's configuration (config.toml, a checkpoint's) has every key: nothing is rescaled.
+    let resumed = try Config.load(file: nil, overrides: ["problem.dim=64"], base: small)
+    #expect(resumed.potential.hidden == [64, 64, 64, 64] && resumed.potential.rank == 1)
+  }
+
   @Test("defaults, a file, and --set overrides in order")
   func layering() throws {
     let d = try Config.load(file: nil, overrides: [])
