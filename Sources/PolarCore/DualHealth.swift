@@ -32,7 +32,8 @@ public enum DualHealth {
   public static func check(step: Int, share: Double, w2: Double, meanX2: Double, meanY2: Double,
                            maxIter: Int, configured: Int) -> Verdict {
     let bound = (meanX2.squareRoot() + meanY2.squareRoot()) * (meanX2.squareRoot() + meanY2.squareRoot())
-    let percent = Int((100 * share).rounded())
+    // One decimal: 89.6% must not read as the 90% it fell short of.
+    let percent = (1000 * share).rounded(.down) / 10
     if w2 > bound {
       return .lost(reason: "the W2 estimate \(format(w2)) exceeds \(format(bound)), the largest any coupling of the batch allows "
                      + "(\(percent)% of the conjugate solves converged): the conjugates are underestimated")
