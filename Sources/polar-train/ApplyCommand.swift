@@ -81,7 +81,7 @@ struct ApplyCommand: ParsableCommand {
         // Read and checked first: a bad row stops every rank before this chunk is computed.
         let (x, f) = try agreeing(world) { try points.read(rows) }
         let values = try agreeing(world) {
-          try evaluate(x, f: f ?? (field.map { $0(x) }), rows: rows, evaluator: evaluator, names: outputs.map(\.name))
+          try evaluate(x, f: f, field: field, rows: rows, evaluator: evaluator, names: outputs.map(\.name))
         }
         // Every dataset a collective step of its own: a rank that failed never leaves another
         // waiting in the next one.
@@ -106,16 +106,19 @@ struct ApplyCommand: ParsableCommand {
     try world.barrier()
   }
 
-  /// The outputs at this rank's rows (x, F there), micro-batch by micro-batch, as one array per
-  /// name; a non-finite result names its row (a point too far out for this model).
-  func evaluate(_ x: Matrix<Float>, f: Matrix<Float>?, rows: Range<Int>, evaluator: PointEvaluator,
+  /// The outputs at this rank's rows (x, and F there from the input or else from `field`),
+  /// micro-batch by micro-batch (the built-in field too: a row's bytes never depend on the rows
+  /// computed with it), as one array per name; a non-finite result names its row (a point too
+  /// far out for this model).
+  func evaluate(_ x: Matrix<Float>, f: Matrix<Float>?, field: Field?, rows: Range<Int>, evaluator: PointEvaluator,
                 names: [String]) throws -> [String: [Float]] {
     let d = x.cols
     var values = [String: [Float]]()
     for lo in stride(from: 0, to: x.rows, by: Apply.microBatch) {
       let hi = min(lo + Apply.microBatch, x.rows)
       func part(_ m: Matrix<Float>) -> Matrix<Float> { Matrix(rows: hi - lo, cols: d, storage: Array(m.storage[lo * d ..< hi * d])) }
-      for (name, v) in evaluator.evaluate(part(x), f: f.map(part)) { values[name, default: []].append(contentsOf: v) }
+      let xb = part(x)
+      for (name, v) in evaluator.evaluate(xb, f: f.map(part) ?? field.map { $0(xb) }) { values[name, default: []].append(contentsOf: v) }
     }
     for name in names where name != "x" {
       let v = values[name] ?? []

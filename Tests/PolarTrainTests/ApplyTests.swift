@@ -112,4 +112,22 @@ struct ApplyTests {
     let (bad, _) = try train(ranks: 2, smallRun + ["problem.validation=0.25"], tag: "validation-linear")
     expectRefused(bad, 2, "problem.validation", "validation on a built-in field")
   }
+
+  @Test("a built-in field gives M at any points: the same bytes on 1 and 3 ranks (F computed per micro-batch)")
+  func builtInField() throws {
+    let run = try TinyRun.shared.get()
+    let dir = try Programs.temporaryDirectory("apply-builtin")
+    let input = dir.appendingPathComponent("x.h5").path
+    let x = (0 ..< 3000 * 2).map { CounterRNG(seed: 8, stream: 1).normal(UInt64($0)) }
+    try Self.write(input, [("x", x, [3000, 2])])
+    var bytes = [Data]()
+    for ranks in [1, 3] {
+      let out = dir.appendingPathComponent("out\(ranks).h5").path
+      let r = try Programs.mpirun(ranks, "polar-train", ["apply", "--checkpoint", run.appendingPathComponent("checkpoints/ckpt-done-2.h5").path,
+                                                         "--input", input, "--output", out], timeout: 120)
+      #expect(r.status == 0 && r.stdout.contains("grad_u_of_M"), "\(r.combined)")
+      bytes.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+    }
+    #expect(bytes.count == 2 && bytes[0] == bytes[1], "1 and 3 ranks differ")
+  }
 }
