@@ -92,7 +92,7 @@ struct ApplyCommand: ParsableCommand {
           }
         }
       }
-      try points.close()
+      try agreeing(world) { try points.close() }
       try agreeing(world) { try out.publish() }
     } catch {
       try? points.close()
