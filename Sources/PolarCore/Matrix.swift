@@ -44,6 +44,8 @@ public struct Matrix<T: BLASScalar>: Equatable, Sendable {
 
   /// Row i as an array.
   public func row(_ i: Int) -> [T] { Array(storage[i * cols ..< (i + 1) * cols]) }
+  /// Rows `r` as a matrix of their own (a copy).
+  public func rows(_ r: Range<Int>) -> Matrix { Matrix(rows: r.count, cols: cols, storage: Array(storage[r.lowerBound * cols ..< r.upperBound * cols])) }
 
   public var transposed: Matrix {
     var out = Matrix(rows: cols, cols: rows)

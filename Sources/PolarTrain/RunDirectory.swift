@@ -233,14 +233,9 @@ public final class RunDirectory {
   /// Rank 0: one progress line and one metrics.jsonl record.
   func log(stage: String, step: Int, of steps: Int, figures: [String: Double], eta: Double, verbose: Bool) throws {
     guard world.rank == 0 else { return }
-    var record: [String: Any] = ["stage": stage, "step": step, "time": Date().timeIntervalSince1970]
-    for (k, v) in figures { record[k] = v.isFinite ? v : nil }
-    let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-    let line = String(decoding: data, as: UTF8.self) + "\n"
-    metricsText += line
-    if writeFailure == nil {
-      do { try writeFile(path + "/metrics.jsonl", line, append: true) } catch { writeFailure = "\(error)" }
-    }
+    var fields: [String: Any] = ["stage": stage, "step": step]
+    for (k, v) in figures where v.isFinite { fields[k] = v }
+    record(fields)
     guard verbose else { return }
     func f(_ k: String, _ fmt: String) -> String { figures[k].map { String(format: fmt, $0) } ?? "-" }
     var text = "\(stage) \(step)/\(steps)"

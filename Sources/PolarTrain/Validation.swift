@@ -50,10 +50,7 @@ extension Trainer {
     // Per micro-batch: [sum u(x), sum u*(y) over converged rows, converged rows, rows].
     let sum = try reducer.sum(count: 4, microBatches: mine) { m, slot in
       let rows = m * mb ..< min((m + 1) * mb, n)
-      func part(_ a: Matrix<Float>) -> Matrix<Float> {
-        Matrix(rows: rows.count, cols: d, storage: Array(a.storage[rows.lowerBound * d ..< rows.upperBound * d]))
-      }
-      let x = part(held.x), y = part(held.f)
+      let x = held.x.rows(rows), y = held.f.rows(rows)
       let u = potential.evaluate(x).u
       let solved = nets.conjugate(y, state: state, solver: solver, evaluator: potential)
       var sumU: Float = 0, sumConjugate: Float = 0, converged: Float = 0

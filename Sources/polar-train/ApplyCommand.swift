@@ -115,10 +115,8 @@ struct ApplyCommand: ParsableCommand {
     let d = x.cols
     var values = [String: [Float]]()
     for lo in stride(from: 0, to: x.rows, by: Apply.microBatch) {
-      let hi = min(lo + Apply.microBatch, x.rows)
-      func part(_ m: Matrix<Float>) -> Matrix<Float> { Matrix(rows: hi - lo, cols: d, storage: Array(m.storage[lo * d ..< hi * d])) }
-      let xb = part(x)
-      for (name, v) in evaluator.evaluate(xb, f: f.map(part) ?? field.map { $0(xb) }) { values[name, default: []].append(contentsOf: v) }
+      let part = lo ..< min(lo + Apply.microBatch, x.rows), xb = x.rows(part)
+      for (name, v) in evaluator.evaluate(xb, f: f?.rows(part) ?? field.map { $0(xb) }) { values[name, default: []].append(contentsOf: v) }
     }
     for name in names where name != "x" {
       let v = values[name] ?? []
