@@ -4,7 +4,10 @@
 // wall time (the run's training segments, OUT/runs/d<d>.segments, "start end" in epoch seconds
 // per launch of launch/train, and metrics.jsonl's time of the checkpoint's step), and for the
 // linear closed-form runs OUT/runs/linear<d> takes `polar-train evaluate`'s grad_u_error and
-// M_error. Writes OUT/results.json and prints the table beside the published figures.
+// M_error. The rows table (issue 17 item 6) scores OUT/runs/d<d>-rows<k> the same way: the
+// instance with 2^k training rows, a tenth of them held out for validation, so that both the
+// last checkpoint and the one best on validation are scored. Writes OUT/results.json and prints
+// the tables beside the published figures.
 import ArgumentParser
 import Foundation
 
@@ -21,6 +24,10 @@ struct SuiteCommand: ParsableCommand {
 
   @Option(help: "Dimensions of the linear closed-form runs, comma-separated (may be empty).")
   var linear = ""
+
+  @Option(name: .customLong("rows-table"),
+          help: "Dimensions of the rows table (runs d<d>-rows<k>, k = 14 to 20), comma-separated (may be empty).")
+  var rowsTable = ""
 
   @Option(help: "MPI ranks for polar-train apply and evaluate.")
   var ranks = 2
@@ -42,23 +49,33 @@ struct SuiteCommand: ParsableCommand {
   }
 
   func run() throws {
-    var rows: [[String: Any]] = [], linears: [[String: Any]] = []
-    for d in Self.list(dims) { rows.append(try benchmark(d)) }
+    var rows: [[String: Any]] = [], linears: [[String: Any]] = [], rowsRows: [[String: Any]] = []
+    for d in Self.list(dims) { rows.append(try benchmark(d, name: "d\(d)")) }
     for d in Self.list(linear) { linears.append(try closedForm(d)) }
+    for d in Self.list(rowsTable) {
+      for k in Self.rowsExponents where FileManager.default.fileExists(atPath: "\(out)/runs/d\(d)-rows\(k)") {
+        rowsRows.append(try benchmark(d, name: "d\(d)-rows\(k)"))
+      }
+    }
     let results: [String: Any] = ["generated": ISO8601DateFormatter().string(from: Date()), "ranks": ranks,
-                                  "benchmark": rows, "linear": linears]
+                                  "benchmark": rows, "linear": linears, "rows_table": rowsRows]
     try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
       .write(to: URL(fileURLWithPath: out + "/results.json"))
     print(table(rows, linears))
+    if !rowsRows.isEmpty { print("\n" + Self.rowsTableText(rowsRows)) }
     print("results: \(out)/results.json")
   }
 
+  /// The rows table's sizes: 2^14 to 2^20 training rows.
+  static let rowsExponents = Array(14 ... 20)
+
   static func list(_ text: String) -> [Int] { text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
-  /// One dimension of the benchmark: the curve over the kept checkpoints and the last point.
-  func benchmark(_ d: Int) throws -> [String: Any] {
-    let data = "\(out)/data/d\(d)", run = "\(out)/runs/d\(d)"
-    var row: [String: Any] = ["dim": d, "goal_uvp": Self.goal(d)]
+  /// One run of the benchmark (data OUT/data/NAME, run OUT/runs/NAME): the curve over the kept
+  /// checkpoints, the last point and the checkpoint best on validation (when the run has one).
+  func benchmark(_ d: Int, name: String) throws -> [String: Any] {
+    let data = "\(out)/data/\(name)", run = "\(out)/runs/\(name)"
+    var row: [String: Any] = ["dim": d, "name": name, "goal_uvp": Self.goal(d)]
     if let p = Self.published[d] {
       row["published_linear_uvp"] = p.linear
       row["mmv1_uvp"] = p.mmv1
@@ -90,6 +107,7 @@ struct SuiteCommand: ParsableCommand {
        let point = curve.first(where: { $0["checkpoint"] as? String == best }) {
       row["best_checkpoint"] = best
       row["best_uvp"] = point["uvp"]
+      row["best_step"] = point["step"]
     }
     return row
   }
@@ -151,6 +169,22 @@ struct SuiteCommand: ParsableCommand {
     for r in linears {
       lines.append("linear closed form d = \(r["dim"] as? Int ?? 0): grad u \(f(r["grad_u_error_percent"])) % (goal 1), "
                      + "M \(f(r["M_error_percent"])) % (goal 2), \(f(r["wall_minutes"], "%.1f")) min")
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  /// The rows table: L2-UVP of the last checkpoint and of the one best on validation per size.
+  static func rowsTableText(_ rows: [[String: Any]]) -> String {
+    func f(_ v: Any?, _ format: String = "%.2f") -> String { (v as? Double).map { String(format: format, $0) } ?? "-" }
+    let widths = [4, 8, 8, 10, 8, 8, 8]
+    func line(_ cells: [String]) -> String {
+      zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " | ")
+    }
+    var lines = [line(["d", "rows", "L2-UVP %", "best val %", "at step", "steps", "wall min"])]
+    for r in rows {
+      lines.append(line(["\(r["dim"] as? Int ?? 0)", (r["rows"] as? Int).map(String.init) ?? "-", f(r["uvp"]), f(r["best_uvp"]),
+                         (r["best_step"] as? Int).map(String.init) ?? "-", (r["step"] as? Int).map(String.init) ?? "-",
+                         f(r["wall_minutes"], "%.1f")]))
     }
     return lines.joined(separator: "\n")
   }

@@ -22,14 +22,18 @@ struct ConfigTests {
     }
   }
 
-  @Test("defaults that scale with d: [128]^4 rank 4 from d = 16 unless the file or --set gives them; not on a checkpoint's configuration")
+  @Test("defaults that scale with d: [128]^4 rank 4 from d = 16, tol 1e-3 and 6,000 steps from d = 32, unless the file or --set gives them; not on a checkpoint's configuration")
   func scaledDefaults() throws {
     let small = try Config.load(file: nil, overrides: ["problem.dim=8"])
     #expect(small.potential.hidden == [64, 64, 64, 64] && small.potential.rank == 1)
     let large = try Config.load(file: nil, overrides: ["problem.dim=16"])
     #expect(large.potential.hidden == [128, 128, 128, 128] && large.potential.rank == 4)
+    #expect(large.conjugate.tol == 1e-5 && large.potential.steps == 4000)
     let rank = try Config.load(file: nil, overrides: ["problem.dim=64", "potential.rank=2"])
     #expect(rank.potential.hidden == [128, 128, 128, 128] && rank.potential.rank == 2)
+    #expect(rank.conjugate.tol == 1e-3 && rank.potential.steps == 6000)
+    let tol = try Config.load(file: nil, overrides: ["problem.dim=32", "conjugate.tol=1e-6"])
+    #expect(tol.conjugate.tol == 1e-6 && tol.potential.steps == 6000)
     let file = try Config.load(file: try write("[problem]\ndim = 64\n[potential]\nhidden = [32, 32]\n"), overrides: [])
     #expect(file.potential.hidden == [32, 32] && file.potential.rank == 4)
     // A run's configuration (config.toml, a checkpoint's) has every key: nothing is rescaled.
