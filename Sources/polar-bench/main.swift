@@ -7,7 +7,9 @@
 // 2. The conjugate solve's inner loop: u(x) and grad u(x) of the ICNN on a batch, what every
 //    L-BFGS iteration evaluates: through ICNNEvaluator (what the solver runs; "evaluator") and
 //    the layer-by-layer ICNN.valueAndGradient, for widths 64..256, d = 2 and 16, rank 1, 4
-//    hidden layers, batches 64 (one exact-mode micro-batch) and 1024.
+//    hidden layers, batches 64 (one exact-mode micro-batch) and 1024; and the defaults of high d
+//    (issue 17): d = 64, 128 and 256, [128]^4, rank 4, batch 512 (a rank's half of a batch of
+//    1024 on 2 ranks).
 //
 // FLOP model (multiply-adds count 2; only the matrix products, no elementwise work), for batch B,
 // input d, hidden widths h_1..h_L, h_{L+1} = 1, rank r:
@@ -21,14 +23,14 @@ import PolarCore
 
 let quick = CommandLine.arguments.contains("--quick")
 
-/// One configuration of the inner loop: the ICNN [width]^4, rank 1, elu, on d inputs, and a batch
-/// of points; u and grad u either layer by layer or through ICNNEvaluator.
+/// One configuration of the inner loop: the ICNN [width]^4 of the given rank, elu, on d inputs, and
+/// a batch of points; u and grad u either layer by layer or through ICNNEvaluator.
 final class InnerLoop {
   let net: ICNN, params: [Float], diag: [Matrix<Float>], x: Matrix<Float>, evaluator: ICNNEvaluator<Float>
   var u: [Float], g: [Float]
 
-  init(dim d: Int, width: Int, batch: Int) {
-    net = ICNN(dim: d, hidden: [Int](repeating: width, count: 4), rank: 1, activation: .elu)
+  init(dim d: Int, width: Int, batch: Int, rank: Int = 1) {
+    net = ICNN(dim: d, hidden: [Int](repeating: width, count: 4), rank: rank, activation: .elu)
     params = net.initialParameters(seed: 1)
     diag = net.diagonals(params)
     var x = Matrix<Float>(rows: batch, cols: d)
@@ -131,24 +133,27 @@ func icnnFlops(batch b: Int, dim d: Int, hidden: [Int], rank r: Int) -> Double {
 }
 
 var icnns = [[String: Any]]()
+var shapes: [(d: Int, width: Int, batch: Int, rank: Int)] = []
 for d in [2, 16] {
   for width in quick ? [64] : [64, 128, 256] {
-    for batch in [64, 1024] {
-      let hidden = [Int](repeating: width, count: 4)
-      let loop = InnerLoop(dim: d, width: width, batch: batch)
-      var sink: Float = 0
-      let t = time { sink += loop.layers() }
-      let te = time { sink += loop.packed() }
-      precondition(sink.isFinite)
-      let flops = icnnFlops(batch: batch, dim: d, hidden: hidden, rank: 1)
-      var s = summary(t, flops: flops)
-      s["dim"] = d; s["width"] = width; s["depth"] = 4; s["rank"] = 1; s["batch"] = batch
-      s["fraction_of_sgemm_peak"] = flops / t.median / 1e9 / peak
-      s["evaluator"] = summary(te, flops: flops)
-      s["evaluator_fraction_of_sgemm_peak"] = flops / te.median / 1e9 / peak
-      icnns.append(s)
-    }
+    for batch in [64, 1024] { shapes.append((d, width, batch, 1)) }
   }
+}
+for d in quick ? [64] : [64, 128, 256] { shapes.append((d, 128, 512, 4)) }
+for (d, width, batch, rank) in shapes {
+  let hidden = [Int](repeating: width, count: 4)
+  let loop = InnerLoop(dim: d, width: width, batch: batch, rank: rank)
+  var sink: Float = 0
+  let t = time { sink += loop.layers() }
+  let te = time { sink += loop.packed() }
+  precondition(sink.isFinite)
+  let flops = icnnFlops(batch: batch, dim: d, hidden: hidden, rank: rank)
+  var s = summary(t, flops: flops)
+  s["dim"] = d; s["width"] = width; s["depth"] = 4; s["rank"] = rank; s["batch"] = batch
+  s["fraction_of_sgemm_peak"] = flops / t.median / 1e9 / peak
+  s["evaluator"] = summary(te, flops: flops)
+  s["evaluator_fraction_of_sgemm_peak"] = flops / te.median / 1e9 / peak
+  icnns.append(s)
 }
 
 let result: [String: Any] = [

@@ -95,7 +95,10 @@ struct SuiteCommand: ParsableCommand {
     for (name, step) in checkpoints {
       guard let s = try cachedScore(d: d, data: data, run: run, name: name) else { continue }
       var point: [String: Any] = ["checkpoint": name, "step": step, "uvp": s.uvp, "cos": s.cos ?? NSNull()]
-      if let t = times[step] { point["minutes"] = Self.elapsed(at: t, segments) / 60 }
+      // A checkpoint written at a stop request is between logged steps: its segment's end.
+      if let t = times[step] ?? Self.segmentEnd(after: times.filter { $0.key <= step }.max { $0.key < $1.key }?.value, segments) {
+        point["minutes"] = Self.elapsed(at: t, segments) / 60
+      }
       curve.append(point)
     }
     row["curve"] = curve
@@ -196,6 +199,12 @@ struct SuiteCommand: ParsableCommand {
       let parts = line.split(separator: " ").compactMap { Double($0) }
       return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
+  }
+
+  /// The end of the segment holding epoch time t.
+  static func segmentEnd(after t: Double?, _ segments: [(start: Double, end: Double)]) -> Double? {
+    guard let t else { return nil }
+    return segments.first { $0.start <= t && t <= $0.end }?.end
   }
 
   /// Training wall time up to epoch time t: the segments before t, and t's own up to t.
