@@ -6,7 +6,8 @@
 // linear closed-form runs OUT/runs/linear<d> takes `polar-train evaluate`'s grad_u_error and
 // M_error. The rows table (issue 17 item 6) scores OUT/runs/d<d>-rows<k> the same way: the
 // instance with 2^k training rows, a tenth of them held out for validation, so that both the
-// last checkpoint and the one best on validation are scored. Writes OUT/results.json and prints
+// last checkpoint and the one best on validation are scored; all against OUT/data/d<d>/test.h5
+// (the same points, and Var(Q) from the full-size training set rather than from 2^k rows). Writes OUT/results.json and prints
 // the tables beside the published figures.
 import ArgumentParser
 import Foundation
@@ -74,7 +75,7 @@ struct SuiteCommand: ParsableCommand {
   /// One run of the benchmark (data OUT/data/NAME, run OUT/runs/NAME): the curve over the kept
   /// checkpoints, the last point and the checkpoint best on validation (when the run has one).
   func benchmark(_ d: Int, name: String) throws -> [String: Any] {
-    let data = "\(out)/data/\(name)", run = "\(out)/runs/\(name)"
+    let data = "\(out)/data/\(name)", run = "\(out)/runs/\(name)", test = "\(out)/data/d\(d)"
     var row: [String: Any] = ["dim": d, "name": name, "goal_uvp": Self.goal(d)]
     if let p = Self.published[d] {
       row["published_linear_uvp"] = p.linear
@@ -93,7 +94,7 @@ struct SuiteCommand: ParsableCommand {
     let checkpoints = Self.checkpoints(run + "/checkpoints")
     var curve: [[String: Any]] = []
     for (name, step) in checkpoints {
-      guard let s = try cachedScore(d: d, data: data, run: run, name: name) else { continue }
+      guard let s = try cachedScore(d: d, data: test, run: run, name: name) else { continue }
       var point: [String: Any] = ["checkpoint": name, "step": step, "uvp": s.uvp, "cos": s.cos ?? NSNull()]
       // A checkpoint written at a stop request is between logged steps: its segment's end.
       if let t = times[step] ?? Self.segmentEnd(after: times.filter { $0.key <= step }.max { $0.key < $1.key }?.value, segments) {
