@@ -7,8 +7,8 @@
 // M_error. The rows table (issue 17 item 6) scores OUT/runs/d<d>-rows<k> the same way: the
 // instance with 2^k training rows, a tenth of them held out for validation, so that both the
 // last checkpoint and the one best on validation are scored; all against OUT/data/d<d>/test.h5
-// (the same points, and Var(Q) from the full-size training set rather than from 2^k rows). Writes OUT/results.json and prints
-// the tables beside the published figures.
+// (the same points, and Var(Q) from the full-size training set rather than from 2^k rows).
+// Writes OUT/results.json and prints the tables beside the published figures.
 import ArgumentParser
 import Foundation
 
@@ -97,7 +97,8 @@ struct SuiteCommand: ParsableCommand {
       guard let s = try cachedScore(d: d, data: test, run: run, name: name) else { continue }
       var point: [String: Any] = ["checkpoint": name, "step": step, "uvp": s.uvp, "cos": s.cos ?? NSNull()]
       // A checkpoint written at a stop request is between logged steps: its segment's end.
-      if let t = times[step] ?? Self.segmentEnd(after: times.filter { $0.key <= step }.max { $0.key < $1.key }?.value, segments) {
+      let lastLogged = times.filter { $0.key <= step }.max { $0.key < $1.key }?.value
+      if let t = times[step] ?? Self.segmentEnd(after: lastLogged, segments) {
         point["minutes"] = Self.elapsed(at: t, segments) / 60
       }
       curve.append(point)
