@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // polar-train: Brenier polar factorization with neural networks, data-parallel over MPI.
-// Layout and dependency direction: ../shared/DESIGN.md §2.
+// Layout and dependency direction: docs/design.md §2.
 import PackageDescription
 
 let package = Package(

@@ -1,6 +1,6 @@
 # Sourced by the launchers: how polar-train runs under Open MPI on this kind of machine.
 # Root is allowed (containers and CI run as root); more ranks than cores are allowed;
-# OpenBLAS runs one thread per rank (DESIGN §3).
+# OpenBLAS runs one thread per rank (docs/design.md §3).
 export OMPI_ALLOW_RUN_AS_ROOT=1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}

@@ -77,7 +77,7 @@ extension UInt8: HDF5Scalar {
   public static var elementType: ElementType { .uint8 }
 }
 
-/// Reading converts between float widths (a field file may be float32 or float64, DESIGN §4)
+/// Reading converts between float widths (a field file may be float32 or float64, docs/design.md §4)
 /// and between integer widths, never between numbers and strings or floats and integers.
 func compatible(stored: ElementType, requested: ElementType) -> Bool {
   if stored == requested { return true }

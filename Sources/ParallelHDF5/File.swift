@@ -1,6 +1,6 @@
 // File: an HDF5 file opened serially or through MPI-IO on a communicator. Closing a parallel file
 // is collective, so it is an explicit `close()` called by every rank at the same point; deinit
-// only checks that it happened (DESIGN §2).
+// only checks that it happened (docs/design.md §2).
 import CHDF5
 import CShims
 import Foundation
@@ -127,7 +127,7 @@ public enum HDF5Info {
 
 extension HDF5Info {
   /// Whether an MPI-IO file access list can be made (false when a serial libhdf5 got linked:
-  /// H5Pset_fapl_mpio then fails with "not a file access list", DESIGN §3).
+  /// H5Pset_fapl_mpio then fails with "not a file access list", docs/design.md §3).
   public static func mpioAccessWorks(_ communicator: Communicator) -> Bool {
     HDF5Library.quiet
     let ctx = ErrorContext(file: "(doctor)", object: "/")

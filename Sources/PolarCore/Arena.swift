@@ -1,4 +1,4 @@
-// All parameters of a network live in one flat arena (DESIGN §2): a [T] vector plus a layout of
+// All parameters of a network live in one flat arena (docs/design.md §2): a [T] vector plus a layout of
 // named blocks (name, shape, offset). Layers hold their blocks and read their weights through
 // pointers into the arena, so a network's gradient is one contiguous buffer that one collective
 // reduces, and a checkpoint stores one vector plus the layout.

@@ -1,4 +1,4 @@
-// Augmented bridge matching for the inverse map M^-1 (DESIGN §1 step 3; Liu et al. 2023,
+// Augmented bridge matching for the inverse map M^-1 (docs/design.md §1 step 3; Liu et al. 2023,
 // "augmented" = conditioned on the start point). On the coupling (X0, X1) = (M(x), x), x ~ rho:
 //   x_t = (1 - t) X0 + t X1 + sigma sqrt(t (1 - t)) eps,   eps ~ N(0, I),  t in (0, 1),
 // the Brownian bridge from X0 to X1, whose drift towards X1 is (X1 - x_t) / (1 - t). The network

@@ -1,4 +1,4 @@
-// The conjugate solve by Adam, as in the authors' released code (Vesseron & Cuturi 2024; DESIGN
+// The conjugate solve by Adam, as in the authors' released code (Vesseron & Cuturi 2024; docs/design.md
 // §1): minimise f_b(x) = u(x) - <x, y_b> for every row y_b by Adam (Kingma & Ba 2015) with step
 //   lr_t = lr_0 (a + (1 - a) (1 + cos(pi t / T)) / 2),  T = max_iter, a = 1e-4 (the authors' decay),
 // all rows advanced together, one batched call of the potential per iteration. A row stops when

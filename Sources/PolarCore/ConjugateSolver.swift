@@ -1,4 +1,4 @@
-// The conjugate solve of DESIGN §1: for every row y_b of Y, the maximiser of <x, y_b> - u(x),
+// The conjugate solve of docs/design.md §1: for every row y_b of Y, the maximiser of <x, y_b> - u(x),
 //   xhat(y_b) = argmin_x f_b(x),  f_b(x) = u(x) - <x, y_b>,  grad f_b(x) = grad u(x) - y_b,
 // which is grad u*(y_b). u is strongly convex (its quadratic terms), so f_b has one minimiser.
 //

@@ -1,4 +1,4 @@
-// The W2 dual objective of DESIGN §1 (Amos 2023, amortized conjugates):
+// The W2 dual objective of docs/design.md §1 (Amos 2023, amortized conjugates):
 //   L(theta) = E_{x~rho}[u(x)] + E_{y~F#rho}[<xhat(y), y> - u(xhat(y))],  xhat(y) = grad u*(y).
 // By the envelope theorem (xhat maximises <x, y> - u(x)), dL/dtheta needs no derivative of xhat:
 //   dL/dtheta = E[d_theta u(x)] - E[d_theta u(xhat(y))].

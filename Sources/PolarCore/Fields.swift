@@ -3,7 +3,7 @@
 //   rotated-convex  F = grad phi o R, phi(x) = sum_i (a_i x_i^2 / 2 + c_i log cosh x_i), convex,
 //                   R a rotation: on a rotation-invariant rho, u = phi and M = R.
 //   toy 2-D fields, none the gradient of a convex function (ToyFields.swift)
-//   file            samples (x_i, F(x_i)) only (DESIGN §4); no closed form.
+//   file            samples (x_i, F(x_i)) only (docs/design.md §4); no closed form.
 import RealModule
 
 public enum FieldKind: Sendable, Equatable {

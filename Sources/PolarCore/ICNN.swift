@@ -1,10 +1,10 @@
-// The input-convex potential u_theta of DESIGN §1 (Amos et al. 2017, in the variant of
+// The input-convex potential u_theta of docs/design.md §1 (Amos et al. 2017, in the variant of
 // Vesseron & Cuturi 2024), hidden widths h_1..h_L:
 //   z_1 = act(Q_0(x)),  z_{k+1} = act(W_k z_k + Q_k(x)),  u(x) = W_L z_L + Q_L(x) + q(x)
 // Q_k: quadratic potentials (Quadratic.swift) of the given rank; W_k >= 0; act convex and
 // non-decreasing; q: one potential of full rank d, initialised to 1/2 |x|^2 (grad u = identity)
 // or to the Gaussian (Bures) map. The output layer starts at 2e-4 scale so that u starts close to
-// q (with fan-in initialisation everywhere grad u is off by 20-34x at start, DESIGN §1), while
+// q (with fan-in initialisation everywhere grad u is off by 20-34x at start, docs/design.md §1), while
 // the hidden layers start at unit scale (see initialParameters).
 
 public struct ICNN: Sendable, Equatable {

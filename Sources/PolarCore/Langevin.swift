@@ -1,4 +1,4 @@
-// Sampling p ~ exp(-beta f) (DESIGN §1 item 6) and the measures of how well it went.
+// Sampling p ~ exp(-beta f) (docs/design.md §1 item 6) and the measures of how well it went.
 //   unadjusted Langevin (ULA):  x <- x - h beta grad f(x) + sqrt(2 h) eps,  eps ~ N(0, I)
 //   LMC-NPF (Vesseron & Cuturi 2024, their run_LMC_NPF.py): ULA steps on f, and every k-th step
 //   a jump through the polar factorization: y = M(x), a few ULA steps on the convex u in y-space

@@ -1,5 +1,5 @@
 // A multilayer perceptron y = f(x) = D_L(act(... act(D_1 x))) with dense layers D_k, used for the
-// amortizer g_phi(y) ~ grad u*(y) and the explicit map M_psi (DESIGN §1). With `residual`,
+// amortizer g_phi(y) ~ grad u*(y) and the explicit map M_psi (docs/design.md §1). With `residual`,
 // y = S x + f(x) (needs input == output) with a learnt linear skip S, initialised to the identity
 // and the last layer of f small, so the network starts near the identity and the linear part of
 // the map (all of it for a linear field) is learnt directly rather than through the nonlinear path.

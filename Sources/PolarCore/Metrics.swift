@@ -1,4 +1,4 @@
-// Quality metrics of DESIGN §1: relative L2 errors and the energy distance between samples.
+// Quality metrics of docs/design.md §1: relative L2 errors and the energy distance between samples.
 
 /// ||A - B||_F / ||B||_F over all rows (relative L2 error of a map against a reference).
 @_specialize(where T == Float)

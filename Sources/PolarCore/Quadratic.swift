@@ -1,4 +1,4 @@
-// A vector of quadratic potentials of the input (DESIGN §1), entry i of Q(x):
+// A vector of quadratic potentials of the input (docs/design.md §1), entry i of Q(x):
 //   Q_i(x) = 1/2 x^T (A_i A_i^T + diag(softplus(d_i))) x + b_i^T x + c_i,   A_i: d x rank.
 // Stored as A = [A_1 | ... | A_W] (d x W*rank), D (W x d, raw: softplus is applied), b (W x d),
 // c (W). On a batch X [B, d], with P = X A ([B, W*rank]) and S = softplus(D):

@@ -1,5 +1,5 @@
 // Counter-based random numbers: every variate is a pure function of (seed, stream, index), so a
-// sample never depends on how work is split over ranks (DESIGN §3).
+// sample never depends on how work is split over ranks (docs/design.md §3).
 //
 // Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel random numbers: as easy as 1, 2, 3",
 // SC 2011): 10 rounds of (hi, lo) = mulhilo(M, c) on a 4x32-bit counter with a 2x32-bit key

@@ -1,5 +1,5 @@
 // Reference measures rho and counter-based sampling from them: the sample with global index i of
-// a given stream is a pure function of (seed, stream, i), whatever rank draws it (DESIGN §3).
+// a given stream is a pure function of (seed, stream, i), whatever rank draws it (docs/design.md §3).
 
 public enum Reference: Sendable, Equatable {
   /// N(0, I_d).

@@ -1,4 +1,4 @@
-// Refinement of candidate roots of F (critical points of f when F = grad f; DESIGN §1 item 4):
+// Refinement of candidate roots of F (critical points of f when F = grad f; docs/design.md §1 item 4):
 // damped Gauss–Newton (Levenberg–Marquardt) on |F|^2 / 2 from each sample,
 //   (J^T J + lambda I) delta = -J^T F,   x <- x + delta if |F| decreases,
 // lambda shrinking tenfold after an accepted step and growing tenfold after a rejected one.

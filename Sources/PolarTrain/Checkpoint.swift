@@ -1,4 +1,4 @@
-// Checkpoints (DESIGN §4), written collectively by all ranks through MPI-IO:
+// Checkpoints (docs/design.md §4), written collectively by all ranks through MPI-IO:
 //   root attributes: format, version, stage, step, seed, world_size, config (TOML), created,
 //                    checksum (FNV-1a 64 of the bytes of every parameter and Adam vector, hex),
 //                    metrics (JSON lines), lr_scale and rollbacks (NaN rollbacks so far), program,

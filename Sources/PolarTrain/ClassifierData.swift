@@ -4,7 +4,7 @@
 // scikit-learn's 8x8 digits) or from MNIST IDX files (problem.file, problem.labels). Images are
 // optionally average-pooled k x k, scaled by the largest pixel value in the file into [0, 1],
 // and `problem.images` of them are drawn once, by a counter-based partial Fisher–Yates shuffle
-// of problem.field_seed: that fixed minibatch defines f (DESIGN §3: never dependent on N).
+// of problem.field_seed: that fixed minibatch defines f (docs/design.md §3: never dependent on N).
 import Foundation
 import ParallelHDF5
 import PolarCore

@@ -1,4 +1,4 @@
-// The run configuration (DESIGN §5): TOML with fixed sections and keys, defaults for everything,
+// The run configuration (docs/design.md §5): TOML with fixed sections and keys, defaults for everything,
 // `--set section.key=value` overrides. Unknown keys and bad values are refused with the file and
 // the key in the message. Every key is declared once in ConfigKeys.swift, with its
 // documentation, validation and rendering; README's configuration table lists the same keys.

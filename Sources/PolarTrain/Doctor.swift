@@ -1,6 +1,6 @@
 // `polar-train doctor`: what each rank sees of its environment, gathered to rank 0 and printed
 // in rank order: rank/size, host, MPI library, HDF5 version and parallel support (and whether a
-// serial libhdf5 got linked by mistake, DESIGN §3), OpenBLAS build, kernel and threads.
+// serial libhdf5 got linked by mistake, docs/design.md §3), OpenBLAS build, kernel and threads.
 import Foundation
 import ParallelHDF5
 import PolarCore

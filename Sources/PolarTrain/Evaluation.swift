@@ -1,4 +1,4 @@
-// The quality metrics of DESIGN §1 on held-out samples x ~ rho (a stream never used in training):
+// The quality metrics of docs/design.md §1 on held-out samples x ~ rho (a stream never used in training):
 // reconstruction error of grad u(M(x)) against F(x), energy distance between M#rho and fresh rho
 // samples (with the distance between two fresh samples as the noise floor), conjugate residuals,
 // convexity of u along random segments, and, where the truth is known, the errors of grad u, M
@@ -96,7 +96,7 @@ public enum Evaluation {
     return out
   }
 
-  /// cos(F(x), F(x')) with x' ~ M^-1(M(x)) for the rows of f = F(x) and m = M(x) (DESIGN §1
+  /// cos(F(x), F(x')) with x' ~ M^-1(M(x)) for the rows of f = F(x) and m = M(x) (docs/design.md §1
   /// item 5); rows where either field value is zero are left out.
   public static func preimageCosines(_ f: Matrix<Float>, _ m: Matrix<Float>, field: Field, stream: UInt64, config: Config,
                                      nets: Networks, state: TrainState, bridgeSteps: Int) -> [Double] {
@@ -135,7 +135,7 @@ public enum Evaluation {
     return (m, residuals, iterations, converged)
   }
 
-  /// The inverse map's checks (DESIGN §1 items 3 and 5) on up to 1,024 held-out points:
+  /// The inverse map's checks (docs/design.md §1 items 3 and 5) on up to 1,024 held-out points:
   /// - pre-image: x' ~ M^-1(M(x)) shares F with x, so cos(F(x), F(x')) should be near 1 (the
   ///   paper's 0.83 +- 0.18 on MNIST): its mean, standard deviation and quantiles;
   /// - consistency: for fresh y ~ rho and x' ~ M^-1(y), median |M(x') - y| / median |y|.

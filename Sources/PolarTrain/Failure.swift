@@ -1,4 +1,4 @@
-// How a command fails without hanging (DESIGN §3): validation runs on every rank before the first
+// How a command fails without hanging (docs/design.md §3): validation runs on every rank before the first
 // collective, then the ranks agree (one all-reduce) on whether anyone failed. The lowest failing
 // rank prints its one-line message; every rank exits with the same status.
 import SwiftMPI
@@ -16,7 +16,7 @@ public struct CommandFailure: Error, CustomStringConvertible {
   public var description: String { message }
 }
 
-/// The DESIGN §5 exit status of an error.
+/// The docs/design.md §5 exit status of an error.
 public func exitStatus(of error: Error) -> Int32 {
   switch error {
   case is ConfigError, is OutputError: 2

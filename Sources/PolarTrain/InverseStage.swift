@@ -1,4 +1,4 @@
-// Stage inverse (DESIGN §1 step 3): the bridge network v(x_t, t, X0) regressed onto X1 on the
+// Stage inverse (docs/design.md §1 step 3): the bridge network v(x_t, t, X0) regressed onto X1 on the
 // coupling (X0, X1) = (M(x), x), x ~ rho, data-parallel like the other stages. M(x) is implicit
 // (xhat(F(x)) by the conjugate solver; samples whose solve did not converge are left out) or
 // explicit (M_net). The times t = 1 - (1 - u)^p, u ~ U(0.001, 0.999) (p = inverse.time_power;

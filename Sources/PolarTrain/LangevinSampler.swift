@@ -1,4 +1,4 @@
-// LMC-NPF and plain Langevin side by side (DESIGN §1 item 6; Langevin.swift states the math), on
+// LMC-NPF and plain Langevin side by side (docs/design.md §1 item 6; Langevin.swift states the math), on
 // this rank's block of particles. Every draw is counter-based on (seed, chain, step, global
 // particle index) and the bridge and conjugate solves run on whole chunks (Sampling.swift), so
 // the particles are the same bytes for any number of ranks. The networks are the trained ones

@@ -100,7 +100,7 @@ public struct TrainState: Sendable, Equatable {
   public static func initial(_ config: Config, _ nets: Networks, problem: Problem) -> TrainState {
     var gaussian: (s: Matrix<Double>, t: [Double])? = nil
     if config.potential.initialization == "gaussian" {
-      // The Bures map between Gaussians fitted to rho and F#rho (DESIGN §1).
+      // The Bures map between Gaussians fitted to rho and F#rho (docs/design.md §1).
       let (x, y) = problem.batch(seed: config.seed, purpose: .evaluation, step: -1, indices: 0 ..< TrainState.gaussianSamples)
       let (m0, c0) = meanAndCovariance(x), (m1, c1) = meanAndCovariance(y)
       gaussian = gaussianMap(mean0: m0, cov0: regularised(c0), mean1: m1, cov1: regularised(c1))
@@ -135,7 +135,7 @@ public struct TrainState: Sendable, Equatable {
     return h
   }
 
-  /// Confirms that every rank holds the same parameters (DESIGN §3), collectively.
+  /// Confirms that every rank holds the same parameters (docs/design.md §3), collectively.
   public func confirmIdentical(_ world: Communicator) throws {
     let c = Int64(bitPattern: checksum)
     let lo = try world.allreduce(c, op: .min), hi = try world.allreduce(c, op: .max)

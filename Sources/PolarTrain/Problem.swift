@@ -1,5 +1,5 @@
 // The problem a run solves, built from the configuration identically on every rank: the field F,
-// the reference rho, and a counter-based sampler of (x, F(x)) batches (DESIGN §3: a sample is a
+// the reference rho, and a counter-based sampler of (x, F(x)) batches (docs/design.md §3: a sample is a
 // pure function of (seed, stage, step, global index, purpose), never of the number of ranks).
 import Foundation
 import ParallelHDF5

@@ -1,4 +1,4 @@
-// The ranks of one job must run the same command on the same configuration (DESIGN §3): ranks
+// The ranks of one job must run the same command on the same configuration (docs/design.md §3): ranks
 // started with different arguments (an MPMD command line, a wrapper that differs per node) or
 // reading different configuration files under one name (node-local copies) would take different
 // paths through the collectives and hang. These checks compare a 64-bit fingerprint of each in

@@ -1,5 +1,5 @@
 // The report's section on RUN/samples.h5 (`polar-train sample --target critical`): candidate
-// critical points x ~ M^-1(grad u*(0)) (DESIGN §1 item 4), before and after refinement.
+// critical points x ~ M^-1(grad u*(0)) (docs/design.md §1 item 4), before and after refinement.
 //   2-D toy fields: the samples over f's level sets with the critical points known in closed
 //   form or by grid search, and how many of them the samples reach;
 //   classifier-loss: the loss, accuracy and |grad f| of the samples beside gradient descent

@@ -1,5 +1,5 @@
 // Loading checkpoints on all ranks without hanging, and choosing the one to resume from
-// (DESIGN §4): rank 0 checks candidates in one process (CheckpointInspection), broadcasts its
+// (docs/design.md §4): rank 0 checks candidates in one process (CheckpointInspection), broadcasts its
 // verdict, and only a checkpoint that passed, and that every rank can open (agreeReadable), is
 // then read collectively by every rank. So a damaged file, or one that some ranks cannot see, is
 // refused by all ranks together, never half-opened by some of them.

@@ -1,4 +1,4 @@
-// The run directory of DESIGN §4: config.toml (resolved), metrics.jsonl (one JSON object per
+// The run directory of docs/design.md §4: config.toml (resolved), metrics.jsonl (one JSON object per
 // logged step, rank 0), checkpoints/, report/, and the marker `.polar-train-run` (RunOwnership.swift).
 // An existing, non-empty directory is never touched without --force (only a run directory, and
 // only the run's own files) or --resume (which continues it). Rank 0 decides (`plan`) and every

@@ -1,5 +1,5 @@
 // `polar-train report RUN_DIR`: report/index.html (SVG figures from Report/, our own writer) and
-// report/metrics.json for a run directory (DESIGN §4). What it shows depends on the run:
+// report/metrics.json for a run directory (docs/design.md §4). What it shows depends on the run:
 //   every run    loss curves from metrics.jsonl, the evaluation metrics, the configuration;
 //   d = 2        quiver plots of F, grad u and grad u(M(x)) (implicit, and M_net when trained),
 //                level sets of u (and of f where F = grad f is known), M#rho against rho;

@@ -1,4 +1,4 @@
-// Distributed sampling of M^-1(y) with the trained bridge network (DESIGN §1 steps 3-4). Sample
+// Distributed sampling of M^-1(y) with the trained bridge network (docs/design.md §1 steps 3-4). Sample
 // i of `total` belongs to target i / perPoint; its noise at Euler step k is drawn from
 // (seed, step k, index i), and samples are computed in fixed chunks of `chunk` rows (chunk c
 // = rows [c * chunk, (c + 1) * chunk)), each rank taking a contiguous block of whole chunks, so

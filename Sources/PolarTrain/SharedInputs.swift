@@ -1,4 +1,4 @@
-// Input files every rank opens together (DESIGN §3). A collective HDF5/MPI-IO open, or a
+// Input files every rank opens together (docs/design.md §3). A collective HDF5/MPI-IO open, or a
 // broadcast after rank 0 looked at a checkpoint, hangs the ranks that can read the file when
 // another rank cannot (a node-local path on a cluster). So before any collective open of an
 // input, every rank opens it for reading itself (open(2), O_RDONLY, a regular file) and the ranks

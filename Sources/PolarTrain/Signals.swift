@@ -1,4 +1,4 @@
-// Stop requests from signals (DESIGN §3). USR1, USR2, SIGTERM and a first SIGINT only record
+// Stop requests from signals (docs/design.md §3). USR1, USR2, SIGTERM and a first SIGINT only record
 // the signal number in an atomic; at the next step boundary the ranks agree on it (all-reduce
 // MAX), write a checkpoint together and exit 75. A second SIGINT ends the process at once.
 // Nothing else happens inside the handler: no collective, no I/O, no allocation.

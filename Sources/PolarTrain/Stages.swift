@@ -1,4 +1,4 @@
-// The data-parallel training steps (DESIGN §1 steps 1-2, §3). A global batch of B samples is
+// The data-parallel training steps (docs/design.md §1 steps 1-2, §3). A global batch of B samples is
 // cut into B / micro_batch micro-batches; rank r takes a contiguous block of them. Each
 // micro-batch is drawn, solved and differentiated on its own, with fixed shapes, giving one
 // contribution vector [gradients | statistics]; all contributions of all ranks are summed in one

@@ -1,4 +1,4 @@
-// The buffers of the training steps (DESIGN §1), made at a stage's first step and kept: once
+// The buffers of the training steps (docs/design.md §1), made at a stage's first step and kept: once
 // warmed up a step allocates nothing of its own (metrics.jsonl "allocations"; the TrainingTests
 // check it). One micro-batch at a time runs through them: the batch (x, y), the amortizer g(y),
 // the conjugate solve from g(y) with the ICNN evaluator as its potential; then stage potential's

@@ -1,7 +1,8 @@
-// A training run from start to end: stage potential, then stage map (when map.steps > 0), with
-// progress on rank 0, metrics.jsonl, checkpoints every `checkpoint.every` steps and at the end
-// of every stage (DESIGN §4). At every step boundary the ranks agree on stop signals (Signals.swift):
-// a signal ends the run with a checkpoint and exit 75. A non-finite loss or gradient stops the run,
+// A training run from start to end: stage potential, then stage map (when map.steps > 0), then
+// stage inverse (when inverse.steps > 0), with progress on rank 0, metrics.jsonl, checkpoints
+// every `checkpoint.every` steps and at the end of every stage (docs/design.md §4). At every
+// step boundary the ranks agree on stop signals (Signals.swift): a signal ends the run with a
+// checkpoint and exit 75. A non-finite loss or gradient stops the run,
 // or with `[train] on_nan = "rollback"` restarts from the newest checkpoint at half the learning
 // rate, at most `maxRollbacks` times.
 import CAllocationCount

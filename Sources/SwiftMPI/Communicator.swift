@@ -1,5 +1,5 @@
 // Communicator: a value wrapping an MPI_Comm. Freeing a derived communicator is collective, so it
-// is an explicit `free()` called by every member, never an ARC side effect (DESIGN §2).
+// is an explicit `free()` called by every member, never an ARC side effect (docs/design.md §2).
 import CMPI
 import CShims
 import Foundation

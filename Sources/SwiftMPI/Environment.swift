@@ -1,5 +1,5 @@
 // The MPI scope: initialise once with a thread level, finalise exactly once, wall clock, abort.
-// DESIGN §3: every MPI call happens on the main thread; an error escaping the program's body
+// docs/design.md §3: every MPI call happens on the main thread; an error escaping the program's body
 // aborts all ranks (never a hang), after printing `polar-train: rank R: <message>`.
 import CMPI
 import CShims

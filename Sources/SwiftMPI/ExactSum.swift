@@ -1,4 +1,4 @@
-// Exact, reproducible sum of Float/Double vectors across ranks (DESIGN §3).
+// Exact, reproducible sum of Float/Double vectors across ranks (docs/design.md §3).
 //
 // Element i of every contribution is written as a fixed-point integer on a grid shared by all
 // ranks: E_i = max over all contributions of the smallest e with |v| < 2^e (one all-reduce MAX of
@@ -137,7 +137,7 @@ public enum FixedPointSum {
 }
 
 /// Buffers of exact sums of one length, allocated once: summing through a workspace allocates
-/// nothing (the training step's reduction, DESIGN §3).
+/// nothing (the training step's reduction, docs/design.md §3).
 public final class ExactSumWorkspace<T: ExactSummable> {
   public let count: Int
   var fields: [Int16]  // shared biased exponents, the header all-reduce

@@ -1,7 +1,7 @@
 // polar-train: the command line. Parsing happens inside the MPI scope (parseAsRoot, not main(),
 // which would exit without MPI_Finalize); help and usage errors print on rank 0 only, and every
 // rank exits with the same status. A CommandFailure (validated on every rank, agreed by all)
-// exits with its status; any other error escaping a command aborts all ranks (DESIGN §3).
+// exits with its status; any other error escaping a command aborts all ranks (docs/design.md §3).
 import ArgumentParser
 import ParallelHDF5
 import PolarTrain
@@ -36,7 +36,7 @@ MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { 
         if code == .success { print(message) } else { MPIEnvironment.printErrorText(message) }
       }
     }
-    // DESIGN §5: 2 for usage or configuration errors.
+    // docs/design.md §5: 2 for usage or configuration errors.
     return code == .validationFailure ? 2 : code.rawValue
   }
   do {

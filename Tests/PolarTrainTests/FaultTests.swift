@@ -99,7 +99,7 @@ struct FaultTests {
     #expect(again.stdout.contains("(rollback 3 of 3)") && again.stderr.contains("stopping after 3 rollbacks"), "\(again.combined)")
   }
 
-  @Test("bad input: one line, the DESIGN exit status, every rank ends within 10 s")
+  @Test("bad input: one line, the docs/design.md §5 exit status, every rank ends within 10 s")
   func badInput() throws {
     let dir = try Programs.temporaryDirectory("bad")
     func file(_ name: String, _ text: String) throws -> String {

@@ -1,5 +1,5 @@
 // CShims: the handles Swift cannot import because they are C macros (casts of addresses of
-// library globals, or expressions that call H5open). No API of its own (DESIGN §2).
+// library globals, or expressions that call H5open). No API of its own (docs/design.md §2).
 #pragma once
 #include <mpi.h>
 #include <hdf5.h>
