@@ -45,9 +45,10 @@ public struct Config: Sendable, Equatable {
     /// 14% unconverged, residual p99 0.44); the authors' configuration uses elu too.
     public var activation = "elu"
     public var initialization = "identity"
-    /// 4000, not DESIGN's 2000: at 2000 the rotated-convex field in d = 8 stays 3.5% off (bias
-    /// from too few steps: a larger final learning rate, parameter averaging and other peak
-    /// rates did not help; 4000 steps give 2.7%), and 4000 steps of d = 16 take 3m46s on 2 ranks.
+    /// 4000, not the original design's 2000: at 2000 the rotated-convex field in d = 8 stays
+    /// 3.5% off (bias from too few steps: a larger final learning rate, parameter averaging and
+    /// other peak rates did not help; 4000 steps give 2.7%), and 4000 steps of d = 16 take 3m46s
+    /// on 2 ranks.
     public var steps = 4000
     public var batch = 1024
     public var lr = 1e-2
@@ -83,8 +84,8 @@ public struct Config: Sendable, Equatable {
 
   public struct Inverse: Sendable, Equatable {
     public var steps = 0
-    // sigma 1 (DESIGN: 0.1), width 256, lr 1e-2 (cosine to 1e-4), time_power 2: see README
-    // "Inverse map and critical points".
+    // sigma 1 (the original design: 0.1, docs/design.md §1), width 256, lr 1e-2 (cosine to
+    // 1e-4), time_power 2: see README "Inverse map and critical points".
     public var sigma = 1.0
     public var hidden = [256, 256, 256]
     public var activation = "elu"
