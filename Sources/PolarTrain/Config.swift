@@ -1,7 +1,7 @@
 // The run configuration (docs/design.md §5): TOML with fixed sections and keys, defaults for everything,
 // `--set section.key=value` overrides. Unknown keys and bad values are refused with the file and
 // the key in the message. Every key is declared once in ConfigKeys.swift, with its
-// documentation, validation and rendering; README's configuration table lists the same keys.
+// documentation, validation and rendering; docs/configuration.md's table lists the same keys.
 import Foundation
 import SwiftMPI
 import PolarCore
@@ -85,7 +85,7 @@ public struct Config: Sendable, Equatable {
   public struct Inverse: Sendable, Equatable {
     public var steps = 0
     // sigma 1 (the original design: 0.1, docs/design.md §1), width 256, lr 1e-2 (cosine to
-    // 1e-4), time_power 2: see README "Inverse map and critical points".
+    // 1e-4), time_power 2: see docs/configuration.md "Inverse map and critical points".
     public var sigma = 1.0
     public var hidden = [256, 256, 256]
     public var activation = "elu"
@@ -215,8 +215,8 @@ extension Config {
     return table[parts[0]]?.table?[parts[1]] != nil
   }
 
-  /// The defaults that depend on the dimension d, measured on launch/quality's instances (README:
-  /// "High-dimensional quality"; 2 ranks):
+  /// The defaults that depend on the dimension d, measured on launch/quality's instances (docs/quality.md;
+  /// 2 ranks):
   /// - from d = 16 the potential is an ICNN [128]^4 with rank-4 quadratic terms (at d = 16:
   ///   0.76% L2-UVP against 4.3% with [64]^4 rank 1, 4,000 steps);
   /// - from d = 32 the conjugate solves stop at |grad u(x) - y| <= 1e-3 (Amos's gtol, w2ot's
@@ -356,7 +356,7 @@ extension Config {
 }
 
 extension Config {
-  /// Every key with its default and meaning, as a Markdown table (README's configuration table).
+  /// Every key with its default and meaning, as a Markdown table (docs/configuration.md's table).
   public static var keyReference: String {
     let defaults = Config()
     var lines = ["| key | default | meaning |", "|---|---|---|"]

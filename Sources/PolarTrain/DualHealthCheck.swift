@@ -49,6 +49,6 @@ extension TrainState {
     guard count > 0 else { return nil }
     let first = dualNote.isEmpty ? events.first ?? "" : dualNote
     return "the dual objective lost its meaning \(count) time(s) in this run (first: \(first)); "
-      + "its figures may not describe a trained factorization (README: Training health)"
+      + "its figures may not describe a trained factorization (docs/commands.md: Training health)"
   }
 }

@@ -1,4 +1,4 @@
-// The memory a rank may plan to use (README "Memory"): 80% of the smaller of MemAvailable
+// The memory a rank may plan to use (docs/commands.md, "Memory"): 80% of the smaller of MemAvailable
 // (/proc/meminfo) and the cgroup memory limit (v2 memory.max, v1 memory.limit_in_bytes), shared by
 // the ranks on this host (MPI_Comm_split_type, so it works under Open MPI and MPICH alike). A
 // command compares its estimate (MemoryEstimates.swift) with it before it allocates or writes

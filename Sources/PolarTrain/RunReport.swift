@@ -74,7 +74,7 @@ public enum RunReport {
       metrics["dual_alerts"] = Double(max(contents.state.dualAlerts, jsonl.components(separatedBy: "\"event\":\"dual_lost\"").count - 1))
     }
     page.paragraph(summaryText(ctx, metrics))
-    page.metrics(metrics, caption: "Evaluation on held-out samples (README: Evaluation metrics)")
+    page.metrics(metrics, caption: "Evaluation on held-out samples (docs/commands.md: Evaluation metrics)")
 
     page.section("Training")
     for figure in lossFigures(contents.metrics.isEmpty ? (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)) ?? "" : contents.metrics) {

@@ -12,7 +12,7 @@
 // (then to Float). A Float contribution is exact on the grid unless it is more than 2^40 below the
 // element's largest contribution; smaller ones are rounded to the grid (2^-64 of the largest):
 // far below the Float resolution of the sum (perf: the 96-bit grid of the first version needed a
-// third digit and a 128-bit conversion, 6% of a d = 2 step; see README "Benchmark").
+// third digit and a 128-bit conversion, 6% of a d = 2 step; see docs/benchmark.md).
 //
 // Float digits are cut with the error-free extraction of Rump, Ogita & Oishi ("Accurate floating-
 // point summation part I", SIAM J. Sci. Comput. 31, 2008, ExtractScalar): for |x| < 2^52,

@@ -158,7 +158,7 @@ struct SuiteCommand: ParsableCommand {
     return row
   }
 
-  /// The table printed at the end (README's table is copied from it).
+  /// The table printed at the end (docs/quality.md's table is copied from it).
   func table(_ rows: [[String: Any]], _ linears: [[String: Any]]) -> String {
     func f(_ v: Any?, _ format: String = "%.2f") -> String { (v as? Double).map { String(format: format, $0) } ?? "-" }
     func line(_ cells: [String], _ widths: [Int]) -> String {

@@ -8,7 +8,7 @@ struct ConfigCommand: ParsableCommand {
     abstract: "Print the resolved configuration (defaults, then --config, then --set), or the key reference.",
     discussion: """
       `polar-train config --set problem.dim=16` shows exactly what `train` would run with. \
-      `polar-train config --keys` prints every key with its default and meaning (README's table).
+      `polar-train config --keys` prints every key with its default and meaning (docs/configuration.md).
       """)
 
   @Option(help: "TOML configuration file.")

@@ -30,7 +30,7 @@ struct TrainCommand: ParsableCommand {
       exit 75; a second Ctrl-C exits at once.
       """)
 
-  @Option(name: .long, help: "TOML configuration file (keys in README).")
+  @Option(name: .long, help: "TOML configuration file (keys: polar-train config --keys, docs/configuration.md).")
   var config: String?
 
   @Option(name: .long, help: "Run directory.")

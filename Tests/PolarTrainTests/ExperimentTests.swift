@@ -54,7 +54,7 @@ struct ExperimentTests {
     #expect(m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan])
     // Implicit M on cells training never sampled: F(x) within the range of grad u, solves converge.
     #expect(m["heldout_reconstruction_error", default: .nan] < 1e-4)
-    // The explicit map (hard to learn on a rough terrain: README) generalizes as well as it fits.
+    // The explicit map (hard to learn on a rough terrain: docs/experiments.md) generalizes as well as it fits.
     #expect(m["heldout_reconstruction_error_net", default: .nan] < 1.1 * m["reconstruction_error_net", default: .nan])
   }
 
