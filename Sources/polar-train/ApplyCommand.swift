@@ -52,7 +52,7 @@ struct ApplyCommand: ParsableCommand {
     }
     // F: the input's, else the run's built-in field, else none (a field file's F is only at its samples).
     var field: Field? = nil
-    if !points.hasF && config.problem.field != "file" {
+    if !points.hasF && config.problem.field != .file {
       do {
         field = try agreeing(world) { try Problem.make(config, world: world).field }
       } catch {
@@ -61,42 +61,39 @@ struct ApplyCommand: ParsableCommand {
       }
     }
     let withM = points.hasF || field != nil
-    let mapTrained = config.map.steps > 0 && contents.state.stage == "done"
+    let mapTrained = config.map.steps > 0 && contents.state.stage == .done
     let outputs = Apply.outputs(withM: withM, mapTrained: mapTrained)
     let n = points.n
     let evaluator = PointEvaluator(nets: nets, state: contents.state, solver: config.solver(evaluation: true), mapTrained: mapTrained)
-    var file: CollectiveOutput? = nil
+    let bytes = outputs.reduce(1024) { $0 + n * ($1.wide ? d : 1) * 4 }
     do {
-      let bytes = outputs.reduce(1024) { $0 + n * ($1.wide ? d : 1) * 4 }
-      file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: bytes, what: "output", world: world) }
-      let out = file!
-      try agreeing(world) {
-        try out.write { f in
-          for (name, wide) in outputs { _ = try f.createDataset(name, type: .float32, shape: wide ? [n, d] : [n]) }
-          try f.setAttribute("checkpoint", checkpoint)
-        }
-      }
-      for lo in stride(from: 0, to: n, by: chunk) {
-        let rows = Apply.rows(of: lo ..< min(lo + chunk, n), rank: world.rank, size: world.size)
-        // Read and checked first: a bad row stops every rank before this chunk is computed.
-        let (x, f) = try agreeing(world) { try points.read(rows) }
-        let values = try agreeing(world) {
-          try evaluate(x, f: f, field: field, rows: rows, evaluator: evaluator, names: outputs.map(\.name))
-        }
-        // Every dataset a collective step of its own: a rank that failed never leaves another
-        // waiting in the next one.
+      try CollectiveOutput.produce(output, bytes: bytes, world: world) { out in
         try agreeing(world) {
-          for (name, wide) in outputs {
-            let selection = Selection.rows(rows, trailing: wide ? [d] : [])
-            try out.write { try $0.dataset(name).write(name == "x" ? x.storage : values[name] ?? [], selection: selection) }
+          try out.write { f in
+            for (name, wide) in outputs { _ = try f.createDataset(name, type: .float32, shape: wide ? [n, d] : [n]) }
+            try f.setAttribute("checkpoint", checkpoint)
           }
         }
+        for lo in stride(from: 0, to: n, by: chunk) {
+          let rows = Apply.rows(of: lo ..< min(lo + chunk, n), rank: world.rank, size: world.size)
+          // Read and checked first: a bad row stops every rank before this chunk is computed.
+          let (x, f) = try agreeing(world) { try points.read(rows) }
+          let values = try agreeing(world) {
+            try evaluate(x, f: f, field: field, rows: rows, evaluator: evaluator, names: outputs.map(\.name))
+          }
+          // Every dataset a collective step of its own: a rank that failed never leaves another
+          // waiting in the next one.
+          try agreeing(world) {
+            for (name, wide) in outputs {
+              let selection = Selection.rows(rows, trailing: wide ? [d] : [])
+              try out.write { try $0.dataset(name).write(name == "x" ? x.storage : values[name] ?? [], selection: selection) }
+            }
+          }
+        }
+        try agreeing(world) { try points.close() }
       }
-      try agreeing(world) { try points.close() }
-      try agreeing(world) { try out.publish() }
     } catch {
       try? points.close()
-      try? file?.abandon()
       throw error
     }
     if world.rank == 0 {

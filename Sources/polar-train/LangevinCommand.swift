@@ -79,7 +79,7 @@ struct LangevinCommand: ParsableCommand {
                       command: "langevin", flag: "--particles")
     }
     let problem = try agreeing(world) { () throws -> Problem in
-      guard config.inverse.steps > 0 && state.stage == "done" else {
+      guard config.inverse.steps > 0 && state.stage == .done else {
         throw CheckpointError(message: "\(checkpoint): no trained inverse map (stage \(state.stage), inverse.steps \(config.inverse.steps))")
       }
       let p = try Problem.make(config, world: world)
@@ -117,11 +117,10 @@ struct LangevinCommand: ParsableCommand {
         throw TrainingError(message: "langevin: the \(name) chain diverged (non-finite particles): lower --step-size or --inner-step-size")
       }
     }
-    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
-    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: 3 * particles * d * 4 + (1 << 20), what: "output", world: world) }
-    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
-    // never leaves another waiting in the next one.
-    try agreeing(world) {
+    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput.produce).
+    // Every dataset is a collective step of its own: a rank that failed never leaves another
+    // waiting in the next one.
+    try CollectiveOutput.produce(output, bytes: 3 * particles * d * 4 + (1 << 20), world: world) { file in
       let sel = Selection.rows(rows, trailing: [d])
       try file.dataset("x_npf", .float32, [particles, d], npf.storage, sel)
       try file.dataset("x_ula", .float32, [particles, d], ula.storage, sel)
@@ -148,7 +147,6 @@ struct LangevinCommand: ParsableCommand {
         try out.setAttribute("trace_columns", "step, tv_npf, tv_ula, energy_npf, energy_ula")
       }
     }
-    try agreeing(world) { try file.publish() }
     if world.rank == 0 {
       print("polar-train langevin: \(particles) particles, \(steps) steps -> \(output)")
     }

@@ -66,18 +66,52 @@ struct SampleCommand: ParsableCommand {
     guard refine >= 0 else { throw ValidationError("--refine must be at least 0") }
   }
 
+  /// What `sample` draws on this rank: the samples x at the global rows `rows`, the row of the
+  /// target each one belongs to, M(x), |F(x)|, and the refinement when asked.
+  struct Drawn {
+    var targets: Matrix<Float>
+    var perTarget: Int
+    var rows: Range<Int>
+    var x: Matrix<Float>
+    var targetRow: [Int64]
+    var field: Field?
+    var m: Matrix<Float>?
+    var fNorm: [Float]?
+    /// The goal of the refinement (nil: F(x) = 0, critical points), its result, and M there.
+    var goal: Matrix<Double>?
+    var refined: RefinedRoots?
+    var refinedM: Matrix<Float>?
+    var total: Int { targets.rows * perTarget }
+  }
+
   func run() throws {
     let world = Communicator.world
     // Rank 0's resolution of --output, for every rank (ranks with other working directories).
     let output = try sharedOutputPath(self.output, world: world)
     try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)], runFile: "samples.h5") }
+    let contents = try trainedRun(world)
+    let drawn = try draw(contents, world: world)
+    try write(drawn, config: contents.config, to: output, world: world)
+    try summarize(drawn, config: contents.config, output: output, world: world)
+    try world.barrier()
+  }
+
+  /// The checkpoint, refused on every rank unless its inverse stage was trained.
+  func trainedRun(_ world: Communicator) throws -> Checkpoint.Contents {
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
-    let config = contents.config, nets = Networks(config), d = config.problem.dim, state = contents.state
+    let config = contents.config, state = contents.state
     try agreeing(world) { () throws -> Void in
-      guard config.inverse.steps > 0 && state.stage == "done" else {
+      guard config.inverse.steps > 0 && state.stage == .done else {
         throw CheckpointError(message: "\(checkpoint): no trained inverse map (stage \(state.stage), inverse.steps \(config.inverse.steps))")
       }
     }
+    return contents
+  }
+
+  /// The targets (checked against the memory budget), this rank's samples of M^-1 and what is
+  /// measured at them.
+  func draw(_ contents: Checkpoint.Contents, world: Communicator) throws -> Drawn {
+    let config = contents.config, nets = Networks(config), d = config.problem.dim, state = contents.state
     let budget = try MemoryBudget.measure(world)
     func checkSamples(_ count: Int, flag: String) throws {
       try agreeing(world) {
@@ -107,12 +141,13 @@ struct SampleCommand: ParsableCommand {
     let rows = Sampling.rows(total: total, rank: world.rank, size: world.size)
     let x = Sampling.draw(config: config, nets: nets, state: state, targets: targets, perPoint: perTarget,
                           rows: rows, steps: steps)
-    let m = Sampling.mapAt(x, config: config, nets: nets, state: state, field: problem.field)
-    let fNorm: [Float]? = problem.field.map { field in
+    var drawn = Drawn(targets: targets, perTarget: perTarget, rows: rows, x: x, targetRow: rows.map { Int64($0 / perTarget) },
+                      field: problem.field)
+    drawn.m = Sampling.mapAt(x, config: config, nets: nets, state: state, field: problem.field)
+    drawn.fNorm = problem.field.map { field in
       let f = field(x)
       return (0 ..< x.rows).map { r in (0 ..< d).reduce(Float(0)) { $0 + f[r, $1] * f[r, $1] }.squareRoot() }
     }
-    let targetRow = rows.map { Int64($0 / perTarget) }
     if refine > 0 && problem.field == nil {
       throw CommandFailure(status: 3, message: "sample --refine: the field of this run is a file; F is known only at its samples",
                            printed: false)
@@ -120,43 +155,48 @@ struct SampleCommand: ParsableCommand {
     // The goal of the refinement: F(x) = 0 for critical points (grad u(y*) = 0 exactly), else
     // F(x) = grad u(y), i.e. M(x) = y.
     let goal: Matrix<Double>? = target == "critical" || refine == 0 ? nil : {
-      let y = Matrix<Float>(rows: rows.count, cols: d, storage: targetRow.flatMap { targets.row(Int($0)) })
-      let g = nets.potential.valueAndGradient(state.networks["potential"]!.params, y).grad
+      let y = Matrix<Float>(rows: rows.count, cols: d, storage: drawn.targetRow.flatMap { targets.row(Int($0)) })
+      let g = nets.potential.valueAndGradient(state.params(.potential), y).grad
       return Matrix(rows: g.rows, cols: d, storage: g.storage.map(Double.init))
     }()
-    let refined: RefinedRoots? = refine > 0 ? problem.field.map { field in
+    drawn.goal = goal
+    drawn.refined = refine > 0 ? problem.field.map { field in
       refineRoots(Matrix(rows: x.rows, cols: d, storage: x.storage.map(Double.init)), steps: refine,
                   field: { field($0) }, jacobian: { field.jacobian(at: $0) }, goal: goal)
     } : nil
-    let refinedM = refined.flatMap { r -> Matrix<Float>? in
+    drawn.refinedM = drawn.refined.flatMap { r -> Matrix<Float>? in
       guard goal != nil else { return nil }
       return Sampling.mapAt(Matrix(rows: r.x.rows, cols: d, storage: r.x.storage.map(Float.init)), config: config,
                             nets: nets, state: state, field: problem.field)
     }
-    // Written as OUTPUT.partial, renamed when every rank succeeded (CollectiveOutput).
-    let file = try agreeing(world) { try CollectiveOutput(creating: output, bytes: total * (4 * d * 4 + 32) + targets.rows * d * 4, what: "output", world: world) }
-    // Every dataset is a collective step of its own (CollectiveOutput): a rank that failed
-    // never leaves another waiting in the next one.
-    try agreeing(world) {
+    return drawn
+  }
+
+  /// OUTPUT, written collectively as OUTPUT.partial and renamed when every rank succeeded
+  /// (CollectiveOutput.produce). Every dataset is a collective step of its own: a rank that
+  /// failed never leaves another waiting in the next one.
+  func write(_ s: Drawn, config: Config, to output: String, world: Communicator) throws {
+    let d = config.problem.dim, total = s.total, rows = s.rows
+    try CollectiveOutput.produce(output, bytes: total * (4 * d * 4 + 32) + s.targets.rows * d * 4, world: world) { file in
       let sel = Selection.rows(rows, trailing: [d])
-      try file.dataset("x", .float32, [total, d], x.storage, sel)
-      try file.dataset("target", .int64, [total], targetRow, .rows(rows))
-      try file.dataset("targets", .float32, [targets.rows, d], targets.storage, .all, rankZero: true)
-      if let m { try file.dataset("M_of_x", .float32, [total, d], m.storage, sel) }
-      if let fNorm { try file.dataset("grad_f_norm", .float32, [total], fNorm, .rows(rows)) }
-      if let refined {
+      try file.dataset("x", .float32, [total, d], s.x.storage, sel)
+      try file.dataset("target", .int64, [total], s.targetRow, .rows(rows))
+      try file.dataset("targets", .float32, [s.targets.rows, d], s.targets.storage, .all, rankZero: true)
+      if let m = s.m { try file.dataset("M_of_x", .float32, [total, d], m.storage, sel) }
+      if let fNorm = s.fNorm { try file.dataset("grad_f_norm", .float32, [total], fNorm, .rows(rows)) }
+      if let refined = s.refined {
         try file.dataset("x_refined", .float64, [total, d], refined.x.storage, sel)
         // |F| after for critical points; |F(x) - grad u(y)| after for a target file.
-        try file.dataset(goal == nil ? "grad_f_norm_refined" : "residual_refined", .float64, [total], refined.after, .rows(rows))
-        if let refinedM {
+        try file.dataset(s.goal == nil ? "grad_f_norm_refined" : "residual_refined", .float64, [total], refined.after, .rows(rows))
+        if let refinedM = s.refinedM {
           try file.dataset("M_of_x_refined", .float32, [total, d], refinedM.storage, sel)
         }
       }
       try file.write { out in
-        if refined != nil { try out.setAttribute("refine_steps", Int64(refine)) }
+        if s.refined != nil { try out.setAttribute("refine_steps", Int64(refine)) }
         try out.setAttribute("checkpoint", checkpoint)
         try out.setAttribute("target", target)
-        try out.setAttribute("per_point", Int64(perTarget))
+        try out.setAttribute("per_point", Int64(s.perTarget))
         try out.setAttribute("steps", Int64(steps))
         try out.setAttribute("sigma", config.inverse.sigma)
         try out.setAttribute("seed", Int64(bitPattern: config.seed))
@@ -166,11 +206,16 @@ struct SampleCommand: ParsableCommand {
         usleep(UInt32(min(t, 3600) * 1e6))
       }
     }
-    // The summary: |M(x) - y| (/ |y|) and |F(x)| quantiles, gathered to rank 0. (For critical
-    // points y* = grad u*(0) can be near 0, where only the absolute distance means something.)
+  }
+
+  /// The summary on rank 0: |M(x) - y| (/ |y|) and |F(x)| quantiles, gathered from every rank,
+  /// and the known critical points the samples reach. (For critical points y* = grad u*(0) can
+  /// be near 0, where only the absolute distance means something.)
+  func summarize(_ s: Drawn, config: Config, output: String, world: Communicator) throws {
+    let d = config.problem.dim, targets = s.targets
     func distance(_ m: Matrix<Float>, relative: Bool = true) -> [Double] {
       (0 ..< m.rows).map { r in
-        let t = Int(targetRow[r])
+        let t = Int(s.targetRow[r])
         var num = 0.0, den = 0.0
         for j in 0 ..< d {
           num += Double((m[r, j] - targets[t, j]) * (m[r, j] - targets[t, j]))
@@ -179,35 +224,33 @@ struct SampleCommand: ParsableCommand {
         return (num / (relative ? max(den, 1e-30) : 1)).squareRoot()
       }
     }
-    let allRel = (try world.gatherv(m.map { distance($0) } ?? [], root: 0) ?? []).flatMap { $0 }
-    let allAbs = (try world.gatherv(m.map { distance($0, relative: false) } ?? [], root: 0) ?? []).flatMap { $0 }
-    let allRelRefined = (try world.gatherv(refinedM.map { distance($0) } ?? [], root: 0) ?? []).flatMap { $0 }
-    let allF = (try world.gatherv((fNorm ?? []).map(Double.init), root: 0) ?? []).flatMap { $0 }
-    let allRefined = (try world.gatherv(refined?.after ?? [], root: 0) ?? []).flatMap { $0 }
+    func gathered(_ values: [Double]) throws -> [Double] { (try world.gatherv(values, root: 0) ?? []).flatMap { $0 } }
+    let allRel = try gathered(s.m.map { distance($0) } ?? [])
+    let allAbs = try gathered(s.m.map { distance($0, relative: false) } ?? [])
+    let allRelRefined = try gathered(s.refinedM.map { distance($0) } ?? [])
+    let allF = try gathered((s.fNorm ?? []).map(Double.init))
+    let allRefined = try gathered(s.refined?.after ?? [])
     // Known critical points (2-D toy fields on a box): which ones the samples reach.
-    let known: [[Double]]? = target == "critical" && config.problem.reference == "uniform"
-      ? problem.field?.criticalPoints(lo: config.problem.box[0], hi: config.problem.box[1]) : nil
-    let positions = refined?.x.storage ?? x.storage.map(Double.init)
-    let allPositions = known == nil ? [] : (try world.gatherv(positions, root: 0) ?? []).flatMap { $0 }
-    try agreeing(world) { try file.publish() }
-    if world.rank == 0 {
-      func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
-      print("polar-train sample: \(total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
-      if !allRel.isEmpty {
-        print("  |M(x) - y|        q10/q50/q90/q99: \(fmt(Sampling.quantiles(allAbs)))")
-        print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))")
-      }
-      if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
-      if !allRelRefined.isEmpty { print("  refined (\(refine) steps): |M(x) - y| / |y| q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRelRefined)))") }
-      if !allRefined.isEmpty {
-        print("  refined (\(refine) steps): \(goal == nil ? "|F(x)|" : "|F(x) - grad u(y)|") q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))")
-      }
-      if let known, !known.isEmpty {
-        let hits = Sampling.recovery(known: known, samples: allPositions, dim: d, tolerance: tolerance)
-        print("  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "
-                + "\(hits.filter { $0 > 0 }.count) of \(known.count); samples per point: \(hits)")
-      }
+    let known: [[Double]]? = target == "critical" && config.problem.reference == .uniform
+      ? s.field?.criticalPoints(lo: config.problem.box[0], hi: config.problem.box[1]) : nil
+    let positions = s.refined?.x.storage ?? s.x.storage.map(Double.init)
+    let allPositions = known == nil ? [] : try gathered(positions)
+    guard world.rank == 0 else { return }
+    func fmt(_ q: [Double]) -> String { q.map { String(format: "%.3g", $0) }.joined(separator: " / ") }
+    print("polar-train sample: \(s.total) samples of M^-1(\(target == "critical" ? "grad u*(0)" : "y")) -> \(output)")
+    if !allRel.isEmpty {
+      print("  |M(x) - y|        q10/q50/q90/q99: \(fmt(Sampling.quantiles(allAbs)))")
+      print("  |M(x) - y| / |y|  q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRel)))")
     }
-    try world.barrier()
+    if !allF.isEmpty { print("  |F(x)|            q10/q50/q90/q99: \(fmt(Sampling.quantiles(allF)))") }
+    if !allRelRefined.isEmpty { print("  refined (\(refine) steps): |M(x) - y| / |y| q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRelRefined)))") }
+    if !allRefined.isEmpty {
+      print("  refined (\(refine) steps): \(s.goal == nil ? "|F(x)|" : "|F(x) - grad u(y)|") q10/q50/q90/q99: \(fmt(Sampling.quantiles(allRefined)))")
+    }
+    if let known, !known.isEmpty {
+      let hits = Sampling.recovery(known: known, samples: allPositions, dim: d, tolerance: tolerance)
+      print("  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "
+              + "\(hits.filter { $0 > 0 }.count) of \(known.count); samples per point: \(hits)")
+    }
   }
 }

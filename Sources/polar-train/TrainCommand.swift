@@ -91,7 +91,7 @@ struct TrainCommand: ParsableCommand {
         }
         let changed = try agreeing(world) { () throws -> [String] in
           let changed = try cfg.checkResumable(from: contents.config, path: found.path)
-          if contents.state.stage == "done" && !changed.isEmpty {
+          if contents.state.stage == .done && !changed.isEmpty {
             throw ConfigError(source: found.path, key: "",
                               message: "the run finished (stage done) with other settings than now asked for (\(changed.joined(separator: ", "))); "
                                 + "a finished run cannot be continued with them: train a new run (another --output, "
@@ -102,7 +102,7 @@ struct TrainCommand: ParsableCommand {
         if world.rank == 0 {
           print("resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
                   + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
-          if contents.state.stage == "done" {
+          if contents.state.stage == .done {
             print("the run has already finished training: nothing to train; the steps after training follow")
           } else if !changed.isEmpty {
             print("warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "

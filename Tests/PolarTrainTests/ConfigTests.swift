@@ -44,7 +44,7 @@ struct ConfigTests {
   @Test("defaults, a file, and --set overrides in order")
   func layering() throws {
     let d = try Config.load(file: nil, overrides: [])
-    #expect(d == Config() && d.potential.hidden == [64, 64, 64, 64] && d.parallel.reduction == "exact")
+    #expect(d == Config() && d.potential.hidden == [64, 64, 64, 64] && d.parallel.reduction == .exact)
     let path = try write("""
       seed = 3
       [problem]
@@ -57,8 +57,8 @@ struct ConfigTests {
     let c = try Config.load(file: path, overrides: ["potential.lr=2e-3", "problem.field=linear",
                                                     "problem.box=[-5, 5]", "parallel.reduction=\"fast\""])
     #expect(c.seed == 3 && c.problem.dim == 4 && c.potential.hidden == [8, 8])
-    #expect(c.potential.lr == 2e-3 && c.problem.field == "linear" && c.problem.box == [-5, 5])
-    #expect(c.parallel.reduction == "fast")
+    #expect(c.potential.lr == 2e-3 && c.problem.field == .linear && c.problem.box == [-5, 5])
+    #expect(c.parallel.reduction == .fast)
   }
 
   @Test("the resolved TOML reads back to the same configuration")

@@ -1,4 +1,4 @@
-// The IDX reader (Sources/PolarTrain/IDX.swift) on small files written here byte by byte,
+// The IDX reader (Sources/PolarTrain/Problems/IDX.swift) on small files written here byte by byte,
 // following "FILE FORMATS FOR THE MNIST DATABASE" (LeCun, Cortes, Burges: THE MNIST DATABASE).
 import Foundation
 import PolarTrain
