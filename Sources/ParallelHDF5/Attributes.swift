@@ -32,20 +32,24 @@ extension AttributeHolder {
     try attributeContext.check("get object info", H5Oget_info2(attributeTarget, &info, UInt32(H5O_INFO_NUM_ATTRS)))
     var names = [String]()
     for i in 0 ..< info.num_attrs {
-      let len = H5Aget_name_by_idx(attributeTarget, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0,
-                                   pt_h5p_default())
+      let len = H5Aget_name_by_idx(
+        attributeTarget, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0,
+        pt_h5p_default())
       try attributeContext.check("get attribute name", len)
       var buffer = [CChar](repeating: 0, count: Int(len) + 1)
-      H5Aget_name_by_idx(attributeTarget, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count,
-                         pt_h5p_default())
+      H5Aget_name_by_idx(
+        attributeTarget, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count,
+        pt_h5p_default())
       names.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
     return names
   }
 
   /// Creates (replacing any existing) an attribute and writes it through `write`.
-  private func create(_ name: String, type: hid_t, count: Int?,
-                      _ write: (hid_t, hid_t) -> herr_t) throws(HDF5Error) {
+  private func create(
+    _ name: String, type: hid_t, count: Int?,
+    _ write: (hid_t, hid_t) -> herr_t
+  ) throws(HDF5Error) {
     HDF5Library.quiet
     let ctx = attributeContext
     let op = "write attribute '\(name)'"
@@ -61,14 +65,19 @@ extension AttributeHolder {
     }
     _ = try ctx.id(op, space)
     defer { H5Sclose(space) }
-    let attr = try ctx.id(op, H5Acreate2(attributeTarget, name, type, space, pt_h5p_default(),
-                                         pt_h5p_default()))
+    let attr = try ctx.id(
+      op,
+      H5Acreate2(
+        attributeTarget, name, type, space, pt_h5p_default(),
+        pt_h5p_default()))
     defer { H5Aclose(attr) }
     try ctx.check(op, write(attr, type))
   }
 
   /// Opens an attribute and runs `body` with it, its type and its element count.
-  private func open<R>(_ name: String, _ body: (hid_t, ElementType, Int) throws(HDF5Error) -> R)
+  private func open<R>(
+    _ name: String, _ body: (hid_t, ElementType, Int) throws(HDF5Error) -> R
+  )
     throws(HDF5Error) -> R
   {
     HDF5Library.quiet
@@ -103,8 +112,9 @@ extension AttributeHolder {
     let ctx = attributeContext
     return try open(name) { (attr, type, n) throws(HDF5Error) in
       guard compatible(stored: type, requested: T.elementType) else {
-        throw ctx.error("read attribute '\(name)'",
-                        "wrong type: attribute holds \(type), asked for \(T.elementType)")
+        throw ctx.error(
+          "read attribute '\(name)'",
+          "wrong type: attribute holds \(type), asked for \(T.elementType)")
       }
       var out = [T](repeating: T.zero, count: n)
       try ctx.check("read attribute '\(name)'", H5Aread(attr, T.hdf5Type, &out))
@@ -116,8 +126,9 @@ extension AttributeHolder {
   public func scalarAttribute<T: HDF5Scalar>(_ name: String, as _: T.Type) throws(HDF5Error) -> T {
     let values = try attribute(name, as: T.self)
     guard values.count == 1 else {
-      throw attributeContext.error("read attribute '\(name)'",
-                                   "wrong shape: \(values.count) values, expected one")
+      throw attributeContext.error(
+        "read attribute '\(name)'",
+        "wrong shape: \(values.count) values, expected one")
     }
     return values[0]
   }

@@ -13,8 +13,11 @@ public enum Selection: Sendable, Equatable {
 
   /// Rows [lo, hi) of a 2-D (or n-D) dataset whose other extents are `trailing`.
   public static func rows(_ r: Range<Int>, trailing: [Int] = []) -> Selection {
-    r.isEmpty ? .none : .hyperslab(start: [r.lowerBound] + trailing.map { _ in 0 },
-                                   count: [r.count] + trailing)
+    r.isEmpty
+      ? .none
+      : .hyperslab(
+        start: [r.lowerBound] + trailing.map { _ in 0 },
+        count: [r.count] + trailing)
   }
 
   func elementCount(shape: [Int]) -> Int {
@@ -63,8 +66,10 @@ public final class Dataset {
 
   /// Writes `data` (row-major, as many elements as the selection) into the selection.
   @discardableResult
-  public func write<T: HDF5Scalar>(_ data: UnsafeBufferPointer<T>, selection: Selection = .all,
-                                   transfer: TransferMode = .collective) throws(HDF5Error) -> TransferReport {
+  public func write<T: HDF5Scalar>(
+    _ data: UnsafeBufferPointer<T>, selection: Selection = .all,
+    transfer: TransferMode = .collective
+  ) throws(HDF5Error) -> TransferReport {
     let stored = elementType
     guard compatible(stored: stored, requested: T.elementType) else {
       throw ctx.error("write", "wrong type: dataset holds \(stored), data is \(T.elementType)")
@@ -75,8 +80,10 @@ public final class Dataset {
   }
 
   @discardableResult
-  public func write<T: HDF5Scalar>(_ data: [T], selection: Selection = .all,
-                                   transfer: TransferMode = .collective) throws(HDF5Error) -> TransferReport {
+  public func write<T: HDF5Scalar>(
+    _ data: [T], selection: Selection = .all,
+    transfer: TransferMode = .collective
+  ) throws(HDF5Error) -> TransferReport {
     try data.withUnsafeBufferPointer { (p) throws(HDF5Error) in
       try write(p, selection: selection, transfer: transfer)
     }
@@ -85,9 +92,11 @@ public final class Dataset {
   /// Reads the selection as T. Float widths convert into each other, integer widths too; a
   /// string or a float/integer mismatch is refused. With `shape`, the dataset's shape must match
   /// (nil entries match any extent).
-  public func read<T: HDF5Scalar>(as _: T.Type = T.self, selection: Selection = .all,
-                                  shape expected: [Int?]? = nil,
-                                  transfer: TransferMode = .collective) throws(HDF5Error) -> [T] {
+  public func read<T: HDF5Scalar>(
+    as _: T.Type = T.self, selection: Selection = .all,
+    shape expected: [Int?]? = nil,
+    transfer: TransferMode = .collective
+  ) throws(HDF5Error) -> [T] {
     let stored = elementType
     guard compatible(stored: stored, requested: T.elementType) else {
       throw ctx.error("read", "wrong type: dataset holds \(stored), asked for \(T.elementType)")
@@ -117,8 +126,10 @@ public final class Dataset {
 
   /// Writes strings into a string dataset (fixed length: each at most that many UTF-8 bytes).
   @discardableResult
-  public func writeStrings(_ strings: [String], selection: Selection = .all,
-                           transfer: TransferMode = .collective) throws(HDF5Error) -> TransferReport {
+  public func writeStrings(
+    _ strings: [String], selection: Selection = .all,
+    transfer: TransferMode = .collective
+  ) throws(HDF5Error) -> TransferReport {
     guard case .string(let length) = elementType else {
       throw ctx.error("write strings", "wrong type: dataset holds \(elementType), not strings")
     }
@@ -148,8 +159,10 @@ public final class Dataset {
   }
 
   /// Reads a string dataset (fixed or variable length).
-  public func readStrings(selection: Selection = .all,
-                          transfer: TransferMode = .collective) throws(HDF5Error) -> [String] {
+  public func readStrings(
+    selection: Selection = .all,
+    transfer: TransferMode = .collective
+  ) throws(HDF5Error) -> [String] {
     guard case .string(let length) = elementType else {
       throw ctx.error("read strings", "wrong type: dataset holds \(elementType), not strings")
     }
@@ -183,8 +196,10 @@ public final class Dataset {
 
   /// Builds file and memory dataspaces for `selection`, checks `count`, runs `body` with them and
   /// a transfer list, and reports what the transfer did.
-  func transferData(_ selection: Selection, count: Int, _ mode: TransferMode, _ what: String,
-                    _ body: (hid_t, hid_t, hid_t) -> herr_t) throws(HDF5Error) -> TransferReport {
+  func transferData(
+    _ selection: Selection, count: Int, _ mode: TransferMode, _ what: String,
+    _ body: (hid_t, hid_t, hid_t) -> herr_t
+  ) throws(HDF5Error) -> TransferReport {
     let fileSpace = try ctx.id("get dataspace", H5Dget_space(id))
     defer { H5Sclose(fileSpace) }
     let dims = shape
@@ -197,15 +212,17 @@ public final class Dataset {
     case .none: try ctx.check("select none", H5Sselect_none(fileSpace))
     case .hyperslab(let start, let cnt):
       guard start.count == dims.count, cnt.count == dims.count,
-            zip(zip(start, cnt), dims).allSatisfy({ $0.0 >= 0 && $0.1 >= 0 && $0.0 + $0.1 <= $1 })
+        zip(zip(start, cnt), dims).allSatisfy({ $0.0 >= 0 && $0.1 >= 0 && $0.0 + $0.1 <= $1 })
       else {
         throw ctx.error(what, "hyperslab start \(start) count \(cnt) outside shape \(dims)")
       }
       if n == 0 {
         try ctx.check("select none", H5Sselect_none(fileSpace))
       } else {
-        try ctx.check("select hyperslab", H5Sselect_hyperslab(
-          fileSpace, H5S_SELECT_SET, start.map { hsize_t($0) }, nil, cnt.map { hsize_t($0) }, nil))
+        try ctx.check(
+          "select hyperslab",
+          H5Sselect_hyperslab(
+            fileSpace, H5S_SELECT_SET, start.map { hsize_t($0) }, nil, cnt.map { hsize_t($0) }, nil))
       }
     }
     var memDims = [hsize_t(max(n, 1))]

@@ -25,8 +25,10 @@ public final class File: Location {
   public var isParallel: Bool { access.communicator != nil }
 
   /// Creates a file; an existing file is truncated when `overwrite`, refused otherwise.
-  public static func create(_ path: String, access: FileAccess = .serial,
-                            overwrite: Bool = true) throws(HDF5Error) -> File {
+  public static func create(
+    _ path: String, access: FileAccess = .serial,
+    overwrite: Bool = true
+  ) throws(HDF5Error) -> File {
     HDF5Library.quiet
     let ctx = ErrorContext(file: path, object: "/")
     let fapl = try access.make(ctx)
@@ -36,8 +38,10 @@ public final class File: Location {
   }
 
   /// Opens an existing file.
-  public static func open(_ path: String, mode: Mode = .readOnly,
-                          access: FileAccess = .serial) throws(HDF5Error) -> File {
+  public static func open(
+    _ path: String, mode: Mode = .readOnly,
+    access: FileAccess = .serial
+  ) throws(HDF5Error) -> File {
     HDF5Library.quiet
     let ctx = ErrorContext(file: path, object: "/")
     guard FileManager.default.fileExists(atPath: path) else {
@@ -75,8 +79,9 @@ public final class File: Location {
     if isParallel {
       // A collective close from ARC could deadlock (ranks release at different times): leave the
       // handle open and say so. MPI_Finalize still flushes nothing we did not write.
-      MPIEnvironment.printError("ParallelHDF5: \(path) was not closed with close(); "
-                                  + "call close() on every rank")
+      MPIEnvironment.printError(
+        "ParallelHDF5: \(path) was not closed with close(); "
+          + "call close() on every rank")
     } else {
       H5Fclose(id)
     }

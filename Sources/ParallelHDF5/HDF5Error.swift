@@ -41,12 +41,14 @@ enum HDF5Library {
     let collected = Collected()
     let unmanaged = Unmanaged.passRetained(collected)
     defer { unmanaged.release() }
-    _ = H5Ewalk2(pt_h5e_default(), H5E_WALK_DOWNWARD, { _, entry, context in
-      guard let entry, let context else { return 0 }
-      let box = Unmanaged<Collected>.fromOpaque(context).takeUnretainedValue()
-      if let desc = entry.pointee.desc { box.descriptions.append(String(cString: desc)) }
-      return 0
-    }, unmanaged.toOpaque())
+    _ = H5Ewalk2(
+      pt_h5e_default(), H5E_WALK_DOWNWARD,
+      { _, entry, context in
+        guard let entry, let context else { return 0 }
+        let box = Unmanaged<Collected>.fromOpaque(context).takeUnretainedValue()
+        if let desc = entry.pointee.desc { box.descriptions.append(String(cString: desc)) }
+        return 0
+      }, unmanaged.toOpaque())
     _ = H5Eclear2(pt_h5e_default())
     let d = collected.descriptions.filter { !$0.isEmpty }
     guard let inner = d.last else { return "HDF5 call failed (no message on the error stack)" }
@@ -61,8 +63,9 @@ public struct ErrorContext: Sendable {
   let object: String
 
   func error(_ operation: String, _ message: String? = nil) -> HDF5Error {
-    HDF5Error(file: file, object: object, operation: operation,
-              message: message ?? HDF5Library.takeErrorMessage())
+    HDF5Error(
+      file: file, object: object, operation: operation,
+      message: message ?? HDF5Library.takeErrorMessage())
   }
 
   /// Throws unless an herr_t/htri_t status is non-negative.

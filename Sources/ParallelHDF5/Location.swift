@@ -61,8 +61,9 @@ extension Location {
     let ctx = context(name)
     let lcpl = PropertyList(class: pt_h5p_link_create())
     try ctx.check("set intermediate groups", H5Pset_create_intermediate_group(lcpl.id, 1))
-    let id = try ctx.id("create group",
-                        H5Gcreate2(locationID, name, lcpl.id, pt_h5p_default(), pt_h5p_default()))
+    let id = try ctx.id(
+      "create group",
+      H5Gcreate2(locationID, name, lcpl.id, pt_h5p_default(), pt_h5p_default()))
     return Group(file: file, path: ctx.object, id: id)
   }
 
@@ -77,8 +78,10 @@ extension Location {
   /// Creates a dataset of `shape` holding `type` (intermediate groups are created). Collective for
   /// a parallel file: every rank passes the same arguments.
   @discardableResult
-  public func createDataset(_ name: String, type: ElementType, shape: [Int],
-                            creation: DatasetCreation = DatasetCreation()) throws(HDF5Error) -> Dataset {
+  public func createDataset(
+    _ name: String, type: ElementType, shape: [Int],
+    creation: DatasetCreation = DatasetCreation()
+  ) throws(HDF5Error) -> Dataset {
     let ctx = context(name)
     guard shape.allSatisfy({ $0 >= 0 }) else {
       throw ctx.error("create dataset", "negative extent in shape \(shape)")
@@ -92,8 +95,9 @@ extension Location {
     let dcpl = try creation.make(ctx)
     let lcpl = PropertyList(class: pt_h5p_link_create())
     try ctx.check("set intermediate groups", H5Pset_create_intermediate_group(lcpl.id, 1))
-    let id = try ctx.id("create dataset",
-                        H5Dcreate2(locationID, name, datatype, space, lcpl.id, dcpl.id, pt_h5p_default()))
+    let id = try ctx.id(
+      "create dataset",
+      H5Dcreate2(locationID, name, datatype, space, lcpl.id, dcpl.id, pt_h5p_default()))
     return Dataset(file: file, path: ctx.object, id: id)
   }
 
@@ -111,13 +115,17 @@ extension Location {
     let box = Unmanaged.passRetained(names)
     defer { box.release() }
     var idx: hsize_t = 0
-    try context().check("list members", H5Literate(locationID, H5_INDEX_NAME, H5_ITER_INC, &idx, {
-      _, name, _, data in
-      if let name, let data {
-        Unmanaged<Names>.fromOpaque(data).takeUnretainedValue().list.append(String(cString: name))
-      }
-      return 0
-    }, box.toOpaque()))
+    try context().check(
+      "list members",
+      H5Literate(
+        locationID, H5_INDEX_NAME, H5_ITER_INC, &idx,
+        {
+          _, name, _, data in
+          if let name, let data {
+            Unmanaged<Names>.fromOpaque(data).takeUnretainedValue().list.append(String(cString: name))
+          }
+          return 0
+        }, box.toOpaque()))
     return names.list
   }
 }

@@ -63,11 +63,14 @@ public struct TransferReport: Sendable, CustomStringConvertible {
       + "no-collective cause local \(localNoCollectiveCause) global \(globalNoCollectiveCause))"
   }
 
-  static let serial = TransferReport(parallel: false, requested: .independent, actualMode: 0,
-                                     localNoCollectiveCause: 0, globalNoCollectiveCause: 0)
+  static let serial = TransferReport(
+    parallel: false, requested: .independent, actualMode: 0,
+    localNoCollectiveCause: 0, globalNoCollectiveCause: 0)
 }
 
-func makeTransfer(_ mode: TransferMode, parallel: Bool, _ ctx: ErrorContext) throws(HDF5Error)
+func makeTransfer(
+  _ mode: TransferMode, parallel: Bool, _ ctx: ErrorContext
+) throws(HDF5Error)
   -> PropertyList
 {
   let p = PropertyList(class: pt_h5p_dataset_xfer())
@@ -85,8 +88,9 @@ func report(_ p: PropertyList, _ mode: TransferMode, parallel: Bool) -> Transfer
   var local: UInt32 = 0, global: UInt32 = 0
   _ = H5Pget_mpio_actual_io_mode(p.id, &actual)
   _ = H5Pget_mpio_no_collective_cause(p.id, &local, &global)
-  return TransferReport(parallel: true, requested: mode, actualMode: actual.rawValue,
-                        localNoCollectiveCause: local, globalNoCollectiveCause: global)
+  return TransferReport(
+    parallel: true, requested: mode, actualMode: actual.rawValue,
+    localNoCollectiveCause: local, globalNoCollectiveCause: global)
 }
 
 /// Dataset creation: optional chunk shape (needed for compression or extendible datasets).

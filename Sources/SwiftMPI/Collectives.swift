@@ -7,21 +7,27 @@ extension Communicator {
   // MARK: allreduce
 
   /// MPI_Allreduce in place: buffer[i] <- op over ranks of buffer[i].
-  public func allreduce<T: MPIScalar>(inPlace buffer: UnsafeMutableBufferPointer<T>,
-                                      op: ReduceOp) throws(MPIError) {
+  public func allreduce<T: MPIScalar>(
+    inPlace buffer: UnsafeMutableBufferPointer<T>,
+    op: ReduceOp
+  ) throws(MPIError) {
     let n = try mpiCount(buffer.count, "MPI_Allreduce")
-    try check("MPI_Allreduce",
-              MPI_Allreduce(pt_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype, op.handle, handle))
+    try check(
+      "MPI_Allreduce",
+      MPI_Allreduce(pt_mpi_in_place(), buffer.baseAddress, n, T.mpiDatatype, op.handle, handle))
   }
 
   /// MPI_Allreduce out of place into `result` (same count as `send`).
-  public func allreduce<T: MPIScalar>(_ send: UnsafeBufferPointer<T>,
-                                      into result: UnsafeMutableBufferPointer<T>,
-                                      op: ReduceOp) throws(MPIError) {
+  public func allreduce<T: MPIScalar>(
+    _ send: UnsafeBufferPointer<T>,
+    into result: UnsafeMutableBufferPointer<T>,
+    op: ReduceOp
+  ) throws(MPIError) {
     precondition(result.count == send.count, "allreduce: result count differs from send count")
     let n = try mpiCount(send.count, "MPI_Allreduce")
-    try check("MPI_Allreduce",
-              MPI_Allreduce(send.baseAddress, result.baseAddress, n, T.mpiDatatype, op.handle, handle))
+    try check(
+      "MPI_Allreduce",
+      MPI_Allreduce(send.baseAddress, result.baseAddress, n, T.mpiDatatype, op.handle, handle))
   }
 
   public func allreduce<T: MPIScalar>(_ buffer: inout [T], op: ReduceOp) throws(MPIError) {
@@ -80,8 +86,11 @@ extension Communicator {
     var result = [T](repeating: T.zero, count: rank == root ? send.count * size : 0)
     try send.withUnsafeBufferPointer { (s) throws(MPIError) in
       try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-        try check("MPI_Gather", MPI_Gather(s.baseAddress, n, T.mpiDatatype,
-                                           r.baseAddress, n, T.mpiDatatype, Int32(root), handle))
+        try check(
+          "MPI_Gather",
+          MPI_Gather(
+            s.baseAddress, n, T.mpiDatatype,
+            r.baseAddress, n, T.mpiDatatype, Int32(root), handle))
       }
     }
     return rank == root ? result : nil
@@ -94,9 +103,11 @@ extension Communicator {
     var flat = [T](repeating: T.zero, count: rank == root ? total : 0)
     try send.withUnsafeBufferPointer { (s) throws(MPIError) in
       try flat.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-        try check("MPI_Gatherv",
-                  MPI_Gatherv(s.baseAddress, Int32(send.count), T.mpiDatatype, r.baseAddress,
-                              counts, displs, T.mpiDatatype, Int32(root), handle))
+        try check(
+          "MPI_Gatherv",
+          MPI_Gatherv(
+            s.baseAddress, Int32(send.count), T.mpiDatatype, r.baseAddress,
+            counts, displs, T.mpiDatatype, Int32(root), handle))
       }
     }
     guard let counts, rank == root else { return nil }
@@ -111,8 +122,11 @@ extension Communicator {
     var result = [T](repeating: T.zero, count: send.count * size)
     try send.withUnsafeBufferPointer { (s) throws(MPIError) in
       try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-        try check("MPI_Allgather", MPI_Allgather(s.baseAddress, n, T.mpiDatatype,
-                                                 r.baseAddress, n, T.mpiDatatype, handle))
+        try check(
+          "MPI_Allgather",
+          MPI_Allgather(
+            s.baseAddress, n, T.mpiDatatype,
+            r.baseAddress, n, T.mpiDatatype, handle))
       }
     }
     return result
@@ -125,9 +139,11 @@ extension Communicator {
     var flat = [T](repeating: T.zero, count: total)
     try send.withUnsafeBufferPointer { (s) throws(MPIError) in
       try flat.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-        try check("MPI_Allgatherv",
-                  MPI_Allgatherv(s.baseAddress, Int32(send.count), T.mpiDatatype, r.baseAddress,
-                                 counts, displs, T.mpiDatatype, handle))
+        try check(
+          "MPI_Allgatherv",
+          MPI_Allgatherv(
+            s.baseAddress, Int32(send.count), T.mpiDatatype, r.baseAddress,
+            counts, displs, T.mpiDatatype, handle))
       }
     }
     return Communicator.unflatten(flat, counts: counts)
@@ -145,8 +161,9 @@ extension Communicator {
     var result = [T](repeating: T.zero, count: counts[rank])
     try send.withUnsafeBufferPointer { (s) throws(MPIError) in
       try result.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-        try check("MPI_Reduce_scatter",
-                  MPI_Reduce_scatter(s.baseAddress, r.baseAddress, c32, T.mpiDatatype, op.handle, handle))
+        try check(
+          "MPI_Reduce_scatter",
+          MPI_Reduce_scatter(s.baseAddress, r.baseAddress, c32, T.mpiDatatype, op.handle, handle))
       }
     }
     return result

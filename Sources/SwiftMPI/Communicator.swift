@@ -68,8 +68,9 @@ public struct Communicator: @unchecked Sendable {
 
   /// MPI_Comm_free (collective). Never call it on `world` or `selfOnly`.
   public func free() throws(MPIError) {
-    precondition(handle != pt_mpi_comm_world() && handle != pt_mpi_comm_self(),
-                 "the predefined communicators cannot be freed")
+    precondition(
+      handle != pt_mpi_comm_world() && handle != pt_mpi_comm_self(),
+      "the predefined communicators cannot be freed")
     var h: MPI_Comm? = handle
     try check("MPI_Comm_free", MPI_Comm_free(&h))
   }

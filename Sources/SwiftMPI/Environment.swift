@@ -3,8 +3,9 @@
 // aborts all ranks (never a hang), after printing `polar-train: rank R: <message>`.
 import CMPI
 import CShims
+
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #endif
 
 public enum ThreadLevel: Int32, Sendable, Comparable {
@@ -55,10 +56,12 @@ public enum MPIEnvironment {
     }
     var provided: Int32 = 0
     try check("MPI_Init_thread", MPI_Init_thread(nil, nil, threadLevel.raw, &provided))
-    try check("MPI_Comm_set_errhandler",
-              MPI_Comm_set_errhandler(pt_mpi_comm_world(), pt_mpi_errors_return()))
-    try check("MPI_Comm_set_errhandler",
-              MPI_Comm_set_errhandler(pt_mpi_comm_self(), pt_mpi_errors_return()))
+    try check(
+      "MPI_Comm_set_errhandler",
+      MPI_Comm_set_errhandler(pt_mpi_comm_world(), pt_mpi_errors_return()))
+    try check(
+      "MPI_Comm_set_errhandler",
+      MPI_Comm_set_errhandler(pt_mpi_comm_self(), pt_mpi_errors_return()))
     return ThreadLevel(raw: provided)
   }
 
@@ -86,9 +89,11 @@ public enum MPIEnvironment {
   public static func printError(_ line: String) {
     var body = line.hasSuffix("\n") ? String(line.dropLast()) : line
     if body.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || $0.value == 0x7F }) {
-      body = String(String.UnicodeScalarView(body.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
-        u.value < 0x20 && u != "\t" || u.value == 0x7F ? Array(String(format: "\\x%02X", u.value).unicodeScalars) : [u]
-      }))
+      body = String(
+        String.UnicodeScalarView(
+          body.unicodeScalars.flatMap { u -> [Unicode.Scalar] in
+            u.value < 0x20 && u != "\t" || u.value == 0x7F ? Array(String(format: "\\x%02X", u.value).unicodeScalars) : [u]
+          }))
     }
     let text = body + "\n"
     fflush(nil)
@@ -107,9 +112,11 @@ public enum MPIEnvironment {
   /// `<program>: rank R: <error>` and aborts every rank with `abortCode`.
   /// `finalize` decides, after `body`, whether MPI_Finalize may run (false: a library holds state
   /// it would crash on while finalising; the process then exits with the status without it).
-  public static func run(program: String, threadLevel: ThreadLevel = .funneled,
-                         abortCode: Int32 = 1, finalize mayFinalize: () -> Bool = { true },
-                         _ body: (Communicator) throws -> Int32) -> Never {
+  public static func run(
+    program: String, threadLevel: ThreadLevel = .funneled,
+    abortCode: Int32 = 1, finalize mayFinalize: () -> Bool = { true },
+    _ body: (Communicator) throws -> Int32
+  ) -> Never {
     do {
       try initialize(threadLevel: threadLevel)
     } catch {

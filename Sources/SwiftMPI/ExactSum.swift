@@ -32,12 +32,14 @@ public protocol ExactSummable: MPIScalar, BinaryFloatingPoint {
   static var exponentOffset: Int { get }
   /// digits[e], digits[n + e] += the fixed-point digits of c[j n + e] summed over contributions
   /// j in 0 ..< k, for e in 0 ..< m, on the grid of the element's shared exponent field.
-  static func accumulateDigits(_ c: UnsafePointer<Self>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                               digits: UnsafeMutablePointer<Double>, stride n: Int)
+  static func accumulateDigits(
+    _ c: UnsafePointer<Self>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+    digits: UnsafeMutablePointer<Double>, stride n: Int)
   /// result[e] = the summed digits' value (FixedPointSum.value) for every element e < n whose
   /// field is finite; the others are left to the non-finite flags.
-  static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
-                     into result: UnsafeMutablePointer<Self>)
+  static func values(
+    fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+    into result: UnsafeMutablePointer<Self>)
 }
 
 extension Float: ExactSummable {
@@ -48,14 +50,18 @@ extension Float: ExactSummable {
   /// The digit kernel in C (CKernels: AVX2 when the processor has it; twice the vectorised
   /// Swift loop, which the baseline x86-64 target limits to SSE2). x 2^(32 - E) is exact for a
   /// Float x (E in [-126, 128]) and below 2^32; q0 = round(x), q1 = round((x - q0) 2^32).
-  public static func accumulateDigits(_ c: UnsafePointer<Float>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                                      digits: UnsafeMutablePointer<Double>, stride n: Int) {
+  public static func accumulateDigits(
+    _ c: UnsafePointer<Float>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+    digits: UnsafeMutablePointer<Double>, stride n: Int
+  ) {
     pt_exact_digits_f32(c, k, m, n, fields, digits)
   }
 
   /// The same rounding as FixedPointSum.value, in C (vectorised).
-  public static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
-                            into result: UnsafeMutablePointer<Float>) {
+  public static func values(
+    fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+    into result: UnsafeMutablePointer<Float>
+  ) {
     pt_exact_value_f32(fields, digits, n, result)
   }
 }
@@ -67,8 +73,10 @@ extension Double: ExactSummable {
   public static var exponentOffset: Int { 1022 }
   /// Double contributions (rare: tests, metrics) take the scalar codec: up to 53 significant bits
   /// need the floor-based split of `FixedPointSum.limbs`, the same integer V.
-  public static func accumulateDigits(_ c: UnsafePointer<Double>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
-                                      digits: UnsafeMutablePointer<Double>, stride n: Int) {
+  public static func accumulateDigits(
+    _ c: UnsafePointer<Double>, contributions k: Int, _ m: Int, fields: UnsafePointer<Int16>,
+    digits: UnsafeMutablePointer<Double>, stride n: Int
+  ) {
     for e in 0 ..< m {
       let exponent = Int32(Int(fields[e]) - exponentOffset), scale = FixedPointSum.scale(exponent: exponent)
       for j in 0 ..< k where c[j * n + e].isFinite && c[j * n + e] != 0 {
@@ -79,8 +87,10 @@ extension Double: ExactSummable {
     }
   }
 
-  public static func values(fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
-                            into result: UnsafeMutablePointer<Double>) {
+  public static func values(
+    fields: UnsafePointer<Int16>, digits: UnsafePointer<Double>, count n: Int,
+    into result: UnsafeMutablePointer<Double>
+  ) {
     for e in 0 ..< n where fields[e] != nonFiniteExponent {
       result[e] = FixedPointSum.value(digits[e], digits[n + e], exponent: Int32(Int(fields[e]) - exponentOffset))
     }
@@ -158,8 +168,10 @@ extension Communicator {
   /// ordered. NaN, or +Inf with -Inf, gives NaN; an Inf alone gives that Inf.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func exactSum<T: ExactSummable>(_ contributions: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>,
-                                         workspace w: ExactSumWorkspace<T>) throws(MPIError) {
+  public func exactSum<T: ExactSummable>(
+    _ contributions: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>,
+    workspace w: ExactSumWorkspace<T>
+  ) throws(MPIError) {
     let n = result.count, chunk = 512
     precondition(w.count == n && (n == 0 || contributions.count % n == 0), "exactSum: lengths differ")
     if n == 0 { return }  // n is the same on every rank: all return
@@ -174,8 +186,7 @@ extension Communicator {
       if k == 0 { for i in 0 ..< n { h[i] = 0 } }
       for j in 0 ..< k {
         let cj = c! + j * n
-        if j == 0 { for i in 0 ..< n { h[i] = T.exponentField(cj[i]) } }
-        else { for i in 0 ..< n { h[i] = max(h[i], T.exponentField(cj[i])) } }
+        if j == 0 { for i in 0 ..< n { h[i] = T.exponentField(cj[i]) } } else { for i in 0 ..< n { h[i] = max(h[i], T.exponentField(cj[i])) } }
       }
       try allreduce(inPlace: h, op: .max)
     }

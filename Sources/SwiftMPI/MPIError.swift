@@ -50,8 +50,9 @@ func check(_ function: @autoclosure () -> String, _ code: Int32) throws(MPIError
 @inline(__always)
 func mpiCount(_ n: Int, _ function: String) throws(MPIError) -> Int32 {
   guard n >= 0, n <= Int(Int32.max) else {
-    throw MPIError(function: function, code: -1,
-                   message: "count \(n) does not fit in an MPI int (max \(Int32.max))")
+    throw MPIError(
+      function: function, code: -1,
+      message: "count \(n) does not fit in an MPI int (max \(Int32.max))")
   }
   return Int32(n)
 }

@@ -94,8 +94,10 @@ func time(repeats: Int = quick ? 3 : 7, target: Double = quick ? 0.05 : 0.2, _ b
 }
 
 func summary(_ t: (median: Double, min: Double, max: Double), flops: Double) -> [String: Any] {
-  ["seconds_median": t.median, "seconds_min": t.min, "seconds_max": t.max,
-   "gflops_median": flops / t.median / 1e9, "gflops_best": flops / t.min / 1e9, "flops": flops]
+  [
+    "seconds_median": t.median, "seconds_min": t.min, "seconds_max": t.max,
+    "gflops_median": flops / t.median / 1e9, "gflops_best": flops / t.min / 1e9, "flops": flops,
+  ]
 }
 
 // --- sgemm ---------------------------------------------------------------------------------------
@@ -106,8 +108,9 @@ func sgemm(m: Int, n: Int, k: Int) -> [String: Any] {
     a.withUnsafeBufferPointer { pa in
       b.withUnsafeBufferPointer { pb in
         c.withUnsafeMutableBufferPointer { pc in
-          Float.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
-                     b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
+          Float.gemm(
+            transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!, lda: k,
+            b: pb.baseAddress!, ldb: n, beta: 0, c: pc.baseAddress!, ldc: n)
         }
       }
     }

@@ -34,8 +34,9 @@ enum Diagnostics {
       (0 ..< d).reduce(0) { $0 + (tp[at: r, $1] - tm[at: r, $1]) * (tp[at: r, $1] - tm[at: r, $1]) }.squareRoot() / (2 * step)
     }
     stretch.sort()
-    return Spread(mean: stretch.reduce(0, +) / Double(max(n, 1)), p99: stretch[min(n - 1, Int(0.99 * Double(n)))],
-                  max: stretch.last ?? 0)
+    return Spread(
+      mean: stretch.reduce(0, +) / Double(max(n, 1)), p99: stretch[min(n - 1, Int(0.99 * Double(n)))],
+      max: stretch.last ?? 0)
   }
 
   /// The shape of a sample y [n, d] of Q (for a standard Gaussian: 0, ~1, ~1 + O(sqrt(log n / d))).
@@ -59,7 +60,8 @@ enum Diagnostics {
     }
     var norms = (0 ..< n).map { r in (0 ..< d).reduce(0.0) { $0 + Double(y[r * d + $1]) * Double(y[r * d + $1]) } / Double(d) }
     norms.sort()
-    return Shape(coordinateExcessKurtosis: kurtosis, medianSquaredNormOverD: norms[n / 2],
-                 maxNormOverSqrtD: norms[n - 1].squareRoot())
+    return Shape(
+      coordinateExcessKurtosis: kurtosis, medianSquaredNormOverD: norms[n / 2],
+      maxNormOverSqrtD: norms[n - 1].squareRoot())
   }
 }

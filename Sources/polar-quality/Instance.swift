@@ -132,8 +132,12 @@ public struct Instance: Sendable {
 
   /// grad(N_1 + N_2) at rows `rows` of X.
   static func networkGradient(_ nets: [RandomICNN], _ x: Matrix<Double>, rows: Range<Int>) -> Matrix<Double> {
-    let part = rows == 0 ..< x.rows ? x : Matrix(rows: rows.count, cols: x.cols,
-                                                 storage: Array(x.storage[rows.lowerBound * x.cols ..< rows.upperBound * x.cols]))
+    let part =
+      rows == 0 ..< x.rows
+      ? x
+      : Matrix(
+        rows: rows.count, cols: x.cols,
+        storage: Array(x.storage[rows.lowerBound * x.cols ..< rows.upperBound * x.cols]))
     var g = nets[0].gradient(part)
     let g2 = nets[1].gradient(part)
     for i in g.storage.indices { g.storage[i] += g2.storage[i] }

@@ -28,8 +28,9 @@ struct InstanceCommand: ParsableCommand {
   @Option(help: "Seed of the instance (the potential and all samples).")
   var seed: UInt64 = 1
 
-  @Option(name: .customLong("target-uvp"),
-          help: "Linear-map L2-UVP (%) to aim at (default: the published value for d times 1.05).")
+  @Option(
+    name: .customLong("target-uvp"),
+    help: "Linear-map L2-UVP (%) to aim at (default: the published value for d times 1.05).")
   var targetUVP: Double?
 
   @Option(help: "Output directory (created; files in it replaced).")
@@ -47,8 +48,10 @@ struct InstanceCommand: ParsableCommand {
     let d = dim, n = rows ?? InstanceCommand.defaultRows(dim)
     let instance = try Instance(dim: d, seed: seed, target: targetUVP)
     let built = Date().timeIntervalSince(start)
-    print(String(format: "polar-quality instance: d = %d, knob t = %.6f (pilot linear UVP %.2f %%, target %.2f %%), built in %.1f s",
-                 d, instance.knob, instance.pilotUVP, instance.target, built))
+    print(
+      String(
+        format: "polar-quality instance: d = %d, knob t = %.6f (pilot linear UVP %.2f %%, target %.2f %%), built in %.1f s",
+        d, instance.knob, instance.pilotUVP, instance.target, built))
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
 
     // Training set, chunk by chunk; the moments of what is stored (float32) for the Bures map.
@@ -104,9 +107,12 @@ struct InstanceCommand: ParsableCommand {
     encoder.keyEncodingStrategy = .convertToSnakeCase
     try encoder.encode(report).write(to: URL(fileURLWithPath: out + "/instance.json"))
     let total = Date().timeIntervalSince(start)
-    print(String(format: "polar-quality instance: %d train + %d test rows -> %@ in %.1f s (train %.1f s); Var(Q) = %.4f; linear map on test: L2-UVP %.2f %% (published %@), cos %.4f",
-                 n, testRows, out, total, trainSeconds, varQ, linear.uvp,
-                 Instance.published[d].map { String($0) } ?? "none", linear.cos ?? .nan))
+    print(
+      String(
+        format:
+          "polar-quality instance: %d train + %d test rows -> %@ in %.1f s (train %.1f s); Var(Q) = %.4f; linear map on test: L2-UVP %.2f %% (published %@), cos %.4f",
+        n, testRows, out, total, trainSeconds, varQ, linear.uvp,
+        Instance.published[d].map { String($0) } ?? "none", linear.cos ?? .nan))
   }
 
   /// x ~ P (rows `rows` of stream `s`) and F = T*(x), rounded to float32.

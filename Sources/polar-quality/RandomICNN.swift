@@ -62,16 +62,20 @@ struct RandomICNN: Sendable {
     biases = widths.map { [Double](repeating: 0, count: $0) }
     weights = (1 ..< widths.count).map { k in
       let r = rng(3, k), fanIn = widths[k - 1]
-      return Matrix(rows: fanIn, cols: widths[k], storage: (0 ..< fanIn * widths[k]).map {
-        exp(RandomICNN.logWeightSD * r.normal(UInt64($0))) / Double(fanIn)
-      })
+      return Matrix(
+        rows: fanIn, cols: widths[k],
+        storage: (0 ..< fanIn * widths[k]).map {
+          exp(RandomICNN.logWeightSD * r.normal(UInt64($0))) / Double(fanIn)
+        })
     }
     let r = rng(4, 0), last = widths[widths.count - 1]
     output = (0 ..< last).map { exp(RandomICNN.logWeightSD * r.normal(UInt64($0))) / Double(last) }
-    calibrate(sample, quantiles: widths.indices.map { k in
-      let u = rng(5, k)
-      return (0 ..< widths[k]).map { u.uniform(UInt64($0), in: RandomICNN.quantiles.0, RandomICNN.quantiles.1) }
-    })
+    calibrate(
+      sample,
+      quantiles: widths.indices.map { k in
+        let u = rng(5, k)
+        return (0 ..< widths[k]).map { u.uniform(UInt64($0), in: RandomICNN.quantiles.0, RandomICNN.quantiles.1) }
+      })
   }
 
   /// Scales and shifts every unit, layer by layer (the header's calibration).

@@ -48,8 +48,10 @@ struct ScoreCommand: ParsableCommand {
     let cos = s.cos.map { String(format: "%.6f", $0) } ?? "undefined (the map moves no point)"
     print(String(format: "%@: L2-UVP %.4f %%, cos %@ (%d test points, d = %d)", what, s.uvp, cos, x.count / d, d))
     if let json {
-      let out: [String: Any] = ["test": test, "map": linear ? "linear" : map!, "dataset": linear ? "linear_A, linear_b" : dataset,
-                                "l2_uvp": s.uvp, "cos": s.cos ?? NSNull(), "points": x.count / d, "dim": d, "var_q": varQ]
+      let out: [String: Any] = [
+        "test": test, "map": linear ? "linear" : map!, "dataset": linear ? "linear_A, linear_b" : dataset,
+        "l2_uvp": s.uvp, "cos": s.cos ?? NSNull(), "points": x.count / d, "dim": d, "var_q": varQ,
+      ]
       try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
         .write(to: URL(fileURLWithPath: json))
     }

@@ -26,8 +26,9 @@ struct SuiteCommand: ParsableCommand {
   @Option(help: "Dimensions of the linear closed-form runs, comma-separated (may be empty).")
   var linear = ""
 
-  @Option(name: .customLong("rows-table"),
-          help: "Dimensions of the rows table (runs d<d>-rows<k>, k = 14 to 20), comma-separated (may be empty).")
+  @Option(
+    name: .customLong("rows-table"),
+    help: "Dimensions of the rows table (runs d<d>-rows<k>, k = 14 to 20), comma-separated (may be empty).")
   var rowsTable = ""
 
   @Option(help: "MPI ranks for polar-train apply and evaluate.")
@@ -58,8 +59,10 @@ struct SuiteCommand: ParsableCommand {
         rowsRows.append(try benchmark(d, name: "d\(d)-rows\(k)"))
       }
     }
-    let results: [String: Any] = ["generated": ISO8601DateFormatter().string(from: Date()), "ranks": ranks,
-                                  "benchmark": rows, "linear": linears, "rows_table": rowsRows]
+    let results: [String: Any] = [
+      "generated": ISO8601DateFormatter().string(from: Date()), "ranks": ranks,
+      "benchmark": rows, "linear": linears, "rows_table": rowsRows,
+    ]
     try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
       .write(to: URL(fileURLWithPath: out + "/results.json"))
     print(table(rows, linears))
@@ -83,7 +86,8 @@ struct SuiteCommand: ParsableCommand {
       row["otcfm_uvp"] = p.otcfm
     }
     if let instance = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: data + "/instance.json"))) as? [String: Any],
-       let lin = instance["linear"] as? [String: Any] {
+      let lin = instance["linear"] as? [String: Any]
+    {
       row["linear_uvp"] = lin["uvp"]
       row["linear_cos"] = lin["cos"]
       row["rows"] = instance["rows"]
@@ -109,7 +113,8 @@ struct SuiteCommand: ParsableCommand {
       for key in ["uvp", "cos", "step"] { row[key] = last[key] }
     }
     if let best = try? String(contentsOfFile: run + "/checkpoints/best", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-       let point = curve.first(where: { $0["checkpoint"] as? String == best }) {
+      let point = curve.first(where: { $0["checkpoint"] as? String == best })
+    {
       row["best_checkpoint"] = best
       row["best_uvp"] = point["uvp"]
       row["best_step"] = point["step"]
@@ -121,13 +126,18 @@ struct SuiteCommand: ParsableCommand {
   func cachedScore(d: Int, data: String, run: String, name: String) throws -> MapScore? {
     let cacheDir = run + ".scores", cache = "\(cacheDir)/\(name).json"
     if let bytes = try? Data(contentsOf: URL(fileURLWithPath: cache)),
-       let o = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any], let uvp = o["l2_uvp"] as? Double {
+      let o = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any], let uvp = o["l2_uvp"] as? Double
+    {
       return MapScore(uvp: uvp, cos: o["cos"] as? Double)
     }
     try FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
     let applied = "\(cacheDir)/apply.h5"
-    let status = try Self.mpirun(ranks, polarTrain, ["apply", "--checkpoint", "\(run)/checkpoints/\(name)",
-                                                     "--input", data + "/test.h5", "--output", applied])
+    let status = try Self.mpirun(
+      ranks, polarTrain,
+      [
+        "apply", "--checkpoint", "\(run)/checkpoints/\(name)",
+        "--input", data + "/test.h5", "--output", applied,
+      ])
     guard status == 0 else {
       FileHandle.standardError.write(Data("polar-quality suite: apply failed on \(run)/checkpoints/\(name) (exit \(status))\n".utf8))
       return nil
@@ -167,13 +177,18 @@ struct SuiteCommand: ParsableCommand {
     let widths = [4, 8, 6, 7, 8, 6, 8, 10, 10, 5, 6]
     var lines = [line(["d", "L2-UVP %", "goal", "cos", "wall min", "steps", "status", "linear ours", "published", "MMv1", "OT-CFM"], widths)]
     for r in rows {
-      lines.append(line(["\(r["dim"] as? Int ?? 0)", f(r["uvp"]), f(r["goal_uvp"], "%.2g"), f(r["cos"], "%.4f"), f(r["wall_minutes"], "%.1f"),
-                         (r["step"] as? Int).map(String.init) ?? "-", r["status"] as? String ?? "-", f(r["linear_uvp"], "%.1f"),
-                         f(r["published_linear_uvp"], "%.1f"), f(r["mmv1_uvp"], "%.1f"), f(r["otcfm_uvp"], "%.2f")], widths))
+      lines.append(
+        line(
+          [
+            "\(r["dim"] as? Int ?? 0)", f(r["uvp"]), f(r["goal_uvp"], "%.2g"), f(r["cos"], "%.4f"), f(r["wall_minutes"], "%.1f"),
+            (r["step"] as? Int).map(String.init) ?? "-", r["status"] as? String ?? "-", f(r["linear_uvp"], "%.1f"),
+            f(r["published_linear_uvp"], "%.1f"), f(r["mmv1_uvp"], "%.1f"), f(r["otcfm_uvp"], "%.2f"),
+          ], widths))
     }
     for r in linears {
-      lines.append("linear closed form d = \(r["dim"] as? Int ?? 0): grad u \(f(r["grad_u_error_percent"])) % (goal 1), "
-                     + "M \(f(r["M_error_percent"])) % (goal 2), \(f(r["wall_minutes"], "%.1f")) min")
+      lines.append(
+        "linear closed form d = \(r["dim"] as? Int ?? 0): grad u \(f(r["grad_u_error_percent"])) % (goal 1), "
+          + "M \(f(r["M_error_percent"])) % (goal 2), \(f(r["wall_minutes"], "%.1f")) min")
     }
     return lines.joined(separator: "\n")
   }
@@ -187,9 +202,12 @@ struct SuiteCommand: ParsableCommand {
     }
     var lines = [line(["d", "rows", "L2-UVP %", "best val %", "at step", "steps", "wall min"])]
     for r in rows {
-      lines.append(line(["\(r["dim"] as? Int ?? 0)", (r["rows"] as? Int).map(String.init) ?? "-", f(r["uvp"]), f(r["best_uvp"]),
-                         (r["best_step"] as? Int).map(String.init) ?? "-", (r["step"] as? Int).map(String.init) ?? "-",
-                         f(r["wall_minutes"], "%.1f")]))
+      lines.append(
+        line([
+          "\(r["dim"] as? Int ?? 0)", (r["rows"] as? Int).map(String.init) ?? "-", f(r["uvp"]), f(r["best_uvp"]),
+          (r["best_step"] as? Int).map(String.init) ?? "-", (r["step"] as? Int).map(String.init) ?? "-",
+          f(r["wall_minutes"], "%.1f"),
+        ]))
     }
     return lines.joined(separator: "\n")
   }
@@ -220,8 +238,9 @@ struct SuiteCommand: ParsableCommand {
     var out: [Int: Double] = [:]
     for line in text.split(separator: "\n") {
       guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-            o["stage"] as? String == "potential", o["loss"] != nil,
-            let step = o["step"] as? Int, let time = o["time"] as? Double else { continue }
+        o["stage"] as? String == "potential", o["loss"] != nil,
+        let step = o["step"] as? Int, let time = o["time"] as? Double
+      else { continue }
       out[step] = time
     }
     return out
@@ -233,7 +252,8 @@ struct SuiteCommand: ParsableCommand {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
     return names.compactMap { name -> (String, Int)? in
       guard name.hasPrefix("ckpt-"), name.hasSuffix(".h5"),
-            let step = Int(name.dropLast(3).split(separator: "-").last ?? "") else { return nil }
+        let step = Int(name.dropLast(3).split(separator: "-").last ?? "")
+      else { return nil }
       return (name, step)
     }.sorted { $0.1 == $1.1 ? $0.0 > $1.0 : $0.1 < $1.1 }
   }

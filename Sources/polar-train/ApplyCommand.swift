@@ -107,8 +107,10 @@ struct ApplyCommand: ParsableCommand {
   /// micro-batch by micro-batch (the built-in field too: a row's bytes never depend on the rows
   /// computed with it), as one array per name; a non-finite result names its row (a point too
   /// far out for this model).
-  func evaluate(_ x: Matrix<Float>, f: Matrix<Float>?, field: Field?, rows: Range<Int>, evaluator: PointEvaluator,
-                names: [String]) throws -> [String: [Float]] {
+  func evaluate(
+    _ x: Matrix<Float>, f: Matrix<Float>?, field: Field?, rows: Range<Int>, evaluator: PointEvaluator,
+    names: [String]
+  ) throws -> [String: [Float]] {
     let d = x.cols
     var values = [String: [Float]]()
     for lo in stride(from: 0, to: x.rows, by: Apply.microBatch) {

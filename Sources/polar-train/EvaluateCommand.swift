@@ -43,8 +43,9 @@ struct EvaluateCommand: ParsableCommand {
     }
     let problem = try agreeing(world) { try Problem.make(contents.config, world: world) }
     if world.rank == 0 {
-      let metrics = Evaluation.run(config: contents.config, problem: problem, nets: Networks(contents.config),
-                                   state: contents.state, samples: samples, bridgeSteps: bridgeSteps)
+      let metrics = Evaluation.run(
+        config: contents.config, problem: problem, nets: Networks(contents.config),
+        state: contents.state, samples: samples, bridgeSteps: bridgeSteps)
       if !json { print("polar-train evaluate: \(checkpoint) (stage \(contents.state.stage), step \(contents.state.step))") }
       if let warning = contents.state.dualWarning() { MPIEnvironment.printError("polar-train: warning: \(warning)") }
       print(try jsonText(metrics))

@@ -75,8 +75,9 @@ struct LangevinCommand: ParsableCommand {
     let config = contents.config, state = contents.state, nets = Networks(config), d = config.problem.dim
     let budget = try MemoryBudget.measure(world)
     try agreeing(world) {
-      try checkMemory(MemoryEstimate.langevin(config, particles: particles, ranks: world.size), budget: budget,
-                      command: "langevin", flag: "--particles")
+      try checkMemory(
+        MemoryEstimate.langevin(config, particles: particles, ranks: world.size), budget: budget,
+        command: "langevin", flag: "--particles")
     }
     let problem = try agreeing(world) { () throws -> Problem in
       guard config.inverse.steps > 0 && state.stage == .done else {
@@ -99,8 +100,10 @@ struct LangevinCommand: ParsableCommand {
     var x0 = [Float]()
     let rows = Sampling.rows(total: particles, rank: world.rank, size: world.size)
     let started = Date()
-    let (npf, ula) = try LangevinSampler.run(config: config, problem: problem, nets: nets, state: state, settings: settings,
-                                             rows: rows, recordEvery: record) { k, a, b in
+    let (npf, ula) = try LangevinSampler.run(
+      config: config, problem: problem, nets: nets, state: state, settings: settings,
+      rows: rows, recordEvery: record
+    ) { k, a, b in
       let all = try world.gatherv(a.storage + b.storage, root: 0)
       if k == 0 { x0 = (try world.gatherv(a.storage, root: 0) ?? []).flatMap { $0 } }
       guard let all, let scoring else { return }
@@ -108,8 +111,10 @@ struct LangevinCommand: ParsableCommand {
       let pb = Matrix(rows: particles, cols: d, storage: all.flatMap { $0[$0.count / 2 ..< $0.count] })
       let row = [Double(k)] + scoring.score(pa) + scoring.score(pb)
       trace.append([row[0], row[1], row[3], row[2], row[4]])
-      print(String(format: "langevin %d/%d  LMC-NPF: TV %.3f energy %.4f   ULA: TV %.3f energy %.4f  (%.0f s)",
-                   k, steps, row[1], row[2], row[3], row[4], Date().timeIntervalSince(started)))
+      print(
+        String(
+          format: "langevin %d/%d  LMC-NPF: TV %.3f energy %.4f   ULA: TV %.3f energy %.4f  (%.0f s)",
+          k, steps, row[1], row[2], row[3], row[4], Date().timeIntervalSince(started)))
     }
     // Chains that diverged (a step size too large for f) are an error, not a file of NaNs.
     try agreeing(world) {

@@ -13,8 +13,9 @@ struct PolarTrainCommand: ParsableCommand {
       error, 75 stopped by a signal after a checkpoint.
       """,
     version: "polar-train \(polarTrainVersion)",
-    subcommands: [TrainCommand.self, ApplyCommand.self, SampleCommand.self, LangevinCommand.self, EvaluateCommand.self, ReportCommand.self,
-                  InspectCommand.self, ConfigCommand.self,
-                  DoctorCommand.self])
+    subcommands: [
+      TrainCommand.self, ApplyCommand.self, SampleCommand.self, LangevinCommand.self, EvaluateCommand.self, ReportCommand.self,
+      InspectCommand.self, ConfigCommand.self,
+      DoctorCommand.self,
+    ])
 }
-

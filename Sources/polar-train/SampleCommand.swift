@@ -42,7 +42,10 @@ struct SampleCommand: ParsableCommand {
   @Option(help: "Euler–Maruyama steps of the bridge SDE.")
   var steps: Int = 100
 
-  @Option(help: ArgumentHelp("Levenberg–Marquardt steps from every sample (exact Jacobians of the built-in fields): on |F|^2 for critical, writing x_refined and grad_f_norm_refined; on |F(x) - grad u(y)|^2 for a target file, writing x_refined, residual_refined and M_of_x_refined.", valueName: "STEPS"))
+  @Option(
+    help: ArgumentHelp(
+      "Levenberg–Marquardt steps from every sample (exact Jacobians of the built-in fields): on |F|^2 for critical, writing x_refined and grad_f_norm_refined; on |F(x) - grad u(y)|^2 for a target file, writing x_refined, residual_refined and M_of_x_refined.",
+      valueName: "STEPS"))
   var refine: Int = 0
 
   @Option(help: "Distance within which a (refined, if --refine) sample recovers a known critical point.")
@@ -88,7 +91,9 @@ struct SampleCommand: ParsableCommand {
     let world = Communicator.world
     // Rank 0's resolution of --output, for every rank (ranks with other working directories).
     let output = try sharedOutputPath(self.output, world: world)
-    try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)], runFile: "samples.h5") }
+    try agreeing(world) {
+      try checkOutputFile(output, inputs: [("--checkpoint", checkpoint), ("--target", target == "critical" ? "" : target)], runFile: "samples.h5")
+    }
     let contents = try trainedRun(world)
     let drawn = try draw(contents, world: world)
     try write(drawn, config: contents.config, to: output, world: world)
@@ -115,8 +120,9 @@ struct SampleCommand: ParsableCommand {
     let budget = try MemoryBudget.measure(world)
     func checkSamples(_ count: Int, flag: String) throws {
       try agreeing(world) {
-        try checkMemory(MemoryEstimate.sampling(config, count: count, ranks: world.size, refine: refine > 0), budget: budget,
-                        command: "sample", flag: flag)
+        try checkMemory(
+          MemoryEstimate.sampling(config, count: count, ranks: world.size, refine: refine > 0), budget: budget,
+          command: "sample", flag: flag)
       }
     }
     let count = self.count ?? 4096, perPoint = self.perPoint ?? 1
@@ -130,8 +136,10 @@ struct SampleCommand: ParsableCommand {
     } else {
       try agreeReadable(target, .data, what: "--target", world: world)
       targets = try agreeing(world) {
-        try PointsFile.read(target, dataset: "y", dim: d, world: world, budget: budget, rows: { 0 ..< $0 },
-                            estimate: { MemoryEstimate.wholeDataset(rows: $0, cols: d) }).values
+        try PointsFile.read(
+          target, dataset: "y", dim: d, world: world, budget: budget, rows: { 0 ..< $0 },
+          estimate: { MemoryEstimate.wholeDataset(rows: $0, cols: d) }
+        ).values
       }
       // rows x --per-point samples: checked (saturating) before the product below is formed.
       try checkSamples(product(targets.rows, perPoint), flag: "--per-point")
@@ -139,35 +147,45 @@ struct SampleCommand: ParsableCommand {
     }
     let total = targets.rows * perTarget
     let rows = Sampling.rows(total: total, rank: world.rank, size: world.size)
-    let x = Sampling.draw(config: config, nets: nets, state: state, targets: targets, perPoint: perTarget,
-                          rows: rows, steps: steps)
-    var drawn = Drawn(targets: targets, perTarget: perTarget, rows: rows, x: x, targetRow: rows.map { Int64($0 / perTarget) },
-                      field: problem.field)
+    let x = Sampling.draw(
+      config: config, nets: nets, state: state, targets: targets, perPoint: perTarget,
+      rows: rows, steps: steps)
+    var drawn = Drawn(
+      targets: targets, perTarget: perTarget, rows: rows, x: x, targetRow: rows.map { Int64($0 / perTarget) },
+      field: problem.field)
     drawn.m = Sampling.mapAt(x, config: config, nets: nets, state: state, field: problem.field)
     drawn.fNorm = problem.field.map { field in
       let f = field(x)
       return (0 ..< x.rows).map { r in (0 ..< d).reduce(Float(0)) { $0 + f[r, $1] * f[r, $1] }.squareRoot() }
     }
     if refine > 0 && problem.field == nil {
-      throw CommandFailure(status: 3, message: "sample --refine: the field of this run is a file; F is known only at its samples",
-                           printed: false)
+      throw CommandFailure(
+        status: 3, message: "sample --refine: the field of this run is a file; F is known only at its samples",
+        printed: false)
     }
     // The goal of the refinement: F(x) = 0 for critical points (grad u(y*) = 0 exactly), else
     // F(x) = grad u(y), i.e. M(x) = y.
-    let goal: Matrix<Double>? = target == "critical" || refine == 0 ? nil : {
-      let y = Matrix<Float>(rows: rows.count, cols: d, storage: drawn.targetRow.flatMap { targets.row(Int($0)) })
-      let g = nets.potential.valueAndGradient(state.params(.potential), y).grad
-      return Matrix(rows: g.rows, cols: d, storage: g.storage.map(Double.init))
-    }()
+    let goal: Matrix<Double>? =
+      target == "critical" || refine == 0
+      ? nil
+      : {
+        let y = Matrix<Float>(rows: rows.count, cols: d, storage: drawn.targetRow.flatMap { targets.row(Int($0)) })
+        let g = nets.potential.valueAndGradient(state.params(.potential), y).grad
+        return Matrix(rows: g.rows, cols: d, storage: g.storage.map(Double.init))
+      }()
     drawn.goal = goal
-    drawn.refined = refine > 0 ? problem.field.map { field in
-      refineRoots(Matrix(rows: x.rows, cols: d, storage: x.storage.map(Double.init)), steps: refine,
-                  field: { field($0) }, jacobian: { field.jacobian(at: $0) }, goal: goal)
-    } : nil
+    drawn.refined =
+      refine > 0
+      ? problem.field.map { field in
+        refineRoots(
+          Matrix(rows: x.rows, cols: d, storage: x.storage.map(Double.init)), steps: refine,
+          field: { field($0) }, jacobian: { field.jacobian(at: $0) }, goal: goal)
+      } : nil
     drawn.refinedM = drawn.refined.flatMap { r -> Matrix<Float>? in
       guard goal != nil else { return nil }
-      return Sampling.mapAt(Matrix(rows: r.x.rows, cols: d, storage: r.x.storage.map(Float.init)), config: config,
-                            nets: nets, state: state, field: problem.field)
+      return Sampling.mapAt(
+        Matrix(rows: r.x.rows, cols: d, storage: r.x.storage.map(Float.init)), config: config,
+        nets: nets, state: state, field: problem.field)
     }
     return drawn
   }
@@ -231,7 +249,8 @@ struct SampleCommand: ParsableCommand {
     let allF = try gathered((s.fNorm ?? []).map(Double.init))
     let allRefined = try gathered(s.refined?.after ?? [])
     // Known critical points (2-D toy fields on a box): which ones the samples reach.
-    let known: [[Double]]? = target == "critical" && config.problem.reference == .uniform
+    let known: [[Double]]? =
+      target == "critical" && config.problem.reference == .uniform
       ? s.field?.criticalPoints(lo: config.problem.box[0], hi: config.problem.box[1]) : nil
     let positions = s.refined?.x.storage ?? s.x.storage.map(Double.init)
     let allPositions = known == nil ? [] : try gathered(positions)
@@ -249,8 +268,9 @@ struct SampleCommand: ParsableCommand {
     }
     if let known, !known.isEmpty {
       let hits = Sampling.recovery(known: known, samples: allPositions, dim: d, tolerance: tolerance)
-      print("  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "
-              + "\(hits.filter { $0 > 0 }.count) of \(known.count); samples per point: \(hits)")
+      print(
+        "  known critical points recovered within \(tolerance)\(refine > 0 ? " after refinement" : ""): "
+          + "\(hits.filter { $0 > 0 }.count) of \(known.count); samples per point: \(hits)")
     }
   }
 }

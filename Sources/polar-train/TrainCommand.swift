@@ -39,7 +39,10 @@ struct TrainCommand: ParsableCommand {
   @Option(name: .customLong("set"), help: ArgumentHelp("Override a key: section.key=value (repeatable).", valueName: "key=value"))
   var overrides: [String] = []
 
-  @Option(help: ArgumentHelp("Continue from a checkpoint: auto (the newest intact one in the run's checkpoint directory, or a fresh start) or a checkpoint file.", valueName: "auto|PATH"))
+  @Option(
+    help: ArgumentHelp(
+      "Continue from a checkpoint: auto (the newest intact one in the run's checkpoint directory, or a fresh start) or a checkpoint file.",
+      valueName: "auto|PATH"))
   var resume: String?
 
   @Flag(help: "Replace an existing run directory: only a polar-train run directory (its marker .polar-train-run), and only the run's own files.")
@@ -92,21 +95,24 @@ struct TrainCommand: ParsableCommand {
         let changed = try agreeing(world) { () throws -> [String] in
           let changed = try cfg.checkResumable(from: contents.config, path: found.path)
           if contents.state.stage == .done && !changed.isEmpty {
-            throw ConfigError(source: found.path, key: "",
-                              message: "the run finished (stage done) with other settings than now asked for (\(changed.joined(separator: ", "))); "
-                                + "a finished run cannot be continued with them: train a new run (another --output, "
-                                + "with --resume PATH of one of its earlier checkpoints to start from it)")
+            throw ConfigError(
+              source: found.path, key: "",
+              message: "the run finished (stage done) with other settings than now asked for (\(changed.joined(separator: ", "))); "
+                + "a finished run cannot be continued with them: train a new run (another --output, "
+                + "with --resume PATH of one of its earlier checkpoints to start from it)")
           }
           return changed
         }
         if world.rank == 0 {
-          print("resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
-                  + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
+          print(
+            "resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
+              + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
           if contents.state.stage == .done {
             print("the run has already finished training: nothing to train; the steps after training follow")
           } else if !changed.isEmpty {
-            print("warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "
-                    + changed.joined(separator: ", "))
+            print(
+              "warning: settings differ from the checkpoint's, so the run will not match an uninterrupted one: "
+                + changed.joined(separator: ", "))
           }
         }
         saved = contents
@@ -122,11 +128,13 @@ struct TrainCommand: ParsableCommand {
     let trainer = Trainer(config: cfg, problem: problem, world: world, run: runDir, state: saved?.state)
     trainer.verbose = !quiet
     if world.rank == 0 {
-      print("polar-train train: field \(cfg.problem.field), d = \(cfg.problem.dim), rho \(cfg.problem.reference), "
-              + "\(world.size) rank(s), \(cfg.parallel.reduction) reduction; run directory \(runDir.path) (run \(runDir.marker.runID))")
-      print("  networks: potential \(trainer.nets.potential.parameterCount) parameters, amortizer "
-              + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : "")
-              + (cfg.inverse.steps > 0 ? ", inverse \(trainer.nets.inverse.parameterCount)" : ""))
+      print(
+        "polar-train train: field \(cfg.problem.field), d = \(cfg.problem.dim), rho \(cfg.problem.reference), "
+          + "\(world.size) rank(s), \(cfg.parallel.reduction) reduction; run directory \(runDir.path) (run \(runDir.marker.runID))")
+      print(
+        "  networks: potential \(trainer.nets.potential.parameterCount) parameters, amortizer "
+          + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : "")
+          + (cfg.inverse.steps > 0 ? ", inverse \(trainer.nets.inverse.parameterCount)" : ""))
     }
     do {
       try trainer.train()
@@ -144,8 +152,9 @@ struct TrainCommand: ParsableCommand {
     }
     let json = try agreeing(world) { () throws -> String in
       guard world.rank == 0 else { return "" }
-      let metrics = Evaluation.run(config: cfg, problem: problem, nets: trainer.nets, state: trainer.state,
-                                   samples: cfg.train.evalSamples)
+      let metrics = Evaluation.run(
+        config: cfg, problem: problem, nets: trainer.nets, state: trainer.state,
+        samples: cfg.train.evalSamples)
       let json = try jsonText(metrics)
       try writeFileAtomically(runDir.path + "/report/metrics.json", json)
       return json
@@ -165,15 +174,19 @@ struct TrainCommand: ParsableCommand {
   /// `sample` into RUN/samples.h5, `langevin` into RUN/langevin.h5, then `report`.
   func afterTraining(_ cfg: Config, run output: String, checkpoint latest: String, world: Communicator) throws {
     if cfg.sample.count > 0 {
-      try SampleCommand.parse(["--checkpoint", latest, "--count", "\(cfg.sample.count)", "--refine", "\(cfg.sample.refine)",
-                               "--output", output + "/samples.h5"]).run()
+      try SampleCommand.parse([
+        "--checkpoint", latest, "--count", "\(cfg.sample.count)", "--refine", "\(cfg.sample.refine)",
+        "--output", output + "/samples.h5",
+      ]).run()
     }
     if cfg.langevin.steps > 0 {
       let l = cfg.langevin
-      var args = ["--checkpoint", latest, "--output", output + "/langevin.h5", "--steps", "\(l.steps)",
-                  "--particles", "\(l.particles)", "--step-size", "\(l.stepSize)", "--beta", "\(l.beta)",
-                  "--every", "\(l.every)", "--inner", "\(l.inner)", "--inner-step-size", "\(l.innerStepSize)",
-                  "--record", "\(max(1, l.steps / 20))"]
+      var args = [
+        "--checkpoint", latest, "--output", output + "/langevin.h5", "--steps", "\(l.steps)",
+        "--particles", "\(l.particles)", "--step-size", "\(l.stepSize)", "--beta", "\(l.beta)",
+        "--every", "\(l.every)", "--inner", "\(l.inner)", "--inner-step-size", "\(l.innerStepSize)",
+        "--record", "\(max(1, l.steps / 20))",
+      ]
       if !l.start.isEmpty { args += ["--start", l.start.map { "\($0)" }.joined(separator: ",")] }
       try LangevinCommand.parse(args).run()
     }

@@ -50,7 +50,7 @@ MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { 
   } catch let error as ValidationError {
     if world.rank == 0 { MPIEnvironment.printError("polar-train: \(error)") }
     return 2
-  } catch where PolarTrainCommand.exitCode(for: error) == .success {
+  } catch  where PolarTrainCommand.exitCode(for: error) == .success {
     // `polar-train` alone or with --help on a command group: help, on rank 0.
     if world.rank == 0 { print(PolarTrainCommand.fullMessage(for: error)) }
     return 0

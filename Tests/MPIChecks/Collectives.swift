@@ -14,8 +14,10 @@ func checkCollectives(_ world: Communicator) throws {
   try checkErrors(world)
 }
 
-func checkType<T: MPIScalar & Numeric & Comparable>(_ world: Communicator, _ name: String,
-                                                   _ make: (Int) -> T) throws {
+func checkType<T: MPIScalar & Numeric & Comparable>(
+  _ world: Communicator, _ name: String,
+  _ make: (Int) -> T
+) throws {
   let (rank, size) = (world.rank, world.size)
   let n = 17
   let mine = (0 ..< n).map { value(rank, $0, make) }

@@ -40,14 +40,17 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
       // Float contributions take an integer-only path: the same bits as the same values summed
       // as Doubles and rounded to Float.
       let viaDouble = try exact(world, mine.map { all[$0].map { Double(Float($0)) } }).map { Float($0) }
-      try expect(forward.map { Float($0).bitPattern } == viaDouble.map(\.bitPattern),
-                 "float path differs from the double path at \(zip(forward, viaDouble).enumerated().first { Float($0.1.0) != $0.1.1 }.map { "\($0.0): \($0.1)" } ?? "?")")
+      try expect(
+        forward.map { Float($0).bitPattern } == viaDouble.map(\.bitPattern),
+        "float path differs from the double path at \(zip(forward, viaDouble).enumerated().first { Float($0.1.0) != $0.1.1 }.map { "\($0.0): \($0.1)" } ?? "?")"
+      )
       // Against a Double-accumulated reference, to Float rounding.
       for i in 0 ..< n {
         let terms = all.map { Double(Float($0[i])) }
         let ref = terms.reduce(0, +), scale = terms.reduce(0) { $0 + abs($1) }
-        try expect(abs(forward[i] - ref) <= 0x1p-24 * abs(ref) + 0x1p-40 * scale,
-                   "float exact sum[\(i)] = \(forward[i]), reference \(ref)")
+        try expect(
+          abs(forward[i] - ref) <= 0x1p-24 * abs(ref) + 0x1p-40 * scale,
+          "float exact sum[\(i)] = \(forward[i]), reference \(ref)")
       }
     } else {
       forward = try exact(world, mine.map { all[$0] })
@@ -59,8 +62,9 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
         try expect(abs(forward[i] - ref) <= 0x1p-52 * abs(ref) + 0x1p-48 * scale, "double exact sum[\(i)] = \(forward[i]), reference \(ref)")
       }
     }
-    try expect(forward.map(\.bitPattern) == backward.map(\.bitPattern),
-               "\(type): order of contributions changed the bytes")
+    try expect(
+      forward.map(\.bitPattern) == backward.map(\.bitPattern),
+      "\(type): order of contributions changed the bytes")
   }
   try checkExactSumAllocations(world)
   // Single-buffer form: rank r contributes (r + 1) * 0.1 everywhere.
@@ -69,9 +73,11 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
   let expected = Float((1 ... world.size).reduce(0.0) { $0 + Double(Float($1) * 0.1) })
   try expect(v.allSatisfy { $0 == expected }, "in-place exact sum \(v) vs \(expected)")
   // Non-finite values.
-  var special: [Double] = [world.rank == 0 ? .nan : 1, world.rank == 0 ? .infinity : 2,
-                           world.rank == 0 ? .infinity : (world.size > 1 && world.rank == 1 ? -.infinity : 3),
-                           0]
+  var special: [Double] = [
+    world.rank == 0 ? .nan : 1, world.rank == 0 ? .infinity : 2,
+    world.rank == 0 ? .infinity : (world.size > 1 && world.rank == 1 ? -.infinity : 3),
+    0,
+  ]
   try world.exactSum(&special)
   try expect(special[0].isNaN && special[1] == .infinity && special[3] == 0, "exact sum NaN/Inf \(special)")
   try expect(world.size > 1 ? special[2].isNaN : special[2] == .infinity, "exact sum +Inf with -Inf \(special)")
@@ -82,8 +88,9 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
   var specialF: [Float] = [last ? .nan : 1, last ? .infinity : 2, 0.5, 0, last ? -.infinity : 0.25]
   try world.exactSum(&specialF)
   let finite = Float(Double(world.size) * 0.5)
-  try expect(specialF[0].isNaN && specialF[1] == .infinity && specialF[2] == finite && specialF[3] == 0
-             && specialF[4] == -.infinity, "Float exact sum with NaN/Inf \(specialF)")
+  try expect(
+    specialF[0].isNaN && specialF[1] == .infinity && specialF[2] == finite && specialF[3] == 0
+      && specialF[4] == -.infinity, "Float exact sum with NaN/Inf \(specialF)")
   var plain: [Float] = [1, 2, 0.5]
   try world.exactSum(&plain)
   try expect(plain == [Float(world.size), Float(2 * world.size), finite], "Float exact sum without non-finite \(plain)")
@@ -125,8 +132,10 @@ func exactSumTiming(_ world: Communicator, _ args: [String]) throws {
   }
   if world.rank == 0 {
     print("allocations per exact sum: \(allocations.prefix(3)) ... \(allocations.suffix(3))")
-    print(String(format: "exact %.3f ms fast %.3f ms (K %d N %d, %d ranks)", exact.sorted()[reps / 2] * 1e3,
-                 fast.sorted()[reps / 2] * 1e3, k, n, world.size))
+    print(
+      String(
+        format: "exact %.3f ms fast %.3f ms (K %d N %d, %d ranks)", exact.sorted()[reps / 2] * 1e3,
+        fast.sorted()[reps / 2] * 1e3, k, n, world.size))
   }
 }
 
@@ -154,6 +163,7 @@ func checkExactSumAllocations(_ world: Communicator) throws {
   // After two warm-up rounds; Open MPI's own count varies by one now and then on 4 ranks, so the
   // fewest of each: one allocation of ours per sum would show.
   let ours = own.dropFirst(2).min()!, theirs = mpi.dropFirst(2).min()!
-  try expect(ours <= theirs && (world.size > 1 || own.dropFirst(2).allSatisfy { $0 == 0 }),
-             "exact sum allocations \(own) against the all-reduces' own \(mpi)")
+  try expect(
+    ours <= theirs && (world.size > 1 || own.dropFirst(2).allSatisfy { $0 == 0 }),
+    "exact sum allocations \(own) against the all-reduces' own \(mpi)")
 }

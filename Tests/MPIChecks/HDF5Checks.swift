@@ -35,8 +35,9 @@ func hdf5Write(_ world: Communicator, _ args: [String]) throws {
   let ri = try ind.write(mine, selection: .rows(block, trailing: [cols]), transfer: .independent)
   try expect(!ri.stayedCollective, "independent write reported collective: \(ri)")
   let rc = try ind.write(mine.map { Float($0) }, selection: .rows(block, trailing: [cols]))
-  try expect(!rc.stayedCollective && rc.globalNoCollectiveCause != 0,
-             "converting write reported collective: \(rc)")
+  try expect(
+    !rc.stayedCollective && rc.globalNoCollectiveCause != 0,
+    "converting write reported collective: \(rc)")
   try file.setAttribute("writers", Int64(world.size))
   try ds.setAttribute("description", "uneven row blocks, x[i][j] = 1000 i + j + 1/4")
   try file.close()

@@ -31,8 +31,9 @@ struct RoundTripTests {
     #expect(try g.dataset("g/i64").read(as: Int64.self) == (0 ..< 12).map { Int64($0) << 40 })
     #expect(try g.dataset("g/u8").read(as: UInt8.self) == (0 ..< 12).map { UInt8($0 * 20) })
     #expect(try g.dataset("h").read(as: Double.self) == [-1, -1, -1, 1, 2, 3, 4, 5, 6, -1, -1, -1])
-    #expect(try g.dataset("h").read(as: Double.self, selection: .hyperslab(start: [1, 1], count: [2, 2]))
-      == [2, 3, 5, 6])
+    #expect(
+      try g.dataset("h").read(as: Double.self, selection: .hyperslab(start: [1, 1], count: [2, 2]))
+        == [2, 3, 5, 6])
     // float widths convert into each other (field files may be float32 or float64)
     #expect(try g.dataset("f32").read(as: Double.self) == (0 ..< 12).map { Double($0) * 0.5 })
     #expect(try g.group("g").memberNames() == ["i32", "i64", "u8"])

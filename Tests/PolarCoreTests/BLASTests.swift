@@ -2,8 +2,10 @@ import PolarCore
 import Testing
 
 /// C = alpha op(A) op(B) + beta C by a plain triple loop, in Double.
-func naiveGemm(_ a: Matrix<Double>, _ ta: Bool, _ b: Matrix<Double>, _ tb: Bool,
-               alpha: Double, beta: Double, _ c: Matrix<Double>) -> Matrix<Double> {
+func naiveGemm(
+  _ a: Matrix<Double>, _ ta: Bool, _ b: Matrix<Double>, _ tb: Bool,
+  alpha: Double, beta: Double, _ c: Matrix<Double>
+) -> Matrix<Double> {
   let opA = ta ? a.transposed : a, opB = tb ? b.transposed : b
   var out = c
   for i in 0 ..< opA.rows {
@@ -23,8 +25,9 @@ func randomMatrix(_ r: Int, _ c: Int, stream: UInt64) -> Matrix<Double> {
 
 @Suite("Matrix and BLAS")
 struct BLASTests {
-  @Test("gemm, all four transpose variants, against a naive triple loop in Double",
-        arguments: [(false, false), (true, false), (false, true), (true, true)])
+  @Test(
+    "gemm, all four transpose variants, against a naive triple loop in Double",
+    arguments: [(false, false), (true, false), (false, true), (true, true)])
   func gemmVariants(ta: Bool, tb: Bool) {
     for (m, n, k) in [(1, 1, 1), (5, 3, 7), (17, 9, 4), (64, 33, 65)] {
       let a = randomMatrix(ta ? k : m, ta ? m : k, stream: 1)

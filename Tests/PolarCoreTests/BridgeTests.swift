@@ -14,8 +14,9 @@ struct BridgeTests {
       zip(net.forward(p, xt: xt, t: t, x0: x0).y.storage, w).reduce(0) { $0 + $1.0 * $1.1 }
     }
     var grad = [Double](repeating: 0, count: net.parameterCount)
-    let dxt = net.backward(params, net.forward(params, xt: xt, t: t, x0: x0), dv: Matrix(rows: 5, cols: 2, storage: w),
-                           grad: &grad, inputGradient: true)!
+    let dxt = net.backward(
+      params, net.forward(params, xt: xt, t: t, x0: x0), dv: Matrix(rows: 5, cols: 2, storage: w),
+      grad: &grad, inputGradient: true)!
     #expect(relativeError(grad, finiteDifference(params) { loss($0, xt) }) < 1e-6)
     let fd = finiteDifference(xt.storage) { loss(params, Matrix(rows: 5, cols: 2, storage: $0)) }
     #expect(relativeError(dxt.storage, fd) < 1e-6)

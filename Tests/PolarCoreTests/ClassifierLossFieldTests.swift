@@ -30,7 +30,8 @@ struct ClassifierLossTests {
   func finiteDifferences(hidden: Int) {
     let f = syntheticLoss(hidden: hidden, seed: 11)
     #expect(f.dim == 64 * hidden + hidden + hidden * 10 + 10)
-    let points = (0 ..< 3).map { uniformVector(f.dim, seed: UInt64(20 + $0), scale: 1) }
+    let points =
+      (0 ..< 3).map { uniformVector(f.dim, seed: UInt64(20 + $0), scale: 1) }
       + [uniformVector(f.dim, seed: 30, scale: 3)]
     for w in points {
       let fd = finiteDifference(w, step: 1e-5) { f.loss($0) }
@@ -127,8 +128,9 @@ struct ClassifierLossTests {
   @Test("timing: gradients for m = 1024 in Float (prints the best of 5, thread CPU time)")
   func timing() {
     let f = syntheticLoss(hidden: 3, seed: 15)
-    let w = Matrix<Float>(rows: 1024, cols: f.dim,
-                          storage: uniformVector(1024 * f.dim, seed: 70, scale: 1).map { Float($0) })
+    let w = Matrix<Float>(
+      rows: 1024, cols: f.dim,
+      storage: uniformVector(1024 * f.dim, seed: 70, scale: 1).map { Float($0) })
     var best = Double.infinity, check: Float = 0
     for _ in 0 ..< 5 {
       let t0 = threadCPUSeconds()
@@ -148,4 +150,3 @@ struct ClassifierLossTests {
     #expect(best < 0.1, "\(best) s")
   }
 }
-

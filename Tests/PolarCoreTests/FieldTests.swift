@@ -38,8 +38,10 @@ struct FieldTests {
       let field = Field(dim: 2, kind: .toy(t))
       for p in [[0.7, -1.3], [2.2, 2.9], [-3.1, 0.4]] {
         let h = 1e-6
-        let fd = [(field.potential(at: [p[0] + h, p[1]])! - field.potential(at: [p[0] - h, p[1]])!) / (2 * h),
-                  (field.potential(at: [p[0], p[1] + h])! - field.potential(at: [p[0], p[1] - h])!) / (2 * h)]
+        let fd = [
+          (field.potential(at: [p[0] + h, p[1]])! - field.potential(at: [p[0] - h, p[1]])!) / (2 * h),
+          (field.potential(at: [p[0], p[1] + h])! - field.potential(at: [p[0], p[1] - h])!) / (2 * h),
+        ]
         #expect(relativeError(field(Matrix([p])).row(0), fd) < 1e-7, "\(t) at \(p)")
       }
     }
@@ -116,7 +118,9 @@ struct CriticalPointTests {
     // Grid search: every start that converges lands on a listed point.
     let n = 31
     var starts = Matrix<Double>(rows: n * n, cols: 2)
-    for i in 0 ..< n { for j in 0 ..< n { starts[i * n + j, 0] = -5 + 10 * Double(i) / Double(n - 1); starts[i * n + j, 1] = -5 + 10 * Double(j) / Double(n - 1) } }
+    for i in 0 ..< n {
+      for j in 0 ..< n { starts[i * n + j, 0] = -5 + 10 * Double(i) / Double(n - 1); starts[i * n + j, 1] = -5 + 10 * Double(j) / Double(n - 1) }
+    }
     let refined = refineRoots(starts, steps: 60, field: { field($0) }, jacobian: { field.jacobian(at: $0) })
     for r in 0 ..< n * n where refined.after[r] < 1e-10 {
       let p = refined.x.row(r)

@@ -11,8 +11,9 @@ struct ICNNEvaluatorTests {
     return p
   }
 
-  @Test("u and grad u equal ICNN.valueAndGradient in Double (ranks 0-2, every activation, uneven widths)",
-        arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
+  @Test(
+    "u and grad u equal ICNN.valueAndGradient in Double (ranks 0-2, every activation, uneven widths)",
+    arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
   func matchesLayerByLayer(activation: Activation) {
     for (dim, hidden, rank) in [(2, [5, 7, 3], 1), (3, [4], 0), (4, [6, 6], 2), (1, [3, 2, 4, 5], 1)] {
       let net = ICNN(dim: dim, hidden: hidden, rank: rank, activation: activation)
@@ -36,8 +37,9 @@ struct ICNNEvaluatorTests {
     }
   }
 
-  @Test("sum_rows d_theta u equals ICNN.backward with du = 1 in Double, accumulated onto grad",
-        arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
+  @Test(
+    "sum_rows d_theta u equals ICNN.backward with du = 1 in Double, accumulated onto grad",
+    arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
   func parameterGradient(activation: Activation) {
     for (dim, hidden, rank) in [(2, [5, 7, 3], 1), (3, [4], 0), (4, [6, 6], 2), (1, [3, 2, 4, 5], 1)] {
       let net = ICNN(dim: dim, hidden: hidden, rank: rank, activation: activation)
@@ -58,8 +60,9 @@ struct ICNNEvaluatorTests {
         }
         for i in 0 ..< rows { #expect(abs(u[i] - tape.u[i]) <= 1e-12 * max(1, abs(u[i])), "u row \(i)") }
         for i in 0 ..< net.parameterCount {
-          #expect(abs(got[i] - expected[i]) <= 1e-11 * max(1, abs(expected[i])),
-                  "dim \(dim) rank \(rank) parameter \(i) (\(net.layout.blocks.first { $0.range.contains(i) }?.name ?? "?")): \(got[i]) vs \(expected[i])")
+          #expect(
+            abs(got[i] - expected[i]) <= 1e-11 * max(1, abs(expected[i])),
+            "dim \(dim) rank \(rank) parameter \(i) (\(net.layout.blocks.first { $0.range.contains(i) }?.name ?? "?")): \(got[i]) vs \(expected[i])")
         }
       }
     }

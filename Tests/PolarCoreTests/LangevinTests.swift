@@ -5,8 +5,9 @@ import Testing
 struct LangevinTests {
   @Test("grid reference of exp(-|x|^2 / 2) on [-6, 6]^2: mean 0, variance 1 per coordinate")
   func gridReference() {
-    let x = Langevin.gridReference(potential: { ($0 * $0 + $1 * $1) / 2 }, beta: 1, lo: -6, hi: 6, cells: 400, count: 20000,
-                                   rng: CounterRNG(seed: 1, stream: 2))
+    let x = Langevin.gridReference(
+      potential: { ($0 * $0 + $1 * $1) / 2 }, beta: 1, lo: -6, hi: 6, cells: 400, count: 20000,
+      rng: CounterRNG(seed: 1, stream: 2))
     for j in 0 ..< 2 {
       let v = (0 ..< x.rows).map { x[$0, j] }
       let mean = v.reduce(0, +) / Double(v.count)
@@ -14,8 +15,9 @@ struct LangevinTests {
       #expect(abs(mean) < 0.03 && abs(variance - 1) < 0.04, "coordinate \(j): mean \(mean), variance \(variance)")
     }
     // beta = 4 narrows it to variance 1/4.
-    let y = Langevin.gridReference(potential: { ($0 * $0 + $1 * $1) / 2 }, beta: 4, lo: -6, hi: 6, cells: 400, count: 20000,
-                                   rng: CounterRNG(seed: 1, stream: 3))
+    let y = Langevin.gridReference(
+      potential: { ($0 * $0 + $1 * $1) / 2 }, beta: 4, lo: -6, hi: 6, cells: 400, count: 20000,
+      rng: CounterRNG(seed: 1, stream: 3))
     let v = (0 ..< y.rows).map { y[$0, 0] * y[$0, 0] }.reduce(0, +) / Double(y.rows)
     #expect(abs(v - 0.25) < 0.01, "\(v)")
   }

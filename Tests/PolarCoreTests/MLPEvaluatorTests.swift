@@ -3,8 +3,9 @@ import Testing
 
 @Suite("MLPEvaluator")
 struct MLPEvaluatorTests {
-  @Test("Y and the parameter gradient equal MLP.forward/backward in Double (residual or not, every activation)",
-        arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
+  @Test(
+    "Y and the parameter gradient equal MLP.forward/backward in Double (residual or not, every activation)",
+    arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
   func matchesMLP(activation: Activation) {
     for (input, output, hidden, residual) in [(3, 3, [5, 4], true), (2, 4, [6], false), (4, 4, [3, 7, 5], false)] {
       let net = MLP(input: input, output: output, hidden: hidden, activation: activation, residual: residual)

@@ -37,8 +37,9 @@ struct NetworkGradientTests {
         zip(net(p, x).storage, w).reduce(0) { $0 + $1.0 * $1.1 }
       }
       var grad = [Double](repeating: 0, count: net.parameterCount)
-      let dX = net.backward(params, net.forward(params, x), dy: Matrix(rows: 4, cols: 3, storage: w),
-                            grad: &grad, inputGradient: true)!
+      let dX = net.backward(
+        params, net.forward(params, x), dy: Matrix(rows: 4, cols: 3, storage: w),
+        grad: &grad, inputGradient: true)!
       #expect(relativeError(grad, finiteDifference(params) { loss($0, x) }) < 1e-6, "\(act) parameters")
       let fdX = finiteDifference(x.storage) { loss(params, Matrix(rows: 4, cols: 3, storage: $0)) }
       #expect(relativeError(dX.storage, fdX) < 1e-6, "\(act) input")

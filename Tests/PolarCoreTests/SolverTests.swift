@@ -10,8 +10,9 @@ struct SolverTests {
     let b = [0.5, -1, 0.25]
     let y = randomBatch(64, 3, seed: 51, scale: 3)
     let potential = quadraticPotential(q, b)
-    let result = solveConjugate(y: y, start: y, config: ConjugateSolverConfig(maxIterations: 50, tolerance: 1e-10),
-                                potential: potential)
+    let result = solveConjugate(
+      y: y, start: y, config: ConjugateSolverConfig(maxIterations: 50, tolerance: 1e-10),
+      potential: potential)
     let qInv = symmetricFunction(q) { 1 / $0 }
     var yb = y
     for r in 0 ..< 64 { for j in 0 ..< 3 { yb[r, j] -= b[j] } }

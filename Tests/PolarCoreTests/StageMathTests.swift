@@ -66,8 +66,9 @@ struct StageMathTests {
         x1.storage.withUnsafeBufferPointer { b in
           z.withUnsafeMutableBufferPointer { zp in
             target.withUnsafeMutableBufferPointer { tp in
-              net.trainingRow(x0: a.baseAddress! + 2 * r, x1: b.baseAddress! + 2 * r, t: t[r], sigma: sigma, eps: { eps[r, $0] },
-                              input: zp.baseAddress! + r * width, target: tp.baseAddress! + 2 * r)
+              net.trainingRow(
+                x0: a.baseAddress! + 2 * r, x1: b.baseAddress! + 2 * r, t: t[r], sigma: sigma, eps: { eps[r, $0] },
+                input: zp.baseAddress! + r * width, target: tp.baseAddress! + 2 * r)
             }
           }
         }

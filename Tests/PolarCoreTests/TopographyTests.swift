@@ -7,10 +7,12 @@ struct TopographyTests {
   /// z = sin(2 x) cos(3 y) + x y sampled on a rows x cols grid over [-1, 1]^2 (row 0 at y = 1).
   static func grid(rows: Int, cols: Int) -> [Double] {
     var z = [Double]()
-    for i in 0 ..< rows { for j in 0 ..< cols {
-      let x = -1 + 2 * Double(j) / Double(cols - 1), y = 1 - 2 * Double(i) / Double(rows - 1)
-      z.append(100 * (Double.sin(2 * x) * Double.cos(3 * y) + x * y) + 250)
-    } }
+    for i in 0 ..< rows {
+      for j in 0 ..< cols {
+        let x = -1 + 2 * Double(j) / Double(cols - 1), y = 1 - 2 * Double(i) / Double(rows - 1)
+        z.append(100 * (Double.sin(2 * x) * Double.cos(3 * y) + x * y) + 250)
+      }
+    }
     return z
   }
 
@@ -52,10 +54,12 @@ struct TopographyTests {
     for sigma in [0.0, 2.0] {
       let t = Topography(elevation: z, rows: rows, cols: cols, smoothing: sigma)
       var s = 0.0
-      for i in 0 ..< rows { for j in 0 ..< cols {
-        let g = t.gradient(t.xOf(column: Double(j)), t.yOf(row: Double(i)))
-        s += g.0 * g.0 + g.1 * g.1
-      } }
+      for i in 0 ..< rows {
+        for j in 0 ..< cols {
+          let g = t.gradient(t.xOf(column: Double(j)), t.yOf(row: Double(i)))
+          s += g.0 * g.0 + g.1 * g.1
+        }
+      }
       #expect(abs((s / Double(rows * cols)).squareRoot() - 1) < 1e-9)
     }
     let raw = Topography(elevation: z, rows: rows, cols: cols, smoothing: 0)

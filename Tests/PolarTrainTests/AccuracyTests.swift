@@ -19,8 +19,9 @@ struct AccuracyTests {
     #expect(m["M_error", default: .nan] < 0.05, "M (implicit) vs truth: \(m["M_error", default: .nan])")
     #expect(m["reconstruction_error", default: .nan] < 0.02, "grad u(M(x)) vs F(x): \(m["reconstruction_error", default: .nan])")
     #expect(m["M_net_error", default: .nan] < 0.06, "M_net vs truth: \(m["M_net_error", default: .nan])")
-    #expect(m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan],
-            "energy distance \(m["energy_distance", default: .nan]) vs floor \(m["energy_distance_floor", default: .nan])")
+    #expect(
+      m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan],
+      "energy distance \(m["energy_distance", default: .nan]) vs floor \(m["energy_distance_floor", default: .nan])")
     #expect(m["convexity_violations", default: .nan] == 0)
     #expect(m["conjugate_residual_p99", default: .nan] < 1e-4)
   }
@@ -30,8 +31,12 @@ struct AccuracyTests {
   /// must already be within the fit's sampling error (4,096 samples), and so must M.
   @Test("the Gaussian (Bures) start is the closed form of a linear field", arguments: [4, 16])
   func gaussianStart(dim: Int) throws {
-    let (r, run) = try train(ranks: 2, ["problem.dim=\(dim)", "potential.init=gaussian", "potential.steps=1", "potential.lr=1e-7",
-                                        "map.steps=0"], tag: "gaussian-start-\(dim)", timeout: 300)
+    let (r, run) = try train(
+      ranks: 2,
+      [
+        "problem.dim=\(dim)", "potential.init=gaussian", "potential.steps=1", "potential.lr=1e-7",
+        "map.steps=0",
+      ], tag: "gaussian-start-\(dim)", timeout: 300)
     #expect(r.status == 0, "\(r.combined)")
     let m = try reportMetrics(run)
     #expect(m["grad_u_error", default: .nan] < 0.03, "grad u at the Gaussian start: \(m["grad_u_error", default: .nan])")

@@ -51,8 +51,12 @@ struct ApplyTests {
     try Self.write(withF, [("x", x, [n, d]), ("F", f, [n, d])])
     try Self.write(withoutF, [("x", x, [n, d])])
     func apply(_ ranks: Int, _ input: String, _ output: String) throws -> RunResult {
-      try Programs.mpirun(ranks, "polar-train", ["apply", "--checkpoint", ckpt, "--input", input,
-                                                 "--output", dir.appendingPathComponent(output).path], timeout: 300)
+      try Programs.mpirun(
+        ranks, "polar-train",
+        [
+          "apply", "--checkpoint", ckpt, "--input", input,
+          "--output", dir.appendingPathComponent(output).path,
+        ], timeout: 300)
     }
     var bytes = [Int: Data]()
     for ranks in [1, 2, 3] {
@@ -92,8 +96,12 @@ struct ApplyTests {
   @Test("problem.validation: the held-out rows' dual at every checkpoint, the best kept past checkpoint.keep and named by checkpoints/best")
   func validationRows() throws {
     let (_, file) = try Self.fieldFile("validation", seed: 7)
-    let (r, run) = try train(ranks: 2, smallRun + file + ["inverse.steps=0", "map.steps=0", "potential.steps=40", "checkpoint.every=10",
-                                                          "checkpoint.keep=1", "problem.validation=0.25"], tag: "validation-run")
+    let (r, run) = try train(
+      ranks: 2,
+      smallRun + file + [
+        "inverse.steps=0", "map.steps=0", "potential.steps=40", "checkpoint.every=10",
+        "checkpoint.keep=1", "problem.validation=0.25",
+      ], tag: "validation-run")
     #expect(r.status == 0, "\(r.combined)")
     let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
       .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -123,8 +131,12 @@ struct ApplyTests {
     var bytes = [Data]()
     for ranks in [1, 3] {
       let out = dir.appendingPathComponent("out\(ranks).h5").path
-      let r = try Programs.mpirun(ranks, "polar-train", ["apply", "--checkpoint", run.appendingPathComponent("checkpoints/ckpt-done-2.h5").path,
-                                                         "--input", input, "--output", out], timeout: 120)
+      let r = try Programs.mpirun(
+        ranks, "polar-train",
+        [
+          "apply", "--checkpoint", run.appendingPathComponent("checkpoints/ckpt-done-2.h5").path,
+          "--input", input, "--output", out,
+        ], timeout: 120)
       #expect(r.status == 0 && r.stdout.contains("grad_u_of_M"), "\(r.combined)")
       bytes.append(try Data(contentsOf: URL(fileURLWithPath: out)))
     }

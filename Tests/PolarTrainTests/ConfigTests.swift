@@ -22,7 +22,9 @@ struct ConfigTests {
     }
   }
 
-  @Test("defaults that scale with d: [128]^4 rank 4 from d = 16, tol 1e-3 and 6,000 steps from d = 32, unless the file or --set gives them; not on a checkpoint's configuration")
+  @Test(
+    "defaults that scale with d: [128]^4 rank 4 from d = 16, tol 1e-3 and 6,000 steps from d = 32, unless the file or --set gives them; not on a checkpoint's configuration"
+  )
   func scaledDefaults() throws {
     let small = try Config.load(file: nil, overrides: ["problem.dim=8"])
     #expect(small.potential.hidden == [64, 64, 64, 64] && small.potential.rank == 1)
@@ -45,7 +47,8 @@ struct ConfigTests {
   func layering() throws {
     let d = try Config.load(file: nil, overrides: [])
     #expect(d == Config() && d.potential.hidden == [64, 64, 64, 64] && d.parallel.reduction == .exact)
-    let path = try write("""
+    let path = try write(
+      """
       seed = 3
       [problem]
       dim = 4
@@ -54,8 +57,12 @@ struct ConfigTests {
       hidden = [8, 8]
       lr = 0.005
       """)
-    let c = try Config.load(file: path, overrides: ["potential.lr=2e-3", "problem.field=linear",
-                                                    "problem.box=[-5, 5]", "parallel.reduction=\"fast\""])
+    let c = try Config.load(
+      file: path,
+      overrides: [
+        "potential.lr=2e-3", "problem.field=linear",
+        "problem.box=[-5, 5]", "parallel.reduction=\"fast\"",
+      ])
     #expect(c.seed == 3 && c.problem.dim == 4 && c.potential.hidden == [8, 8])
     #expect(c.potential.lr == 2e-3 && c.problem.field == .linear && c.problem.box == [-5, 5])
     #expect(c.parallel.reduction == .fast)

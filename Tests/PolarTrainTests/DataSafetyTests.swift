@@ -9,15 +9,20 @@ import TestSupport
 import Testing
 
 /// A run of 40 + 10 steps on tiny networks, a checkpoint every 10 steps.
-let safetyRun = ["potential.steps=40", "potential.batch=32", "parallel.micro_batch=16", "map.steps=10", "map.batch=32",
-                 "potential.hidden=[4]", "amortizer.hidden=[4]", "map.hidden=[4]", "train.eval_samples=16",
-                 "train.report=false", "checkpoint.every=10", "train.log_every=5"]
+let safetyRun = [
+  "potential.steps=40", "potential.batch=32", "parallel.micro_batch=16", "map.steps=10", "map.batch=32",
+  "potential.hidden=[4]", "amortizer.hidden=[4]", "map.hidden=[4]", "train.eval_samples=16",
+  "train.report=false", "checkpoint.every=10", "train.log_every=5",
+]
 
 /// `polar-train train --output run` with the tiny settings plus `extra` (more --set or flags).
-func safetyTrain(_ ranks: Int, _ run: URL, _ extra: [String] = [], directory: URL? = nil,
-                 environment: [String: String] = [:]) throws -> RunResult {
-  try Programs.mpirun(ranks, "polar-train", ["train", "--quiet", "--output", run.path] + safetyRun.flatMap { ["--set", $0] } + extra,
-                      timeout: 120, environment: environment, directory: directory)
+func safetyTrain(
+  _ ranks: Int, _ run: URL, _ extra: [String] = [], directory: URL? = nil,
+  environment: [String: String] = [:]
+) throws -> RunResult {
+  try Programs.mpirun(
+    ranks, "polar-train", ["train", "--quiet", "--output", run.path] + safetyRun.flatMap { ["--set", $0] } + extra,
+    timeout: 120, environment: environment, directory: directory)
 }
 
 /// Every regular file below `dir` with its bytes, to show that nothing changed.
@@ -55,13 +60,15 @@ struct DataSafetyTests {
     #expect(again.stdout.contains("already finished"), "\(again.stdout)")
     // Run b resumed from run a's checkpoint: refused, b unchanged.
     let before = try snapshot(b), beforeShared = try snapshot(shared)
-    let mixed = try Programs.mpirun(2, "polar-train", ["train", "--output", b.path, "--resume", ownA.appendingPathComponent("ckpt-done-10.h5").path],
-                                    timeout: 60)
+    let mixed = try Programs.mpirun(
+      2, "polar-train", ["train", "--output", b.path, "--resume", ownA.appendingPathComponent("ckpt-done-10.h5").path],
+      timeout: 60)
     expectRefused(mixed, 2, "not a checkpoint of the run in", "resume another run's checkpoint")
     #expect(try snapshot(b) == before && snapshot(shared) == beforeShared)
     // A finished run asked for more steps: refused with what to do.
-    let more = try Programs.mpirun(2, "polar-train", ["train", "--output", a.path, "--resume", "auto", "--set", "potential.steps=80"],
-                                   timeout: 60)
+    let more = try Programs.mpirun(
+      2, "polar-train", ["train", "--output", a.path, "--resume", "auto", "--set", "potential.steps=80"],
+      timeout: 60)
     expectRefused(more, 2, "the run finished (stage done) with other settings than now asked for (potential.steps)", "more steps")
   }
 
@@ -97,8 +104,9 @@ struct DataSafetyTests {
     let escaping = try safetyTrain(2, cwd.appendingPathComponent("r"), ["--set", "checkpoint.dir=../../x"], directory: cwd)
     expectRefused(escaping, 2, "checkpoint.dir: \"../../x\" leaves the run directory", "escaping checkpoint.dir")
     let ckpt = try latestCheckpoint(run, directory: scratch.appendingPathComponent(try runID(run)))
-    let applied = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", ckpt, "--output", ""], timeout: 60,
-                                      directory: cwd)
+    let applied = try Programs.mpirun(
+      2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", ckpt, "--output", ""], timeout: 60,
+      directory: cwd)
     expectRefused(applied, 2, "--output: empty path", "apply --output \"\"")
     #expect(try FileManager.default.contentsOfDirectory(atPath: cwd.path).isEmpty)
   }
@@ -124,17 +132,20 @@ struct DataSafetyTests {
     // Never a device or a run's own file.
     let node = dir.appendingPathComponent("null").path
     #expect(mknod(node, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0)  // makedev(1, 3): /dev/null
-    for (output, message) in [(node, "exists and is not a regular file"),
-                              (run.appendingPathComponent("config.toml").path, "is a checkpoint or another file of a training run (config.toml)"),
-                              (run.appendingPathComponent("checkpoints/latest").path, "(latest)")] {
+    for (output, message) in [
+      (node, "exists and is not a regular file"),
+      (run.appendingPathComponent("config.toml").path, "is a checkpoint or another file of a training run (config.toml)"),
+      (run.appendingPathComponent("checkpoints/latest").path, "(latest)"),
+    ] {
       let r = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", ckpt, "--input", points, "--output", output], timeout: 60)
       expectRefused(r, 2, message, "apply onto \(output)")
     }
     var st = stat()
     #expect(stat(node, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR)
     // sample: --per-point only with a target file, --count only with critical.
-    let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--per-point", "4", "--output", dir.appendingPathComponent("s.h5").path],
-                                timeout: 60)
+    let s = try Programs.mpirun(
+      2, "polar-train", ["sample", "--checkpoint", ckpt, "--per-point", "4", "--output", dir.appendingPathComponent("s.h5").path],
+      timeout: 60)
     // A usage error: argument parser's "Error: ..." line and the usage, exit 2.
     #expect(s.status == 2 && s.stderr.contains("Error: --per-point goes with a target file"), "\(s.combined)")
   }
@@ -160,21 +171,27 @@ struct DataSafetyTests {
     let run = base.appendingPathComponent("run")
     #expect(try safetyTrain(2, run).status == 0)
     let done = run.appendingPathComponent("checkpoints/ckpt-done-10.h5").path
-    let branch = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", base.appendingPathComponent("new").path,
-                                                        "--resume", done], timeout: 60)
+    let branch = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "train", "--quiet", "--output", base.appendingPathComponent("new").path,
+        "--resume", done,
+      ], timeout: 60)
     #expect(branch.status == 0 && !branch.stderr.contains("NSCocoaErrorDomain"), "\(branch.combined)")
     let latest = run.appendingPathComponent("checkpoints/latest")
     try FileManager.default.removeItem(at: latest)
-    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
-                  "latest: missing: the run has no checkpoint yet", "latest missing")
+    expectRefused(
+      try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
+      "latest: missing: the run has no checkpoint yet", "latest missing")
     try FileManager.default.createDirectory(at: latest, withIntermediateDirectories: false)
     expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4, "latest: is a directory", "latest a directory")
     try FileManager.default.removeItem(at: latest)
     try Data([0xFF, 0xFE, 0x00]).write(to: latest)
     expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4, "latest: damaged: not UTF-8", "latest not UTF-8")
     try "../../etc/passwd\n".write(to: latest, atomically: true, encoding: .utf8)
-    expectRefused(try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
-                  "latest: damaged: expected one file name ckpt-<stage>-<step>.h5, got \"../../etc/passwd\"", "latest foreign")
+    expectRefused(
+      try Programs.mpirun(2, "polar-train", ["report", run.path], timeout: 60), 4,
+      "latest: damaged: expected one file name ckpt-<stage>-<step>.h5, got \"../../etc/passwd\"", "latest foreign")
     // --resume auto falls back to the checkpoints themselves.
     let resumed = try Programs.mpirun(2, "polar-train", ["train", "--output", run.path, "--resume", "auto"], timeout: 60)
     #expect(resumed.status == 0 && resumed.stdout.contains("resuming from \(done)"), "\(resumed.combined)")
@@ -186,8 +203,9 @@ struct DataSafetyTests {
     try FileManager.default.removeItem(at: run.appendingPathComponent("samples.h5"))
     try FileManager.default.removeItem(at: run.appendingPathComponent("report"))
     try "not a directory".write(to: run.appendingPathComponent("report"), atomically: true, encoding: .utf8)
-    expectRefused(try Programs.mpirun(2, "polar-train", report, timeout: 60), 2, "cannot create the report directory",
-                  "report/ a file")
+    expectRefused(
+      try Programs.mpirun(2, "polar-train", report, timeout: 60), 2, "cannot create the report directory",
+      "report/ a file")
   }
 
   @Test("configuration text the TOML library mishandles, and flags and keys past their ranges: one line, exit 2")
@@ -210,7 +228,9 @@ struct DataSafetyTests {
     ]
     // The configuration checks are the same on every rank: `config` as a single process; train on 2 ranks.
     for (args, message) in cases {
-      let r = args[0] == "config" ? try Programs.run(Programs.path("polar-train"), args, timeout: 60)
+      let r =
+        args[0] == "config"
+        ? try Programs.run(Programs.path("polar-train"), args, timeout: 60)
         : try Programs.mpirun(2, "polar-train", args, timeout: 60)
       expectRefused(r, 2, message, "\(args)")
     }
@@ -220,8 +240,10 @@ struct DataSafetyTests {
   @Test("a running run's directory is locked: a second train with --resume or --force is refused and changes nothing")
   func runningRunIsLocked() throws {
     let run = try Programs.temporaryDirectory("lock").appendingPathComponent("run")
-    let job = try Programs.startMPI(2, "polar-train", ["train", "--quiet", "--output", run.path]
-                                      + (safetyRun + ["potential.steps=1000000"]).flatMap { ["--set", $0] })
+    let job = try Programs.startMPI(
+      2, "polar-train",
+      ["train", "--quiet", "--output", run.path]
+        + (safetyRun + ["potential.steps=1000000"]).flatMap { ["--set", $0] })
     #expect(job.wait(for: 60) { loggedStep(run) >= 20 }, "the run never started")
     let id = try runID(run)
     for extra in [["--resume", "auto"], ["--force"]] {
@@ -238,8 +260,14 @@ struct DataSafetyTests {
   func legacyRun() throws {
     let base = try Programs.temporaryDirectory("legacy")
     let run = base.appendingPathComponent("run"), scratch = base.appendingPathComponent("scratch")
-    #expect(try safetyTrain(2, run, ["--set", "checkpoint.dir=\"\(scratch.path)\"", "--set", "potential.steps=20",
-                                     "--set", "checkpoint.keep=100"]).status == 0)
+    #expect(
+      try safetyTrain(
+        2, run,
+        [
+          "--set", "checkpoint.dir=\"\(scratch.path)\"", "--set", "potential.steps=20",
+          "--set", "checkpoint.keep=100",
+        ]
+      ).status == 0)
     // Make it look like an old run: checkpoints flat in scratch, no marker; and another old run's file there.
     let own = scratch.appendingPathComponent(try runID(run))
     for name in try FileManager.default.contentsOfDirectory(atPath: own.path) {
@@ -251,8 +279,12 @@ struct DataSafetyTests {
     // It died before its last stage: continue from ckpt-map-0.
     try FileManager.default.removeItem(at: scratch.appendingPathComponent("ckpt-done-10.h5"))
     try "ckpt-map-0.h5\n".write(to: scratch.appendingPathComponent("latest"), atomically: true, encoding: .utf8)
-    let r = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto",
-                                                   "--set", "checkpoint.keep=1"], timeout: 60)
+    let r = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "train", "--quiet", "--output", run.path, "--resume", "auto",
+        "--set", "checkpoint.keep=1",
+      ], timeout: 60)
     #expect(r.status == 0 && r.stdout.contains("resuming from \(scratch.path)/ckpt-map-0.h5"), "\(r.combined)")
     #expect(try latestCheckpoint(run, directory: scratch) == scratch.appendingPathComponent("ckpt-done-10.h5").path)
     // keep = 1 pruned nothing it did not write itself.
@@ -285,8 +317,9 @@ struct DataSafetyTests {
     // fills it meanwhile): the same, and HDF5's unclosable file does not crash the exit.
     _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
     #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=3m", "tmpfs", mount.path], timeout: 10).status == 0)
-    let race = try safetyTrain(2, run, ["--set", "inverse.hidden=[256, 256, 256]", "--set", "potential.steps=100"],
-                               environment: ["POLAR_TRAIN_TEST_SKIP_SPACE_CHECK": "1"])
+    let race = try safetyTrain(
+      2, run, ["--set", "inverse.hidden=[256, 256, 256]", "--set", "potential.steps=100"],
+      environment: ["POLAR_TRAIN_TEST_SKIP_SPACE_CHECK": "1"])
     expectRefused(race, 2, "cannot write the checkpoint: the disk is full (ENOSPC", "a disk filling up during the write")
     let left = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)
     #expect(!left.contains { $0.hasSuffix(".partial") } && left.contains("latest"), "\(left)")
@@ -294,8 +327,12 @@ struct DataSafetyTests {
     // metrics.jsonl filling a 64 KiB file system, checkpoints elsewhere.
     _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)
     #expect(try Programs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mount.path], timeout: 10).status == 0)
-    let log = try safetyTrain(2, mount.appendingPathComponent("run"), ["--set", "potential.steps=2000", "--set", "train.log_every=1",
-                                                                       "--set", "checkpoint.dir=\"\(base.appendingPathComponent("ck").path)\""])
+    let log = try safetyTrain(
+      2, mount.appendingPathComponent("run"),
+      [
+        "--set", "potential.steps=2000", "--set", "train.log_every=1",
+        "--set", "checkpoint.dir=\"\(base.appendingPathComponent("ck").path)\"",
+      ])
     expectRefused(log, 2, "metrics.jsonl: cannot write: the disk is full (ENOSPC", "metrics.jsonl on a full disk")
     // A read-only checkpoint directory is named as such.
     _ = try Programs.run("/bin/umount", [mount.path], timeout: 10)

@@ -16,7 +16,8 @@ struct DocsTests {
     let begin = try #require(lines.firstIndex { $0.hasPrefix("<!-- keys: generated") }, "\(path): no start marker")
     let end = try #require(lines.firstIndex { $0 == "<!-- keys: end -->" }, "\(path): no end marker")
     #expect(begin < end)
-    #expect(Array(lines[(begin + 1) ..< max(begin + 1, end)]) == Config.keyReference.components(separatedBy: "\n"),
-            "docs/configuration.md's key table differs from ConfigKeys: run launch/docs-keys")
+    #expect(
+      Array(lines[(begin + 1) ..< max(begin + 1, end)]) == Config.keyReference.components(separatedBy: "\n"),
+      "docs/configuration.md's key table differs from ConfigKeys: run launch/docs-keys")
   }
 }

@@ -8,8 +8,10 @@ import Testing
 /// dual that lost its meaning stops the run with advice, or rolls back, and is flagged.
 @Suite("Training health under mpirun", .serialized)
 struct DualHealthRunTests {
-  static let small = ["potential.batch=256", "parallel.micro_batch=32", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
-                      "map.steps=0", "train.eval_samples=64", "train.log_every=1", "checkpoint.keep=100"]
+  static let small = [
+    "potential.batch=256", "parallel.micro_batch=32", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+    "map.steps=0", "train.eval_samples=64", "train.log_every=1", "checkpoint.keep=100",
+  ]
 
   @Test("conjugate.max_iter = 3 in d = 16 grows 3 -> 5 -> ...; the checkpoints keep it; resuming is bitwise identical")
   func adaptsAndResumes() throws {
@@ -35,8 +37,11 @@ struct DualHealthRunTests {
   @Test("d = 64 with conjugate.max_iter = 1 (cap 10): the dual is lost; exit 1 with advice, or 3 rollbacks; report and evaluate flag it")
   func lostDual() throws {
     // The tolerance of d < 32 (1e-5), not d = 64's default: the problem this test was built on.
-    let settings = Self.small + ["problem.dim=64", "potential.steps=200", "conjugate.max_iter=1", "conjugate.tol=1e-5",
-                                 "checkpoint.every=4"]
+    let settings =
+      Self.small + [
+        "problem.dim=64", "potential.steps=200", "conjugate.max_iter=1", "conjugate.tol=1e-5",
+        "checkpoint.every=4",
+      ]
     let (r, run) = try train(ranks: 2, settings, tag: "health-lost")
     #expect(r.status == 1 && r.seconds < 60, "\(r.combined)")
     #expect(r.stderr.contains("The dual objective has lost its meaning") && r.stderr.contains("train.on_nan = \"rollback\""), "\(r.stderr)")
@@ -50,7 +55,8 @@ struct DualHealthRunTests {
 
     let (rb, rolled) = try train(ranks: 2, settings + ["train.on_nan=rollback"], tag: "health-rollback")
     #expect(rb.status == 1 && rb.stdout.contains("rolling back") && rb.combined.contains("stopping after 3 rollbacks"), "\(rb.combined)")
-    let events = try String(contentsOf: rolled.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    let events =
+      try String(contentsOf: rolled.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
       .components(separatedBy: "\"event\":\"dual_lost\"").count - 1
     #expect(events >= 1, "dual_lost events after rollbacks: \(events)")
 
@@ -63,7 +69,8 @@ struct DualHealthRunTests {
     try f.setAttribute("dual_note", "potential step 6: a test finding")
     try f.close()
     let ev = try Programs.mpirun(1, "polar-train", ["evaluate", "--checkpoint", copy, "--samples", "64"], timeout: 120)
-    #expect(ev.status == 0 && ev.stderr.contains("warning: the dual objective lost its meaning 2 time(s) in this run (first: potential step 6"), "\(ev.combined)")
+    #expect(
+      ev.status == 0 && ev.stderr.contains("warning: the dual objective lost its meaning 2 time(s) in this run (first: potential step 6"), "\(ev.combined)")
     #expect(ev.stdout.contains("\"dual_alerts\" : 2") || ev.stdout.contains("\"dual_alerts\": 2"), "\(ev.stdout)")
   }
 }

@@ -22,8 +22,12 @@ struct ExperimentTests {
 
   @Test("Himmelblau: critical points from refined samples; LMC-NPF reaches the 4 minima of exp(-Himmelblau), Langevin stays in one")
   func himmelblau() throws {
-    let m = try Self.experiment("himmelblau", ["potential.steps=1000", "inverse.steps=2500", "sample.count=1024",
-                                               "langevin.steps=500", "langevin.particles=512"])
+    let m = try Self.experiment(
+      "himmelblau",
+      [
+        "potential.steps=1000", "inverse.steps=2500", "sample.count=1024",
+        "langevin.steps=500", "langevin.particles=512",
+      ])
     #expect(m["critical_points_known", default: 0] == 9)
     #expect(m["critical_points_recovered", default: 0] >= 4, "recovered \(m["critical_points_recovered", default: .nan]) of 9")
     #expect(m["langevin_modes_covered_npf", default: 0] == 4)
@@ -40,8 +44,12 @@ struct ExperimentTests {
 
   @Test("Gaussian mixture: LMC-NPF covers the 4 modes from one start, closer to exact samples than Langevin")
   func mixture() throws {
-    let m = try Self.experiment("mixture", ["potential.steps=1000", "inverse.steps=3000", "sample.count=0",
-                                            "langevin.steps=500", "langevin.particles=512"])
+    let m = try Self.experiment(
+      "mixture",
+      [
+        "potential.steps=1000", "inverse.steps=3000", "sample.count=0",
+        "langevin.steps=500", "langevin.particles=512",
+      ])
     #expect(m["langevin_modes_covered_npf", default: 0] == 4)
     #expect(m["langevin_modes_covered_ula", default: 0] == 1)
     #expect(m["langevin_tv_npf", default: .nan] < 0.3)

@@ -11,10 +11,12 @@ import Testing
 /// A tiny run with every stage (inverse too), trained once for the suite (about 1 s).
 final class TinyRun: @unchecked Sendable {
   static let shared = TinyRun()
-  static let settings = ["potential.steps=4", "potential.batch=32", "parallel.micro_batch=16", "map.steps=2", "map.batch=32",
-                         "inverse.steps=2", "inverse.batch=32", "train.eval_samples=16", "potential.hidden=[4]",
-                         "amortizer.hidden=[4]", "map.hidden=[4]", "inverse.hidden=[4]", "inverse.frequencies=1",
-                         "train.report=false", "checkpoint.every=2", "train.log_every=1"]
+  static let settings = [
+    "potential.steps=4", "potential.batch=32", "parallel.micro_batch=16", "map.steps=2", "map.batch=32",
+    "inverse.steps=2", "inverse.batch=32", "train.eval_samples=16", "potential.hidden=[4]",
+    "amortizer.hidden=[4]", "map.hidden=[4]", "inverse.hidden=[4]", "inverse.frequencies=1",
+    "train.report=false", "checkpoint.every=2", "train.log_every=1",
+  ]
   private var cached: URL?
   private let lock = NSLock()
 
@@ -38,8 +40,10 @@ final class TinyRun: @unchecked Sendable {
 
 /// Writes dataset `name` [rows, 2] (values i / 10, `bad` rows set to `value`), or only declares
 /// it when `declareOnly` (an enormous extent costs no space until written).
-func pointsFile(_ dir: URL, _ file: String, _ name: String, rows: Int, type: ElementType = .float32,
-                bad: [Int] = [], value: Float = .nan, declareOnly: Bool = false, extra: String? = nil) throws -> String {
+func pointsFile(
+  _ dir: URL, _ file: String, _ name: String, rows: Int, type: ElementType = .float32,
+  bad: [Int] = [], value: Float = .nan, declareOnly: Bool = false, extra: String? = nil
+) throws -> String {
   let path = dir.appendingPathComponent(file).path
   let f = try File.create(path)
   for n in [name] + (extra.map { [$0] } ?? []) {
@@ -78,32 +82,43 @@ struct HostileInputTests {
     let y = try pointsFile(dir, "y.h5", "y", rows: 4)
     let train = ["train", "--quiet", "--output", newRun]
     for ranks in [1, 2] {
-      try refuses("problem.dim", ranks: ranks, train + ["--set", "problem.dim=100000"], status: 2,
-                  "--set: problem.dim: needs about", unwritten: [newRun])
+      try refuses(
+        "problem.dim", ranks: ranks, train + ["--set", "problem.dim=100000"], status: 2,
+        "--set: problem.dim: needs about", unwritten: [newRun])
     }
-    try refuses("hidden width", train + ["--set", "potential.hidden=[10000000000]"], status: 2,
-                "--set: potential.hidden: needs about", unwritten: [newRun])
-    try refuses("overflowing widths", train + ["--set", "map.hidden=[10000000000, 10000000000]"], status: 2,
-                "--set: map.hidden: needs more than 9.2 EB (the sizes overflow 64 bits) per rank", unwritten: [newRun])
+    try refuses(
+      "hidden width", train + ["--set", "potential.hidden=[10000000000]"], status: 2,
+      "--set: potential.hidden: needs about", unwritten: [newRun])
+    try refuses(
+      "overflowing widths", train + ["--set", "map.hidden=[10000000000, 10000000000]"], status: 2,
+      "--set: map.hidden: needs more than 9.2 EB (the sizes overflow 64 bits) per rank", unwritten: [newRun])
     // (Integer keys stop at 2^40 = 1.1e12 anyway: 1e12 is within, and far past the memory.)
-    try refuses("eval samples", train + ["--set", "train.eval_samples=1000000000000"], status: 2,
-                "--set: train.eval_samples: needs about", unwritten: [newRun])
-    try refuses("field file", train + ["--set", "problem.field=file", "--set", "problem.reference=data", "--set", "problem.file=\(big)"],
-                status: 3, "big.h5: /x: [1000000000000, 2] needs about", unwritten: [newRun])
-    try refuses("sample --count", ["sample", "--checkpoint", ckpt, "--count", huge, "--output", out], status: 2,
-                "sample: --count: needs about", unwritten: [out])
-    try refuses("sample --per-point", ["sample", "--checkpoint", ckpt, "--target", y, "--per-point", "4611686018427387904", "--output", out],
-                status: 2, "sample: --per-point: needs more than", unwritten: [out])
-    try refuses("sample --target", ["sample", "--checkpoint", ckpt, "--target", bigY, "--output", out], status: 3,
-                "bigy.h5: /y: [1000000000000, 2] needs about", unwritten: [out])
+    try refuses(
+      "eval samples", train + ["--set", "train.eval_samples=1000000000000"], status: 2,
+      "--set: train.eval_samples: needs about", unwritten: [newRun])
+    try refuses(
+      "field file", train + ["--set", "problem.field=file", "--set", "problem.reference=data", "--set", "problem.file=\(big)"],
+      status: 3, "big.h5: /x: [1000000000000, 2] needs about", unwritten: [newRun])
+    try refuses(
+      "sample --count", ["sample", "--checkpoint", ckpt, "--count", huge, "--output", out], status: 2,
+      "sample: --count: needs about", unwritten: [out])
+    try refuses(
+      "sample --per-point", ["sample", "--checkpoint", ckpt, "--target", y, "--per-point", "4611686018427387904", "--output", out],
+      status: 2, "sample: --per-point: needs more than", unwritten: [out])
+    try refuses(
+      "sample --target", ["sample", "--checkpoint", ckpt, "--target", bigY, "--output", out], status: 3,
+      "bigy.h5: /y: [1000000000000, 2] needs about", unwritten: [out])
     // apply streams its input (memory independent of n): 1e12 rows are refused by the disk.
-    try refuses("apply --input", ["apply", "--checkpoint", ckpt, "--input", big, "--output", out], status: 2,
-                "out.h5: cannot write the output: the disk is full", unwritten: [out])
-    try refuses("langevin --particles", ["langevin", "--checkpoint", ckpt, "--particles", huge, "--steps", "1", "--output", out],
-                status: 2, "langevin: --particles: needs about", unwritten: [out])
+    try refuses(
+      "apply --input", ["apply", "--checkpoint", ckpt, "--input", big, "--output", out], status: 2,
+      "out.h5: cannot write the output: the disk is full", unwritten: [out])
+    try refuses(
+      "langevin --particles", ["langevin", "--checkpoint", ckpt, "--particles", huge, "--steps", "1", "--output", out],
+      status: 2, "langevin: --particles: needs about", unwritten: [out])
     try refuses("evaluate --samples", ["evaluate", "--checkpoint", ckpt, "--samples", huge], status: 2, "evaluate: --samples: needs about")
-    try refuses("report --grid", ["report", run.path, "--grid", huge], status: 2, "report: --grid: needs",
-                unwritten: [run.appendingPathComponent("report/index.html").path])
+    try refuses(
+      "report --grid", ["report", run.path, "--grid", huge], status: 2, "report: --grid: needs",
+      unwritten: [run.appendingPathComponent("report/index.html").path])
   }
 
   @Test("input values and datasets: non-finite rows, 0 rows, integer types: exit 3 naming file, dataset and row")
@@ -114,25 +129,35 @@ struct HostileInputTests {
     let out = dir.appendingPathComponent("out.h5").path
     func apply(_ input: String) -> [String] { ["apply", "--checkpoint", ckpt, "--input", input, "--output", out] }
     func sample(_ target: String) -> [String] { ["sample", "--checkpoint", ckpt, "--target", target, "--steps", "2", "--output", out] }
-    try refuses("NaN in x", apply(try pointsFile(dir, "nan.h5", "x", rows: 10, bad: [3])), status: 3,
-                "nan.h5: /x: row 3 is not finite", unwritten: [out])
+    try refuses(
+      "NaN in x", apply(try pointsFile(dir, "nan.h5", "x", rows: 10, bad: [3])), status: 3,
+      "nan.h5: /x: row 3 is not finite", unwritten: [out])
     // apply gives each rank blocks of 1024 rows: rank 1's rows start at 1024 of 3000.
-    try refuses("NaN in x, rank 1's rows", apply(try pointsFile(dir, "nan7.h5", "x", rows: 3000, bad: [2500])), status: 3,
-                "rank 1: \(dir.path)/nan7.h5: /x: row 2500 is not finite", unwritten: [out])
-    try refuses("NaN in x, the lowest row wins", apply(try pointsFile(dir, "nan37.h5", "x", rows: 3000, bad: [2500, 3])), status: 3,
-                "rank 0: \(dir.path)/nan37.h5: /x: row 3 is not finite", unwritten: [out])
-    try refuses("Inf in y", sample(try pointsFile(dir, "inf.h5", "y", rows: 10, bad: [3], value: .infinity)), status: 3,
-                "inf.h5: /y: row 3 is not finite", unwritten: [out])
+    try refuses(
+      "NaN in x, rank 1's rows", apply(try pointsFile(dir, "nan7.h5", "x", rows: 3000, bad: [2500])), status: 3,
+      "rank 1: \(dir.path)/nan7.h5: /x: row 2500 is not finite", unwritten: [out])
+    try refuses(
+      "NaN in x, the lowest row wins", apply(try pointsFile(dir, "nan37.h5", "x", rows: 3000, bad: [2500, 3])), status: 3,
+      "rank 0: \(dir.path)/nan37.h5: /x: row 3 is not finite", unwritten: [out])
+    try refuses(
+      "Inf in y", sample(try pointsFile(dir, "inf.h5", "y", rows: 10, bad: [3], value: .infinity)), status: 3,
+      "inf.h5: /y: row 3 is not finite", unwritten: [out])
     for ranks in [1, 2] {
-      try refuses("0 rows", ranks: ranks, apply(try pointsFile(dir, "empty\(ranks).h5", "x", rows: 0)), status: 3,
-                  "empty\(ranks).h5: /x: has 0 rows", unwritten: [out])
+      try refuses(
+        "0 rows", ranks: ranks, apply(try pointsFile(dir, "empty\(ranks).h5", "x", rows: 0)), status: 3,
+        "empty\(ranks).h5: /x: has 0 rows", unwritten: [out])
     }
-    try refuses("0 rows in a field file", ["train", "--quiet", "--output", dir.appendingPathComponent("run").path,
-                                           "--set", "problem.field=file", "--set", "problem.reference=data",
-                                           "--set", "problem.file=\(try pointsFile(dir, "empty.h5", "x", rows: 0, extra: "F"))"],
-                status: 3, "empty.h5: /x: has 0 rows", unwritten: [dir.appendingPathComponent("run").path])
-    try refuses("int16 data", apply(try pointsFile(dir, "int16.h5", "x", rows: 10, type: .int16)), status: 3,
-                "int16.h5: /x: int16 data, expected float32 or float64", unwritten: [out])
+    try refuses(
+      "0 rows in a field file",
+      [
+        "train", "--quiet", "--output", dir.appendingPathComponent("run").path,
+        "--set", "problem.field=file", "--set", "problem.reference=data",
+        "--set", "problem.file=\(try pointsFile(dir, "empty.h5", "x", rows: 0, extra: "F"))",
+      ],
+      status: 3, "empty.h5: /x: has 0 rows", unwritten: [dir.appendingPathComponent("run").path])
+    try refuses(
+      "int16 data", apply(try pointsFile(dir, "int16.h5", "x", rows: 10, type: .int16)), status: 3,
+      "int16.h5: /x: int16 data, expected float32 or float64", unwritten: [out])
     // float16 converts exactly: accepted.
     let half = try Programs.mpirun(2, "polar-train", apply(try pointsFile(dir, "half.h5", "x", rows: 10, type: .float16)), timeout: 60)
     #expect(half.status == 0, "\(half.combined)")
@@ -155,7 +180,8 @@ struct HostileInputTests {
     func fixChecksum(_ path: String) throws {
       let r = try Programs.run(Programs.path("polar-train"), ["inspect", path])
       guard let line = r.stdout.split(separator: "\n").first(where: { $0.hasPrefix("checksum: MISMATCH") }),
-            let computed = line.split(separator: " ").last else { return }
+        let computed = line.split(separator: " ").last
+      else { return }
       let f = try File.open(path, mode: .readWrite)
       try f.setAttribute("checksum", String(computed))
       try f.close()
@@ -180,8 +206,13 @@ struct HostileInputTests {
       ("negative adam v", { try vector($0, "amortizer/adam/v") { $0[1] = -1 } }, "dataset amortizer/adam/v: value 1 is -1.0, must be at least 0"),
       ("negative step", { try attribute($0, "step", Int64(-5)) }, "attribute step: -5, must be from 0 to"),
       ("step past the stage", { try attribute($0, "step", Int64(99)) }, "attribute step: 99, must be from 0 to 4"),
-      ("stage", { let f = try File.open($0, mode: .readWrite); try f.setAttribute("stage", "../../evil"); try f.close() },
-       "attribute stage: \"../../evil\", expected potential, map, inverse, done"),
+      (
+        "stage",
+        {
+          let f = try File.open($0, mode: .readWrite); try f.setAttribute("stage", "../../evil"); try f.close()
+        },
+        "attribute stage: \"../../evil\", expected potential, map, inverse, done"
+      ),
       ("rollbacks", { try attribute($0, "rollbacks", Int64(7)) }, "attribute rollbacks: 7, must be from 0 to 3"),
       ("world size", { try attribute($0, "world_size", Int64(0)) }, "attribute world_size: 0, must be at least 1"),
       ("lr scale", { try attribute($0, "lr_scale", 2.0) }, "attribute lr_scale: 2.0, must be in (0, 1]"),
@@ -200,10 +231,15 @@ struct HostileInputTests {
     let path = try TinyRun.shared.checkpointCopy(dir, "resume.h5")
     try attribute(path, "step", Int64(-5))
     let runDir = dir.appendingPathComponent("resumed").path
-    try refuses("train --resume", ["train", "--quiet", "--resume", path, "--output", runDir] + TinyRun.settings.flatMap { ["--set", $0] },
-                status: 4, "attribute step: -5", unwritten: [runDir])
-    try refuses("apply", ["apply", "--checkpoint", path, "--input", try pointsFile(dir, "x.h5", "x", rows: 4),
-                          "--output", dir.appendingPathComponent("o.h5").path], status: 4, "attribute step: -5")
+    try refuses(
+      "train --resume", ["train", "--quiet", "--resume", path, "--output", runDir] + TinyRun.settings.flatMap { ["--set", $0] },
+      status: 4, "attribute step: -5", unwritten: [runDir])
+    try refuses(
+      "apply",
+      [
+        "apply", "--checkpoint", path, "--input", try pointsFile(dir, "x.h5", "x", rows: 4),
+        "--output", dir.appendingPathComponent("o.h5").path,
+      ], status: 4, "attribute step: -5")
   }
 
   @Test("a field near 1e30: the W2 estimate overflows and the run stops (exit 1); on_nan = rollback rolls back, then stops")
@@ -218,8 +254,9 @@ struct HostileInputTests {
     let (stop, _) = try train(ranks: 2, settings, tag: "overflow-stop", timeout: 60)
     #expect(stop.status == 1 && stop.stderr.contains("potential step 1: non-finite"), "\(stop.combined)")
     let (roll, _) = try train(ranks: 2, settings + ["train.on_nan=rollback"], tag: "overflow-roll", timeout: 60)
-    #expect(roll.status == 1 && roll.stdout.contains("(rollback 3 of 3)") && roll.stderr.contains("stopping after 3 rollbacks"),
-            "\(roll.combined)")
+    #expect(
+      roll.status == 1 && roll.stdout.contains("(rollback 3 of 3)") && roll.stderr.contains("stopping after 3 rollbacks"),
+      "\(roll.combined)")
   }
 }
 
@@ -242,7 +279,9 @@ struct MemoryBudgetTests {
     let none = MemoryBudget(memAvailable: nil, cgroupLimit: nil, ranksOnHost: 1)
     #expect(none.bytesPerRank == Int.max && none.excess(1 << 62) == nil && none.excess(Int.max) != nil)
     #expect(byMemory.excess(8_000_000_000) == nil)
-    #expect(byMemory.excess(400_000_000_000) == "needs about 400 GB per rank, this host allows 8.0 GB per rank (80% of MemAvailable 20.0 GB over 2 ranks on this host)")
+    #expect(
+      byMemory.excess(400_000_000_000)
+        == "needs about 400 GB per rank, this host allows 8.0 GB per rank (80% of MemAvailable 20.0 GB over 2 ranks on this host)")
   }
 
   @Test("saturating sizes and estimates")

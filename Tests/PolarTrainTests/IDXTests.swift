@@ -29,8 +29,9 @@ struct IDXTests {
   func mnistError(images: [UInt8], labels: [UInt8]) throws -> String? {
     let dir = try write(["i.idx": images, "l.idx": labels])
     do {
-      _ = try readMNIST(images: dir.appendingPathComponent("i.idx").path,
-                        labels: dir.appendingPathComponent("l.idx").path)
+      _ = try readMNIST(
+        images: dir.appendingPathComponent("i.idx").path,
+        labels: dir.appendingPathComponent("l.idx").path)
       return nil
     } catch let e as InputError {
       #expect(!e.message.contains("\n"))
@@ -40,10 +41,13 @@ struct IDXTests {
 
   @Test("MNIST images and labels round-trip")
   func mnistRoundTrip() throws {
-    let dir = try write(["i.idx": Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels),
-                         "l.idx": Self.idx(type: 0x08, shape: [3], data: Self.labels)])
-    let m = try readMNIST(images: dir.appendingPathComponent("i.idx").path,
-                          labels: dir.appendingPathComponent("l.idx").path)
+    let dir = try write([
+      "i.idx": Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels),
+      "l.idx": Self.idx(type: 0x08, shape: [3], data: Self.labels),
+    ])
+    let m = try readMNIST(
+      images: dir.appendingPathComponent("i.idx").path,
+      labels: dir.appendingPathComponent("l.idx").path)
     #expect(m.rows == 2 && m.cols == 3)
     #expect(m.images == Self.pixels.map { Float($0) })
     #expect(m.labels == [7, 0, 9])
@@ -62,7 +66,7 @@ struct IDXTests {
     #expect(try read(0x0C, [1, 2], [0, 1, 0, 0, 0xFF, 0xFF, 0xFF, 0xFD]).values == [65536, -3])
     let f32 = Float(-1.5).bitPattern, f64 = Double(0.1).bitPattern
     let f32Bytes = [24, 16, 8, 0].map { UInt8((f32 >> UInt32($0)) & 0xFF) }
-    let f64Bytes = (0..<8).reversed().map { UInt8((f64 >> UInt64(8 * $0)) & 0xFF) }
+    let f64Bytes = (0 ..< 8).reversed().map { UInt8((f64 >> UInt64(8 * $0)) & 0xFF) }
     #expect(try read(0x0D, [1], f32Bytes).values == [-1.5])
     #expect(try read(0x0E, [1, 1, 1], f64Bytes).values == [0.1])
   }
@@ -75,8 +79,9 @@ struct IDXTests {
     let header = Array(Self.idx(type: 0x08, shape: [3, 2, 3], data: []).prefix(10))
     let e2 = try mnistError(images: header, labels: Self.idx(type: 0x08, shape: [3], data: Self.labels))
     #expect(e2?.hasSuffix("i.idx: truncated: header declares 3 dimensions (16 header bytes), file has 10 bytes") == true)
-    let e3 = try mnistError(images: Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels),
-                            labels: Self.idx(type: 0x08, shape: [3], data: [1, 2]))
+    let e3 = try mnistError(
+      images: Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels),
+      labels: Self.idx(type: 0x08, shape: [3], data: [1, 2]))
     #expect(e3?.hasSuffix("l.idx: truncated: header says 3 labels = 3 bytes, found 2") == true)
   }
 
@@ -101,11 +106,13 @@ struct IDXTests {
     let e = try mnistError(images: floats, labels: labels)
     #expect(e?.hasSuffix("i.idx: images must be unsigned bytes (IDX type 0x08), found float32 (0x0d)") == true)
     let flat = Self.idx(type: 0x08, shape: [3, 6], data: Self.pixels)
-    #expect(try mnistError(images: flat, labels: labels)?
-      .hasSuffix("i.idx: images must have 3 dimension(s) (count, rows, cols), found 2: [3, 6]") == true)
+    #expect(
+      try mnistError(images: flat, labels: labels)?
+        .hasSuffix("i.idx: images must have 3 dimension(s) (count, rows, cols), found 2: [3, 6]") == true)
     let signed = Self.idx(type: 0x09, shape: [3], data: Self.labels)
-    #expect(try mnistError(images: Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels), labels: signed)?
-      .contains("l.idx: labels must be unsigned bytes") == true)
+    #expect(
+      try mnistError(images: Self.idx(type: 0x08, shape: [3, 2, 3], data: Self.pixels), labels: signed)?
+        .contains("l.idx: labels must be unsigned bytes") == true)
   }
 
   @Test("count mismatch, labels out of range, trailing bytes")

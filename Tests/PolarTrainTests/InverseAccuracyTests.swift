@@ -13,8 +13,10 @@ import Testing
 @Suite("Inverse map and critical points on 2-D fields (2 ranks)", .serialized)
 struct InverseAccuracyTests {
   static func settings(_ field: String) -> [String] {
-    ["problem.field=\(field)", "problem.reference=uniform", "problem.box=[-5, 5]", "map.steps=0",
-     "inverse.steps=\(inverseSteps)"]
+    [
+      "problem.field=\(field)", "problem.reference=uniform", "problem.box=[-5, 5]", "map.steps=0",
+      "inverse.steps=\(inverseSteps)",
+    ]
   }
   static let inverseSteps = 10000
 
@@ -45,8 +47,12 @@ struct InverseAccuracyTests {
     let run = try Self.trainAndCheckInverse("cosine-grid")
 
     let output = run.deletingLastPathComponent().appendingPathComponent("critical.h5").path
-    let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", try latestCheckpoint(run), "--count", "4096",
-                                                   "--refine", "20", "--output", output])
+    let s = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "sample", "--checkpoint", try latestCheckpoint(run), "--count", "4096",
+        "--refine", "20", "--output", output,
+      ])
     #expect(s.status == 0, "\(s.combined)")
     print(s.stdout)
     let file = try File.open(output)

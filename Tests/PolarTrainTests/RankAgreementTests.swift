@@ -47,29 +47,46 @@ struct RankAgreementTests {
     // A small trained run (with an inverse stage, for sample) on shared storage; a copy of its
     // checkpoint in A only.
     let trained = base.appendingPathComponent("trained")
-    let t = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", trained.path] + [
-      "potential.steps=20", "map.steps=0", "inverse.steps=10", "potential.hidden=[8]", "amortizer.hidden=[8]",
-      "inverse.hidden=[8]", "train.eval_samples=64", "train.report=false",
-    ].flatMap { ["--set", $0] }, timeout: 120)
+    let t = try Programs.mpirun(
+      2, "polar-train",
+      ["train", "--quiet", "--output", trained.path]
+        + [
+          "potential.steps=20", "map.steps=0", "inverse.steps=10", "potential.hidden=[8]", "amortizer.hidden=[8]",
+          "inverse.hidden=[8]", "train.eval_samples=64", "train.report=false",
+        ].flatMap { ["--set", $0] }, timeout: 120)
     try #require(t.status == 0, "\(t.combined)")
     let ckpt = try latestCheckpoint(trained)
     try FileManager.default.copyItem(atPath: ckpt, toPath: a.appendingPathComponent("ck.h5").path)
     let fileField = ["--set", "problem.field=file", "--set", "problem.reference=data"]
     let cases: [(String, [String], Int32, String)] = [
-      ("train field file", ["train", "--quiet"] + fileField + ["--set", "problem.file=field.h5"], 3,
-       "field.h5: rank 1 cannot open it: No such file or directory (problem.file)"),
-      ("train field file of another size", ["train", "--quiet"] + fileField + ["--set", "problem.file=sized.h5"], 3,
-       "sized.h5: differs between ranks (rank 1 sees "),
-      ("train field file of the same size, other contents", ["train", "--quiet"] + fileField + ["--set", "problem.file=same.h5"], 3,
-       "same.h5: differs between ranks (rank 1 sees other contents than rank 0, of the same size)"),
-      ("train --resume PATH", ["train", "--quiet", "--resume", "ck.h5"], 4,
-       "ck.h5: rank 1 cannot open it: No such file or directory (--resume)"),
-      ("apply --input", ["apply", "--checkpoint", ckpt, "--input", "points.h5"], 3,
-       "points.h5: rank 1 cannot open it: No such file or directory (--input)"),
-      ("sample --target", ["sample", "--checkpoint", ckpt, "--target", "points.h5"], 3,
-       "points.h5: rank 1 cannot open it: No such file or directory (--target)"),
-      ("evaluate --checkpoint", ["evaluate", "--checkpoint", "ck.h5"], 4,
-       "ck.h5: rank 1 cannot open it: No such file or directory"),
+      (
+        "train field file", ["train", "--quiet"] + fileField + ["--set", "problem.file=field.h5"], 3,
+        "field.h5: rank 1 cannot open it: No such file or directory (problem.file)"
+      ),
+      (
+        "train field file of another size", ["train", "--quiet"] + fileField + ["--set", "problem.file=sized.h5"], 3,
+        "sized.h5: differs between ranks (rank 1 sees "
+      ),
+      (
+        "train field file of the same size, other contents", ["train", "--quiet"] + fileField + ["--set", "problem.file=same.h5"], 3,
+        "same.h5: differs between ranks (rank 1 sees other contents than rank 0, of the same size)"
+      ),
+      (
+        "train --resume PATH", ["train", "--quiet", "--resume", "ck.h5"], 4,
+        "ck.h5: rank 1 cannot open it: No such file or directory (--resume)"
+      ),
+      (
+        "apply --input", ["apply", "--checkpoint", ckpt, "--input", "points.h5"], 3,
+        "points.h5: rank 1 cannot open it: No such file or directory (--input)"
+      ),
+      (
+        "sample --target", ["sample", "--checkpoint", ckpt, "--target", "points.h5"], 3,
+        "points.h5: rank 1 cannot open it: No such file or directory (--target)"
+      ),
+      (
+        "evaluate --checkpoint", ["evaluate", "--checkpoint", "ck.h5"], 4,
+        "ck.h5: rank 1 cannot open it: No such file or directory"
+      ),
     ]
     for (what, args, status, message) in cases {
       let output = args[0] == "evaluate" ? [] : ["--output", base.appendingPathComponent("out-\(what.filter { $0.isLetter })").path]
@@ -78,8 +95,9 @@ struct RankAgreementTests {
     }
     // The rank that cannot read it may be rank 0 (which inspects checkpoints alone).
     let args = ["langevin", "--checkpoint", "ck.h5", "--output", base.appendingPathComponent("l.h5").path]
-    expectOneLine(try mpmd([(b, args), (a, args)]), "langevin, rank 0 without the file", status: 4,
-                  "ck.h5: rank 0 cannot open it: No such file or directory")
+    expectOneLine(
+      try mpmd([(b, args), (a, args)]), "langevin, rank 0 without the file", status: 4,
+      "ck.h5: rank 0 cannot open it: No such file or directory")
   }
 
   @Test("ranks started with different arguments or configuration files: exit 2 within 10 s, one line")
@@ -95,36 +113,39 @@ struct RankAgreementTests {
     try "seed = 2\n[potential]\nsteps = 20\n".write(to: b.appendingPathComponent("c.toml"), atomically: true, encoding: .utf8)
     for command in ["train", "config"] {
       let args = [command, "--config", "c.toml"] + (command == "train" ? ["--output", run] : [])
-      expectOneLine(try mpmd([(a, args), (b, args)]), "\(command) --config per node", status: 2,
-                    "rank 1: c.toml: the configuration differs between ranks: seed = 2 here, 1 on rank 0")
+      expectOneLine(
+        try mpmd([(a, args), (b, args)]), "\(command) --config per node", status: 2,
+        "rank 1: c.toml: the configuration differs between ranks: seed = 2 here, 1 on rank 0")
     }
   }
 
-  @Test("a stop signal to launch/train right after its start: checkpoint, exit 75, resume finishes",
-        arguments: [SIGUSR1, SIGTERM])
+  @Test(
+    "a stop signal to launch/train right after its start: checkpoint, exit 75, resume finishes",
+    arguments: [SIGUSR1, SIGTERM])
   func earlySignal(signal: Int32) throws {
     let base = try Programs.temporaryDirectory("early\(signal)")
     let config = base.appendingPathComponent("early.toml"), run = base.appendingPathComponent("run")
     try """
-      [potential]
-      steps = 2000
-      batch = 192
-      hidden = [16, 16]
-      [parallel]
-      micro_batch = 32
-      [amortizer]
-      hidden = [16]
-      [map]
-      steps = 0
-      [train]
-      eval_samples = 64
-      report = false
-      [checkpoint]
-      every = 100000
+    [potential]
+    steps = 2000
+    batch = 192
+    hidden = [16, 16]
+    [parallel]
+    micro_batch = 32
+    [amortizer]
+    hidden = [16]
+    [map]
+    steps = 0
+    [train]
+    eval_samples = 64
+    report = false
+    [checkpoint]
+    every = 100000
 
-      """.write(to: config, atomically: true, encoding: .utf8)
-    let job = try Programs.start(Programs.repositoryRoot + "/launch/train", [config.path, "2", "--quiet", "--output", run.path],
-                                 environment: Programs.mpiEnvironment.merging(["POLAR_TRAIN": Programs.path("polar-train")]) { $1 })
+    """.write(to: config, atomically: true, encoding: .utf8)
+    let job = try Programs.start(
+      Programs.repositoryRoot + "/launch/train", [config.path, "2", "--quiet", "--output", run.path],
+      environment: Programs.mpiEnvironment.merging(["POLAR_TRAIN": Programs.path("polar-train")]) { $1 })
     usleep(30_000)
     job.signal(signal)
     let r = job.finish(timeout: 60)

@@ -7,9 +7,11 @@ import Testing
 /// and 3 ranks all divide them), a checkpoint every 50 steps, all kept, every step logged. Long
 /// enough that a signal sent at step 300 arrives before the end: Open MPI's mpirun passes its
 /// own SIGTERM on to the ranks about a second late (1,500 steps took 1.2 s and were over first).
-let faultRun = ["potential.steps=4000", "potential.batch=192", "parallel.micro_batch=32", "map.steps=40",
-                "map.batch=192", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
-                "map.hidden=[16]", "checkpoint.every=50", "checkpoint.keep=100", "train.log_every=1"]
+let faultRun = [
+  "potential.steps=4000", "potential.batch=192", "parallel.micro_batch=32", "map.steps=40",
+  "map.batch=192", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+  "map.hidden=[16]", "checkpoint.every=50", "checkpoint.keep=100", "train.log_every=1",
+]
 
 /// The uninterrupted 2-rank run every interrupted one must match bit for bit (trained once).
 final class Reference: @unchecked Sendable {
@@ -34,15 +36,18 @@ struct TestFailure: Error, CustomStringConvertible {
 /// The newest step logged in a run's metrics.jsonl (0 when none yet).
 func loggedStep(_ run: URL) -> Int {
   guard let text = try? String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8),
-        let last = text.split(separator: "\n").last,
-        let range = last.range(of: "\"step\":") else { return 0 }
+    let last = text.split(separator: "\n").last,
+    let range = last.range(of: "\"step\":")
+  else { return 0 }
   return Int(last[range.upperBound...].prefix { $0.isNumber }) ?? 0
 }
 
 /// Starts `train` on the fault-test configuration in the background.
 func startTraining(_ ranks: Int, run: URL, _ extra: [String] = [], environment: [String: String] = [:]) throws -> Launched {
-  try Programs.startMPI(ranks, "polar-train", ["train", "--quiet", "--output", run.path]
-                          + faultRun.flatMap { ["--set", $0] } + extra, environment: environment)
+  try Programs.startMPI(
+    ranks, "polar-train",
+    ["train", "--quiet", "--output", run.path]
+      + faultRun.flatMap { ["--set", $0] } + extra, environment: environment)
 }
 
 /// `train --resume auto` on the same run directory (configuration taken from the checkpoint).
@@ -74,8 +79,9 @@ struct ResumeTests {
     #expect(resumed.stdout.contains("resuming from"), "\(resumed.stdout)")
     // Outside the run directory, a run's checkpoints go to <checkpoint.dir>/<run id>/.
     let own = shared.appendingPathComponent(try runID(run))
-    #expect(try checkpointParameters(try latestCheckpoint(run, directory: own)) == reference.params,
-            "killed at step >= \(step): resumed parameters differ")
+    #expect(
+      try checkpointParameters(try latestCheckpoint(run, directory: own)) == reference.params,
+      "killed at step >= \(step): resumed parameters differ")
   }
 
   @Test("kill -9 while a checkpoint is being written: latest stays on the previous one, resume is identical")
@@ -110,8 +116,9 @@ struct ResumeTests {
     #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
   }
 
-  @Test("USR1 and SIGTERM to mpirun: checkpoint, exit 75 (through launch/train for SIGTERM), identical resume",
-        arguments: ["USR1", "TERM", "TERM-launcher"])
+  @Test(
+    "USR1 and SIGTERM to mpirun: checkpoint, exit 75 (through launch/train for SIGTERM), identical resume",
+    arguments: ["USR1", "TERM", "TERM-launcher"])
   func signals(kind: String) throws {
     let reference = try Reference.shared.get()
     let run = try Programs.temporaryDirectory("sig\(kind)").appendingPathComponent("run")
@@ -120,8 +127,9 @@ struct ResumeTests {
       // launch/train turns SIGTERM into USR1 for mpirun, whose own SIGTERM handling is "abort".
       let config = run.deletingLastPathComponent().appendingPathComponent("fault.toml")
       try faultTOML.write(to: config, atomically: true, encoding: .utf8)
-      job = try Programs.start(Programs.repositoryRoot + "/launch/train", [config.path, "2", "--quiet", "--output", run.path],
-                               environment: Programs.mpiEnvironment.merging(["POLAR_TRAIN": Programs.path("polar-train")]) { $1 })
+      job = try Programs.start(
+        Programs.repositoryRoot + "/launch/train", [config.path, "2", "--quiet", "--output", run.path],
+        environment: Programs.mpiEnvironment.merging(["POLAR_TRAIN": Programs.path("polar-train")]) { $1 })
     } else {
       job = try startTraining(2, run: run)
     }
@@ -150,15 +158,17 @@ struct ResumeTests {
     // The first SIGINT asks for a checkpoint, held open for 20 s by the test pause; the second
     // one arrives while it is being written and must not wait for it.
     let run = try Programs.temporaryDirectory("sigint").appendingPathComponent("run")
-    let job = try startTraining(2, run: run, ["--set", "checkpoint.every=100000"],
-                                environment: ["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "20"])
+    let job = try startTraining(
+      2, run: run, ["--set", "checkpoint.every=100000"],
+      environment: ["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "20"])
     #expect(job.wait(for: 120) { loggedStep(run) >= 200 })
     let rank = Programs.children(of: job.pid).last!
     kill(rank, SIGINT)
     let dir = run.appendingPathComponent("checkpoints").path
-    #expect(job.wait(for: 30) {
-      ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".partial") }
-    }, "the first SIGINT did not start a checkpoint")
+    #expect(
+      job.wait(for: 30) {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".partial") }
+      }, "the first SIGINT did not start a checkpoint")
     let sent = Date()
     kill(rank, SIGINT)
     let r = job.finish(timeout: 60)
@@ -170,8 +180,10 @@ struct ResumeTests {
   func resumeFresh() throws {
     let reference = try Reference.shared.get()
     let run = try Programs.temporaryDirectory("fresh").appendingPathComponent("run")
-    let r = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run.path, "--resume", "auto"]
-                                  + faultRun.flatMap { ["--set", $0] }, timeout: 300)
+    let r = try Programs.mpirun(
+      2, "polar-train",
+      ["train", "--quiet", "--output", run.path, "--resume", "auto"]
+        + faultRun.flatMap { ["--set", $0] }, timeout: 300)
     #expect(r.status == 0, "\(r.combined)")
     #expect(r.stdout.contains("no checkpoint in \(run.path)/checkpoints: starting fresh"), "\(r.stdout)")
     #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)

@@ -1,11 +1,12 @@
 // The report's SVG writer and plotting layer: ticks, number formats, marching squares, and
 // well-formed, escaped, NaN-free output; POLAR_TRAIN_SVG_DEMO=DIR writes a demo page to look at.
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import PolarTrain
 import Testing
+
+#if canImport(FoundationXML)
+  import FoundationXML
+#endif
 
 @Suite("SVG report plots")
 struct SVGTests {
@@ -22,8 +23,9 @@ struct SVGTests {
     #expect(Ticks.nice(-5, 5).values == [-4, -2, 0, 2, 4])
     #expect(Ticks.nice(0.0013, 0.0071).values == [0.002, 0.003, 0.004, 0.005, 0.006, 0.007])
     #expect(Ticks.nice(0, 0.3, target: 3).values == [0, 0.1, 0.2, 0.3])
-    #expect(Ticks.linear(0, 10000, target: 4).labels == ["0", "2.5k", "5k", "7.5k", "10k"] ||
-            Ticks.linear(0, 10000, target: 4).labels == ["0", "2k", "4k", "6k", "8k", "10k"])
+    #expect(
+      Ticks.linear(0, 10000, target: 4).labels == ["0", "2.5k", "5k", "7.5k", "10k"]
+        || Ticks.linear(0, 10000, target: 4).labels == ["0", "2k", "4k", "6k", "8k", "10k"])
     #expect(Ticks.linear(1.0001, 1.0009, target: 4).labels.first == "1.0002")
     // Properties over many ranges: inside the range, evenly spaced by a 1-2-5 step, enough ticks.
     var rng = SystemRandomNumberGenerator()
@@ -37,7 +39,7 @@ struct SVGTests {
       #expect(v.allSatisfy { $0 >= lo - tol && $0 <= hi + tol })
       let mantissa = step / pow(10, floor(log10(step)))
       #expect([1.0, 2, 5].contains { abs(mantissa - $0) < 1e-9 })
-      let ulp = max(abs(lo), abs(hi)).ulp * 4   // spacing of doubles near the range
+      let ulp = max(abs(lo), abs(hi)).ulp * 4  // spacing of doubles near the range
       for (a, b) in zip(v, v.dropFirst()) { #expect(abs((b - a) - step) <= step * 1e-6 + ulp) }
       let labels = Ticks.linear(lo, hi, target: target).labels
       #expect(Set(labels).count == labels.count, "labels must tell ticks apart: \(labels)")
@@ -194,8 +196,9 @@ struct SVGTests {
     }
   }
 
-  @Test("demo page of every plot kind (POLAR_TRAIN_SVG_DEMO=DIR)",
-        .enabled(if: ProcessInfo.processInfo.environment["POLAR_TRAIN_SVG_DEMO"] != nil))
+  @Test(
+    "demo page of every plot kind (POLAR_TRAIN_SVG_DEMO=DIR)",
+    .enabled(if: ProcessInfo.processInfo.environment["POLAR_TRAIN_SVG_DEMO"] != nil))
   func demo() throws {
     try SVGDemo.page().write(to: ProcessInfo.processInfo.environment["POLAR_TRAIN_SVG_DEMO"]!)
   }
@@ -226,14 +229,17 @@ enum SVGDemo {
     page.figure(sc)
     var q = Figure(title: "Vector field F", xLabel: "x1", yLabel: "x2", equalAspect: true)
     var qx: [Double] = [], qy: [Double] = [], qu: [Double] = [], qv: [Double] = []
-    for i in -7 ... 7 { for j in -7 ... 7 {
-      let x = Double(i) / 3.5, y = Double(j) / 3.5
-      qx.append(x); qy.append(y); qu.append(x - 0.8 * y); qv.append(2 * y + 0.8 * x)
-    } }
+    for i in -7 ... 7 {
+      for j in -7 ... 7 {
+        let x = Double(i) / 3.5, y = Double(j) / 3.5
+        qx.append(x); qy.append(y); qu.append(x - 0.8 * y); qv.append(2 * y + 0.8 * x)
+      }
+    }
     q.quiver(x: qx, y: qy, u: qu, v: qv, label: "F(x)")
     page.figure(q)
     let g = ScalarGrid(x: -2 ... 2, y: -1.5 ... 1.5, nx: 61, ny: 46) { x, y in
-      0.5 * x * x + y * y + 0.3 * x * y + 0.4 * sin(2 * x) }
+      0.5 * x * x + y * y + 0.3 * x * y + 0.4 * sin(2 * x)
+    }
     var c = Figure(title: "Potential u (contours)", xLabel: "x1", yLabel: "x2", equalAspect: true)
     c.colorbarLabel = "u(x)"
     c.contour(g, count: 10)
@@ -254,8 +260,9 @@ enum SVGDemo {
     two.histogram((0 ..< 2000).map { _ in abs(rng.normal()) * 0.03 }, bins: 30, density: true, label: "held-out", opacity: 0.5)
     page.figure(two)
     page.section("Layout stress")
-    var big = Figure(title: "A long title that should shrink to fit within the narrow figure width",
-                     xLabel: "position along the very long axis label", yLabel: "value (units)", width: 560, height: 360)
+    var big = Figure(
+      title: "A long title that should shrink to fit within the narrow figure width",
+      xLabel: "position along the very long axis label", yLabel: "value (units)", width: 560, height: 360)
     big.legend = .outsideRight
     big.colorbarLabel = "density"
     big.heatmap(ScalarGrid(x: 0 ... 2e5, y: 1e5 ... 9e5, nx: 30, ny: 20) { x, y in x * y / 1e9 })
@@ -267,8 +274,10 @@ enum SVGDemo {
     small.verticalLine(0, label: "zero")
     page.figure(small)
     page.section("Metrics")
-    page.metrics(["reconstruction_error": 0.0123456, "energy_distance": 3.2e-5, "samples": 4096,
-                  "w2_estimate": 1.23456789, "conjugate_residual_p99 <max>": 2.5e-6])
+    page.metrics([
+      "reconstruction_error": 0.0123456, "energy_distance": 3.2e-5, "samples": 4096,
+      "w2_estimate": 1.23456789, "conjugate_residual_p99 <max>": 2.5e-6,
+    ])
     page.preformatted("seed = 3\n[problem]\ndim = 2\nfield = \"rotated-convex\"\n", caption: "config.toml")
     return page
   }

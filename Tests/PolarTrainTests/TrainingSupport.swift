@@ -28,7 +28,8 @@ func latestCheckpoint(_ run: URL, directory: URL? = nil) throws -> String {
 func runID(_ run: URL) throws -> String {
   let text = try String(contentsOf: run.appendingPathComponent(".polar-train-run"), encoding: .utf8)
   guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("run_id") }),
-        let id = line.split(separator: "\"").dropFirst().first else { throw TestFailure("no run_id in \(run.path)") }
+    let id = line.split(separator: "\"").dropFirst().first
+  else { throw TestFailure("no run_id in \(run.path)") }
   return String(id)
 }
 

@@ -5,10 +5,12 @@ import TestSupport
 import Testing
 
 /// A small run: 8 micro-batches of 32 per step (uneven over 3 ranks).
-let smallRun = ["potential.steps=30", "potential.batch=256", "parallel.micro_batch=32", "map.steps=10",
-                "map.batch=256", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
-                "map.hidden=[16]", "checkpoint.every=10", "inverse.steps=10", "inverse.batch=256",
-                "inverse.hidden=[16]", "inverse.frequencies=2"]
+let smallRun = [
+  "potential.steps=30", "potential.batch=256", "parallel.micro_batch=32", "map.steps=10",
+  "map.batch=256", "train.eval_samples=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+  "map.hidden=[16]", "checkpoint.every=10", "inverse.steps=10", "inverse.batch=256",
+  "inverse.hidden=[16]", "inverse.frequencies=2",
+]
 
 @Suite("Training under mpirun", .serialized)
 struct TrainingTests {
@@ -123,8 +125,12 @@ struct TrainingTests {
     var bits = [Int: [UInt32]]()
     for n in [1, 2, 3] {
       let out = run.deletingLastPathComponent().appendingPathComponent("langevin-\(n).h5").path
-      let s = try Programs.mpirun(n, "polar-train", ["langevin", "--checkpoint", ckpt, "--particles", "600", "--steps", "60",
-                                                     "--every", "20", "--inner", "5", "--bridge-steps", "10", "--output", out])
+      let s = try Programs.mpirun(
+        n, "polar-train",
+        [
+          "langevin", "--checkpoint", ckpt, "--particles", "600", "--steps", "60",
+          "--every", "20", "--inner", "5", "--bridge-steps", "10", "--output", out,
+        ])
       #expect(s.status == 0 && !FileManager.default.fileExists(atPath: out + ".partial"), "N=\(n): \(s.combined)")
       let f = try File.open(out)
       #expect(try f.dataset("x_npf").shape == [600, 2])
@@ -134,8 +140,9 @@ struct TrainingTests {
     #expect(bits[1]!.count == 2400 && bits[2] == bits[1] && bits[3] == bits[1], "particles differ between 1, 2 and 3 ranks")
     // The two chains did move apart (the jumps happened).
     #expect(Array(bits[1]![0 ..< 1200]) != Array(bits[1]![1200 ..< 2400]))
-    try FileManager.default.copyItem(atPath: run.deletingLastPathComponent().appendingPathComponent("langevin-2.h5").path,
-                                     toPath: run.appendingPathComponent("langevin.h5").path)
+    try FileManager.default.copyItem(
+      atPath: run.deletingLastPathComponent().appendingPathComponent("langevin-2.h5").path,
+      toPath: run.appendingPathComponent("langevin.h5").path)
     let rep = try Programs.mpirun(2, "polar-train", ["report", run.path])
     #expect(rep.status == 0, "\(rep.combined)")
     let html = try String(contentsOf: run.appendingPathComponent("report/index.html"), encoding: .utf8)
@@ -150,8 +157,12 @@ struct TrainingTests {
     var rows = [Int: [UInt32]]()
     for n in [1, 2, 3] {
       let out = run.deletingLastPathComponent().appendingPathComponent("samples-\(n).h5").path
-      let s = try Programs.mpirun(n, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
-                                                     "--output", out])
+      let s = try Programs.mpirun(
+        n, "polar-train",
+        [
+          "sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+          "--output", out,
+        ])
       #expect(s.status == 0, "N=\(n): \(s.combined)")
       #expect(s.stdout.contains("|M(x) - y| / |y|") && s.stdout.contains("|F(x)|"), "\(s.stdout)")
       #expect(!FileManager.default.fileExists(atPath: out + ".partial"))
@@ -164,24 +175,36 @@ struct TrainingTests {
     // Killed while writing: the previous samples file stays whole, the rerun replaces it.
     let kept = run.deletingLastPathComponent().appendingPathComponent("samples-2.h5").path
     let before = try Data(contentsOf: URL(fileURLWithPath: kept))
-    let job = try Programs.startMPI(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
-                                                       "--output", kept], environment: ["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES": "20"])
+    let job = try Programs.startMPI(
+      2, "polar-train",
+      [
+        "sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+        "--output", kept,
+      ], environment: ["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES": "20"])
     #expect(job.wait(for: 60) { FileManager.default.fileExists(atPath: kept + ".partial") })
     usleep(300_000)
     kill(Programs.children(of: job.pid).first!, SIGKILL)
     let killed = job.finish(timeout: 60)
     #expect(killed.status != 0 && killed.seconds < 30, "\(killed.combined)")
     #expect(try Data(contentsOf: URL(fileURLWithPath: kept)) == before, "the existing samples file changed")
-    let again = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
-                                                       "--output", kept])
+    let again = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "sample", "--checkpoint", ckpt, "--count", "600", "--steps", "20",
+        "--output", kept,
+      ])
     #expect(again.status == 0 && !FileManager.default.fileExists(atPath: kept + ".partial"), "\(again.combined)")
     let rerun = try File.open(kept)
     #expect(try rerun.dataset("x").read(as: Float.self).map(\.bitPattern) == Array(rows[1]!.prefix(1200)))
     try rerun.close()
     // --refine: Levenberg–Marquardt on |F|^2 from each sample (F linear here: one step solves it).
     let out = run.deletingLastPathComponent().appendingPathComponent("refined.h5").path
-    let s = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--count", "300", "--steps", "20",
-                                                   "--refine", "5", "--output", out])
+    let s = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "sample", "--checkpoint", ckpt, "--count", "300", "--steps", "20",
+        "--refine", "5", "--output", out,
+      ])
     #expect(s.status == 0 && s.stdout.contains("refined (5 steps): |F(x)|"), "\(s.combined)")
     let f = try File.open(out)
     let after = try f.dataset("grad_f_norm_refined").read(as: Double.self)
@@ -195,8 +218,12 @@ struct TrainingTests {
     try tf.createDataset("y", type: .float64, shape: [7, 2]).write(y.storage)
     try tf.close()
     let fileOut = run.deletingLastPathComponent().appendingPathComponent("refined-file.h5").path
-    let sf = try Programs.mpirun(2, "polar-train", ["sample", "--checkpoint", ckpt, "--target", targets, "--per-point", "3",
-                                                    "--steps", "20", "--refine", "10", "--output", fileOut])
+    let sf = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "sample", "--checkpoint", ckpt, "--target", targets, "--per-point", "3",
+        "--steps", "20", "--refine", "10", "--output", fileOut,
+      ])
     #expect(sf.status == 0 && sf.stdout.contains("refined (10 steps): |M(x) - y| / |y|"), "\(sf.combined)")
     let ff = try File.open(fileOut)
     let residual = try ff.dataset("residual_refined").read(as: Double.self)

@@ -18,14 +18,20 @@ struct HighDimensionGuardTests {
     let made = try quality(["instance", "--dim", "\(Self.dim)", "--rows", "\(GuardSize.rows)", "--test-rows", "4096", "--out", data])
     #expect(made.status == 0, "\(made.combined)")
     let run = dir.appendingPathComponent("run").path
-    let settings = ["problem.dim=\(Self.dim)", "problem.field=file", "problem.file=\(data)/train.h5", "problem.reference=data",
-                    "potential.steps=\(Self.steps)", "map.steps=0", "train.report=false"]
+    let settings = [
+      "problem.dim=\(Self.dim)", "problem.field=file", "problem.file=\(data)/train.h5", "problem.reference=data",
+      "potential.steps=\(Self.steps)", "map.steps=0", "train.report=false",
+    ]
     let t = try Programs.mpirun(2, "polar-train", ["train", "--quiet", "--output", run] + settings.flatMap { ["--set", $0] }, timeout: 600)
     #expect(t.status == 0, "\(t.combined)")
     let name = try String(contentsOfFile: run + "/checkpoints/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     let applied = dir.appendingPathComponent("applied.h5").path
-    let a = try Programs.mpirun(2, "polar-train", ["apply", "--checkpoint", run + "/checkpoints/" + name, "--input", data + "/test.h5",
-                                                   "--output", applied], timeout: 300)
+    let a = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "apply", "--checkpoint", run + "/checkpoints/" + name, "--input", data + "/test.h5",
+        "--output", applied,
+      ], timeout: 300)
     #expect(a.status == 0, "\(a.combined)")
     let s = try quality(["score", "--test", data + "/test.h5", "--map", applied, "--json", dir.appendingPathComponent("score.json").path])
     let o = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("score.json"))) as? [String: Any]

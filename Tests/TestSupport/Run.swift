@@ -14,7 +14,8 @@ public struct RunResult: Sendable {
 public enum Programs {
   /// The build products directory (where the test bundle and the executables live).
   public static var buildDirectory: URL {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    let exe =
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
       ?? CommandLine.arguments[0]
     var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
     // On Linux the test binary is <build>/<package>PackageTests.xctest.
@@ -46,32 +47,42 @@ public enum Programs {
   }
 
   /// Runs `program args` under `mpirun -n ranks` with a deadline.
-  public static func mpirun(_ ranks: Int, _ program: String, _ args: [String],
-                            timeout: Double = 120, environment: [String: String] = [:],
-                            directory: URL? = nil) throws -> RunResult {
-    try run("/usr/bin/env",
-            ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
-            timeout: timeout, environment: mpiEnvironment.merging(environment) { $1 },
-            directory: directory)
+  public static func mpirun(
+    _ ranks: Int, _ program: String, _ args: [String],
+    timeout: Double = 120, environment: [String: String] = [:],
+    directory: URL? = nil
+  ) throws -> RunResult {
+    try run(
+      "/usr/bin/env",
+      ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
+      timeout: timeout, environment: mpiEnvironment.merging(environment) { $1 },
+      directory: directory)
   }
 
   /// Runs a command, capturing output, killing it (and its process group) after `timeout`.
-  public static func run(_ executable: String, _ args: [String], timeout: Double = 120,
-                         environment: [String: String]? = nil,
-                         directory: URL? = nil) throws -> RunResult {
+  public static func run(
+    _ executable: String, _ args: [String], timeout: Double = 120,
+    environment: [String: String]? = nil,
+    directory: URL? = nil
+  ) throws -> RunResult {
     try start(executable, args, environment: environment, directory: directory).finish(timeout: timeout)
   }
 
   /// Starts `program args` under `mpirun -n ranks` in the background (fault tests signal it).
-  public static func startMPI(_ ranks: Int, _ program: String, _ args: [String],
-                              environment: [String: String] = [:]) throws -> Launched {
-    try start("/usr/bin/env", ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
-              environment: mpiEnvironment.merging(environment) { $1 })
+  public static func startMPI(
+    _ ranks: Int, _ program: String, _ args: [String],
+    environment: [String: String] = [:]
+  ) throws -> Launched {
+    try start(
+      "/usr/bin/env", ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
+      environment: mpiEnvironment.merging(environment) { $1 })
   }
 
   /// Starts a command in the background, its output captured to temporary files.
-  public static func start(_ executable: String, _ args: [String], environment: [String: String]? = nil,
-                           directory: URL? = nil) throws -> Launched {
+  public static func start(
+    _ executable: String, _ args: [String], environment: [String: String]? = nil,
+    directory: URL? = nil
+  ) throws -> Launched {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = args
@@ -101,7 +112,8 @@ public enum Programs {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.filter { child in
       guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")") else { return false }
+        let close = stat.lastIndex(of: ")")
+      else { return false }
       // Fields after "(comm)": state, ppid, ...
       let fields = stat[stat.index(after: close)...].split(separator: " ")
       return fields.count > 1 && Int32(fields[1]) == pid
@@ -179,7 +191,8 @@ public final class Launched: @unchecked Sendable {
     let stderr = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
     try? FileManager.default.removeItem(atPath: base + ".out")
     try? FileManager.default.removeItem(atPath: base + ".err")
-    return RunResult(status: process.terminationStatus, stdout: stdout, stderr: stderr,
-                     seconds: Date().timeIntervalSince(started), timedOut: timedOut)
+    return RunResult(
+      status: process.terminationStatus, stdout: stdout, stderr: stderr,
+      seconds: Date().timeIntervalSince(started), timedOut: timedOut)
   }
 }

@@ -132,8 +132,10 @@ public final class ICNNEvaluator<T: BLASScalar> {
   /// parameter layout): the dual objective's gradient terms, allocation-free.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func accumulateParameterGradient(_ x: UnsafePointer<T>, rows n: Int, u: UnsafeMutablePointer<T>,
-                                          into grad: UnsafeMutablePointer<T>) {
+  public func accumulateParameterGradient(
+    _ x: UnsafePointer<T>, rows n: Int, u: UnsafeMutablePointer<T>,
+    into grad: UnsafeMutablePointer<T>
+  ) {
     if n == 0 { return }
     forwardBackward(x, rows: n, u: u)
     let tr = total * r, L = net.hidden.count
@@ -203,8 +205,9 @@ public final class ICNNEvaluator<T: BLASScalar> {
       activate(q + offsets[0], rows: n, layer: 0)
       for k in 0 ..< L {
         let w = net.weights[k]
-        mm(false, true, n, w.output, w.input, 1, post[k], w.input, prm + w.weight.offset, w.input, 1,
-           q + offsets[k + 1], total)
+        mm(
+          false, true, n, w.output, w.input, 1, post[k], w.input, prm + w.weight.offset, w.input, 1,
+          q + offsets[k + 1], total)
         if k + 1 < L { activate(q + offsets[k + 1], rows: n, layer: k + 1) }
       }
       // u = (W_L z_L + Q_L) + q(x), with X H for q's value and gradient.
@@ -249,8 +252,9 @@ public final class ICNNEvaluator<T: BLASScalar> {
       grad.storage.withUnsafeMutableBufferPointer { pg in
         u.withUnsafeMutableBufferPointer { pu in
           for lo in stride(from: 0, to: x.rows, by: capacity) {
-            evaluate(px.baseAddress! + lo * d, rows: min(capacity, x.rows - lo), u: pu.baseAddress! + lo,
-                     grad: pg.baseAddress! + lo * d)
+            evaluate(
+              px.baseAddress! + lo * d, rows: min(capacity, x.rows - lo), u: pu.baseAddress! + lo,
+              grad: pg.baseAddress! + lo * d)
           }
         }
       }

@@ -47,8 +47,10 @@ public struct ClassifierLossField: Sendable, Equatable {
 
   /// `count` distinct rows of `allImages` (row-major N x 64, raw pixels 0...16) picked by a
   /// partial Fisher–Yates shuffle driven by CounterRNG(seed), scaled by 1/16.
-  public static func minibatch(allImages: [Float], labels: [Int32], count: Int = 128, seed: UInt64,
-                               hidden: Int) -> ClassifierLossField {
+  public static func minibatch(
+    allImages: [Float], labels: [Int32], count: Int = 128, seed: UInt64,
+    hidden: Int
+  ) -> ClassifierLossField {
     let p = digitPixels, total = labels.count
     precondition(allImages.count == total * p, "allImages has \(allImages.count) values, need \(total) x \(p)")
     precondition(count >= 1 && count <= total, "cannot pick \(count) of \(total) images")
@@ -109,24 +111,24 @@ public struct ClassifierLossField: Sendable, Equatable {
     var a = [Double](repeating: 0, count: h), l = [Double](repeating: 0, count: nc)
     var dz = [Double](repeating: 0, count: h)
     for s in 0 ..< images.rows {
-      forward(w, s, &a, &l)                                  // a = tanh(z), l = W2^T a + b2
+      forward(w, s, &a, &l)  // a = tanh(z), l = W2^T a + b2
       let m = l.max()!
       var sum = 0.0
       for c in 0 ..< nc { l[c] = Double.exp(l[c] - m); sum += l[c] }
       for c in 0 ..< nc { l[c] = (l[c] / sum - (c == labels[s] ? 1 : 0)) * invN }  // g = (softmax - e_y) / n
-      for c in 0 ..< nc { g[offB2 + c] += l[c] }             // db2 += g
+      for c in 0 ..< nc { g[offB2 + c] += l[c] }  // db2 += g
       for j in 0 ..< h {
         var da = 0.0
         for c in 0 ..< nc {
-          g[offW2 + j * nc + c] += a[j] * l[c]               // dW2 += a g^T
-          da += w[offW2 + j * nc + c] * l[c]                 // da = W2 g
+          g[offW2 + j * nc + c] += a[j] * l[c]  // dW2 += a g^T
+          da += w[offW2 + j * nc + c] * l[c]  // da = W2 g
         }
-        dz[j] = da * (1 - a[j] * a[j])                       // dz = da * (1 - a^2)
-        g[offB1 + j] += dz[j]                                // db1 += dz
+        dz[j] = da * (1 - a[j] * a[j])  // dz = da * (1 - a^2)
+        g[offB1 + j] += dz[j]  // db1 += dz
       }
       for i in 0 ..< inputs {
         let pi = images[s, i]
-        for j in 0 ..< h { g[i * h + j] += pi * dz[j] }      // dW1 += p dz^T
+        for j in 0 ..< h { g[i * h + j] += pi * dz[j] }  // dW1 += p dz^T
       }
     }
     return g
@@ -159,63 +161,67 @@ public struct ClassifierLossField: Sendable, Equatable {
       at[h * n + s] = 1
     }
     w.storage.withUnsafeBufferPointer { pw in
-    out.storage.withUnsafeMutableBufferPointer { po in
-      for start in stride(from: 0, to: w.rows, by: block) {
-        let mb = min(block, w.rows - start)
-        for r in 0 ..< mb {  // Wt[r h + j, i] = W1_r[i, j], Wt[r h + j, P] = b1_r[j]
-          let b = pw.baseAddress! + (start + r) * d, row = wt + r * h * k1
-          for j in 0 ..< h {
-            for i in 0 ..< pIn { row[j * k1 + i] = b[i * h + j] }
-            row[j * k1 + pIn] = b[oB1 + j]
-          }
-        }
-        T.gemm(transA: false, transB: true, m: mb * h, n: n, k: k1, alpha: 1, a: wt, lda: k1,
-               b: x1, ldb: k1, beta: 0, c: zt, ldc: n)                       // Z^T = Wt X1^T
-        for r in 0 ..< mb {
-          let b = pw.baseAddress! + (start + r) * d, o = po.baseAddress! + (start + r) * d
-          let z = zt + r * h * n
-          for q in 0 ..< h * n { at[q] = 1 - 2 / (T.exp(2 * z[q]) + 1) }    // a = tanh(z)
-          for c in 0 ..< nc {                                                // l = W2^T a + b2
-            let l = lt + c * n, bc = b[oB2 + c]
-            for s in 0 ..< n { l[s] = bc }
+      out.storage.withUnsafeMutableBufferPointer { po in
+        for start in stride(from: 0, to: w.rows, by: block) {
+          let mb = min(block, w.rows - start)
+          for r in 0 ..< mb {  // Wt[r h + j, i] = W1_r[i, j], Wt[r h + j, P] = b1_r[j]
+            let b = pw.baseAddress! + (start + r) * d, row = wt + r * h * k1
             for j in 0 ..< h {
-              let wjc = b[oW2 + j * nc + c], a = at + j * n
-              for s in 0 ..< n { l[s] += wjc * a[s] }
+              for i in 0 ..< pIn { row[j * k1 + i] = b[i * h + j] }
+              row[j * k1 + pIn] = b[oB1 + j]
             }
           }
-          for s in 0 ..< n { mx[s] = lt[s]; sm[s] = 0 }                      // m = max_c l_c
-          for c in 1 ..< nc { for s in 0 ..< n { mx[s] = Swift.max(mx[s], lt[c * n + s]) } }
-          for c in 0 ..< nc {                                                // e_c = exp(l_c - m)
-            let l = lt + c * n
-            for s in 0 ..< n { l[s] = T.exp(l[s] - mx[s]) }
-            for s in 0 ..< n { sm[s] += l[s] }
-          }
-          for s in 0 ..< n { sm[s] = invN / sm[s] }
-          for c in 0 ..< nc { for s in 0 ..< n { lt[c * n + s] *= sm[s] } }  // g = (softmax - e_y) / n
-          for s in 0 ..< n { lt[labels[s] * n + s] -= invN }
-          T.gemm(transA: false, transB: true, m: h + 1, n: nc, k: n, alpha: 1, a: at, lda: n,
-                 b: lt, ldb: n, beta: 0, c: o + oW2, ldc: nc)                // [dW2; db2^T] = [A^T; 1] G
-          for j in 0 ..< h {                                                 // da = W2 g
-            let dz = z + j * n, a = at + j * n
-            for s in 0 ..< n { dz[s] = 0 }
-            for c in 0 ..< nc {
-              let wjc = b[oW2 + j * nc + c], g = lt + c * n
-              for s in 0 ..< n { dz[s] += wjc * g[s] }
+          T.gemm(
+            transA: false, transB: true, m: mb * h, n: n, k: k1, alpha: 1, a: wt, lda: k1,
+            b: x1, ldb: k1, beta: 0, c: zt, ldc: n)  // Z^T = Wt X1^T
+          for r in 0 ..< mb {
+            let b = pw.baseAddress! + (start + r) * d, o = po.baseAddress! + (start + r) * d
+            let z = zt + r * h * n
+            for q in 0 ..< h * n { at[q] = 1 - 2 / (T.exp(2 * z[q]) + 1) }  // a = tanh(z)
+            for c in 0 ..< nc {  // l = W2^T a + b2
+              let l = lt + c * n, bc = b[oB2 + c]
+              for s in 0 ..< n { l[s] = bc }
+              for j in 0 ..< h {
+                let wjc = b[oW2 + j * nc + c], a = at + j * n
+                for s in 0 ..< n { l[s] += wjc * a[s] }
+              }
             }
-            for s in 0 ..< n { dz[s] *= 1 - a[s] * a[s] }                     // dz = da (1 - a^2)
+            for s in 0 ..< n { mx[s] = lt[s]; sm[s] = 0 }  // m = max_c l_c
+            for c in 1 ..< nc { for s in 0 ..< n { mx[s] = Swift.max(mx[s], lt[c * n + s]) } }
+            for c in 0 ..< nc {  // e_c = exp(l_c - m)
+              let l = lt + c * n
+              for s in 0 ..< n { l[s] = T.exp(l[s] - mx[s]) }
+              for s in 0 ..< n { sm[s] += l[s] }
+            }
+            for s in 0 ..< n { sm[s] = invN / sm[s] }
+            for c in 0 ..< nc { for s in 0 ..< n { lt[c * n + s] *= sm[s] } }  // g = (softmax - e_y) / n
+            for s in 0 ..< n { lt[labels[s] * n + s] -= invN }
+            T.gemm(
+              transA: false, transB: true, m: h + 1, n: nc, k: n, alpha: 1, a: at, lda: n,
+              b: lt, ldb: n, beta: 0, c: o + oW2, ldc: nc)  // [dW2; db2^T] = [A^T; 1] G
+            for j in 0 ..< h {  // da = W2 g
+              let dz = z + j * n, a = at + j * n
+              for s in 0 ..< n { dz[s] = 0 }
+              for c in 0 ..< nc {
+                let wjc = b[oW2 + j * nc + c], g = lt + c * n
+                for s in 0 ..< n { dz[s] += wjc * g[s] }
+              }
+              for s in 0 ..< n { dz[s] *= 1 - a[s] * a[s] }  // dz = da (1 - a^2)
+            }
           }
-        }
-        T.gemm(transA: false, transB: false, m: mb * h, n: k1, k: n, alpha: 1, a: zt, lda: n,
-               b: x1, ldb: k1, beta: 0, c: wt, ldc: k1)                      // [dW1; db1^T]^T = dZ^T X1
-        for r in 0 ..< mb {
-          let o = po.baseAddress! + (start + r) * d, row = wt + r * h * k1
-          for j in 0 ..< h {
-            for i in 0 ..< pIn { o[i * h + j] = row[j * k1 + i] }
-            o[oB1 + j] = row[j * k1 + pIn]
+          T.gemm(
+            transA: false, transB: false, m: mb * h, n: k1, k: n, alpha: 1, a: zt, lda: n,
+            b: x1, ldb: k1, beta: 0, c: wt, ldc: k1)  // [dW1; db1^T]^T = dZ^T X1
+          for r in 0 ..< mb {
+            let o = po.baseAddress! + (start + r) * d, row = wt + r * h * k1
+            for j in 0 ..< h {
+              for i in 0 ..< pIn { o[i * h + j] = row[j * k1 + i] }
+              o[oB1 + j] = row[j * k1 + pIn]
+            }
           }
         }
       }
-    }}
+    }
     return out
   }
 

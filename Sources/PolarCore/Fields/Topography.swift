@@ -22,8 +22,10 @@ public struct Topography: Sendable, Equatable {
   public let scale: Double, offset: Double
 
   /// `firstRowTop`: row 0 of `z` is the northern edge (y = hi), as in images; false flips the rows.
-  public init(elevation raw: [Double], rows: Int, cols: Int, smoothing sigma: Double, lo: Double = -1, hi: Double = 1,
-              firstRowTop: Bool = true) {
+  public init(
+    elevation raw: [Double], rows: Int, cols: Int, smoothing sigma: Double, lo: Double = -1, hi: Double = 1,
+    firstRowTop: Bool = true
+  ) {
     precondition(rows >= 4 && cols >= 4 && raw.count == rows * cols, "topography: needs a grid of at least 4 x 4")
     let z = firstRowTop ? raw : (0 ..< rows).reversed().flatMap { raw[$0 * cols ..< ($0 + 1) * cols] }
     self.rows = rows
@@ -37,10 +39,12 @@ public struct Topography: Sendable, Equatable {
     // RMS of the gradient at the nodes before scaling.
     let unscaled = Topography(rows: rows, cols: cols, lo: lo, hi: hi, heights: centred, scale: 1, offset: mean)
     var sum = 0.0
-    for i in 0 ..< rows { for j in 0 ..< cols {
-      let (gx, gy) = unscaled.gradient(unscaled.xOf(column: Double(j)), unscaled.yOf(row: Double(i)))
-      sum += gx * gx + gy * gy
-    } }
+    for i in 0 ..< rows {
+      for j in 0 ..< cols {
+        let (gx, gy) = unscaled.gradient(unscaled.xOf(column: Double(j)), unscaled.yOf(row: Double(i)))
+        sum += gx * gx + gy * gy
+      }
+    }
     let rms = (sum / Double(rows * cols)).squareRoot()
     let a = rms > 0 ? 1 / rms : 1
     scale = a
@@ -88,8 +92,10 @@ public struct Topography: Sendable, Equatable {
   @inline(__always)
   static func weights(_ t: Double) -> (SIMD4<Double>, SIMD4<Double>) {
     let t2 = t * t, t3 = t2 * t
-    return (SIMD4(-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2) / 2,
-            SIMD4(-3 * t2 + 4 * t - 1, 9 * t2 - 10 * t, -9 * t2 + 8 * t + 1, 3 * t2 - 2 * t) / 2)
+    return (
+      SIMD4(-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2) / 2,
+      SIMD4(-3 * t2 + 4 * t - 1, 9 * t2 - 10 * t, -9 * t2 + 8 * t + 1, 3 * t2 - 2 * t) / 2
+    )
   }
 
   /// h and dh/d(col), dh/d(row) at fractional grid coordinates (nodes outside repeat the edge).
@@ -128,10 +134,12 @@ public struct Topography: Sendable, Equatable {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x70F0, 1))
     let b = max(1, block), blockCols = (cols - 1 + b - 1) / b
     var train = [Int32](), held = [Int32]()
-    for r in 0 ..< rows - 1 { for c in 0 ..< cols - 1 {
-      let cell = Int32(r * (cols - 1) + c)
-      if rng.uniform(UInt64((r / b) * blockCols + c / b)) < share { held.append(cell) } else { train.append(cell) }
-    } }
+    for r in 0 ..< rows - 1 {
+      for c in 0 ..< cols - 1 {
+        let cell = Int32(r * (cols - 1) + c)
+        if rng.uniform(UInt64((r / b) * blockCols + c / b)) < share { held.append(cell) } else { train.append(cell) }
+      }
+    }
     return (train, held)
   }
 }

@@ -12,7 +12,7 @@ import RealModule
 
 public enum ToyField: String, Sendable, CaseIterable, Codable {
   case himmelblau, cosineGrid = "cosine-grid", cosineStripes = "cosine-stripes",
-       gaussianMixture = "gaussian-mixture", doubleWell = "double-well", swirl
+    gaussianMixture = "gaussian-mixture", doubleWell = "double-well", swirl
 
   /// The mixture's components: means, common standard deviation, weights.
   public static let mixtureMeans: [(Double, Double)] = [(2.5, 2.5), (-2.5, 2.5), (-2.5, -2.5), (2.5, -2.5)]
@@ -145,10 +145,12 @@ extension Field {
     case .himmelblau, .gaussianMixture:
       let n = 41
       var starts = Matrix<Double>(rows: n * n, cols: 2)
-      for i in 0 ..< n { for j in 0 ..< n {
-        starts[i * n + j, 0] = lo + (hi - lo) * Double(i) / Double(n - 1)
-        starts[i * n + j, 1] = lo + (hi - lo) * Double(j) / Double(n - 1)
-      } }
+      for i in 0 ..< n {
+        for j in 0 ..< n {
+          starts[i * n + j, 0] = lo + (hi - lo) * Double(i) / Double(n - 1)
+          starts[i * n + j, 1] = lo + (hi - lo) * Double(j) / Double(n - 1)
+        }
+      }
       let refined = refineRoots(starts, steps: 100, field: { self($0) }, jacobian: { self.jacobian(at: $0) })
       var out = [[Double]]()
       for r in 0 ..< n * n where refined.after[r] < 1e-10 {

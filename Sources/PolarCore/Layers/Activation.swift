@@ -110,8 +110,10 @@ extension Activation {
   /// `value` may be `x` (in place).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func valueAndSlope<T: BLASScalar>(_ x: UnsafePointer<T>, count: Int, value: UnsafeMutablePointer<T>,
-                                           slope: UnsafeMutablePointer<T>) {
+  public func valueAndSlope<T: BLASScalar>(
+    _ x: UnsafePointer<T>, count: Int, value: UnsafeMutablePointer<T>,
+    slope: UnsafeMutablePointer<T>
+  ) {
     if case .elu = self, T.self == Float.self {
       let xf = UnsafeRawPointer(x).assumingMemoryBound(to: Float.self)
       let vf = UnsafeMutableRawPointer(value).assumingMemoryBound(to: Float.self)

@@ -10,8 +10,10 @@ public struct Dense: Sendable, Equatable {
   public let weight: ParameterBlock  // [out, in]
   public let bias: ParameterBlock?  // [out]
 
-  public init(_ name: String, input: Int, output: Int, bias: Bool = true, nonNegative: Bool = false,
-              layout: inout ArenaLayout) {
+  public init(
+    _ name: String, input: Int, output: Int, bias: Bool = true, nonNegative: Bool = false,
+    layout: inout ArenaLayout
+  ) {
     self.input = input
     self.output = output
     self.nonNegative = nonNegative
@@ -43,8 +45,10 @@ public struct Dense: Sendable, Equatable {
   /// `inputGradient`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func backward<T: BLASScalar>(_ p: UnsafePointer<T>, _ x: Matrix<T>, _ dY: Matrix<T>,
-                                      grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
+  public func backward<T: BLASScalar>(
+    _ p: UnsafePointer<T>, _ x: Matrix<T>, _ dY: Matrix<T>,
+    grad: UnsafeMutablePointer<T>?, inputGradient: Bool
+  ) -> Matrix<T>? {
     if let grad {
       dY.withPointer { pd in x.withPointer { px in accumulateGradient(px, dY: pd, rows: x.rows, into: grad) } }
     }
@@ -57,8 +61,10 @@ public struct Dense: Sendable, Equatable {
   /// dW += dY^T X and db += sum_rows dY for X [n, input], dY [n, output].
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func accumulateGradient<T: BLASScalar>(_ x: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
-                                                into grad: UnsafeMutablePointer<T>) {
+  public func accumulateGradient<T: BLASScalar>(
+    _ x: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
+    into grad: UnsafeMutablePointer<T>
+  ) {
     mm(true, false, output, input, n, 1, dY, output, x, input, 1, grad + weight.offset, input)
     if let bias {
       for r in 0 ..< n { for j in 0 ..< output { grad[bias.offset + j] += dY[r * output + j] } }
@@ -68,8 +74,10 @@ public struct Dense: Sendable, Equatable {
   /// dX [n, input] = dY W.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func inputGradient<T: BLASScalar>(_ p: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
-                                           into dX: UnsafeMutablePointer<T>) {
+  public func inputGradient<T: BLASScalar>(
+    _ p: UnsafePointer<T>, dY: UnsafePointer<T>, rows n: Int,
+    into dX: UnsafeMutablePointer<T>
+  ) {
     mm(false, false, n, input, output, 1, dY, output, p + weight.offset, input, 0, dX, input)
   }
 

@@ -43,8 +43,10 @@ public struct Quadratic: Sendable, Equatable {
   /// Forward: Q [B, width].
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func forward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ x: Matrix<T>,
-                                     diagonal given: Matrix<T>? = nil) -> (Matrix<T>, Tape<T>) {
+  public func forward<T: BLASScalar>(
+    _ prm: UnsafePointer<T>, _ x: Matrix<T>,
+    diagonal given: Matrix<T>? = nil
+  ) -> (Matrix<T>, Tape<T>) {
     precondition(x.cols == dim, "Quadratic \(a.name): input has \(x.cols) columns, expected \(dim)")
     let n = x.rows, wr = width * rank
     var p = Matrix<T>(rows: n, cols: wr)
@@ -77,8 +79,10 @@ public struct Quadratic: Sendable, Equatable {
   /// `inputGradient`).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func backward<T: BLASScalar>(_ prm: UnsafePointer<T>, _ tape: Tape<T>, _ g: Matrix<T>,
-                                      grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
+  public func backward<T: BLASScalar>(
+    _ prm: UnsafePointer<T>, _ tape: Tape<T>, _ g: Matrix<T>,
+    grad: UnsafeMutablePointer<T>?, inputGradient: Bool
+  ) -> Matrix<T>? {
     let x = tape.x, n = x.rows, wr = width * rank
     var h = tape.p
     h.storage.withUnsafeMutableBufferPointer { hp in

@@ -32,16 +32,19 @@ public struct ArenaLayout: Sendable, Equatable, Codable {
 
 /// C[m x n] <- alpha op(A) op(B) + beta C, row-major, on raw pointers (see BLASScalar.gemm).
 @inline(__always)
-func mm<T: BLASScalar>(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: T,
-                       _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
-                       _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int) {
+func mm<T: BLASScalar>(
+  _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: T,
+  _ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
+  _ beta: T, _ c: UnsafeMutablePointer<T>, _ ldc: Int
+) {
   if m == 0 || n == 0 { return }
   if k == 0 {
     for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
     return
   }
-  T.gemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: max(1, lda), b: b,
-         ldb: max(1, ldb), beta: beta, c: c, ldc: max(1, ldc))
+  T.gemm(
+    transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: max(1, lda), b: b,
+    ldb: max(1, ldb), beta: beta, c: c, ldc: max(1, ldc))
 }
 
 extension Matrix {

@@ -84,14 +84,17 @@ public func polarDecomposition(_ a: Matrix<Double>) -> (p: Matrix<Double>, u: Ma
 /// The Brenier (Bures) map between N(m0, S0) and N(m1, S1): x -> m1 + T (x - m0) with
 /// T = S0^{-1/2} (S0^{1/2} S1 S0^{1/2})^{1/2} S0^{-1/2}, symmetric positive definite.
 /// Returns (T, m1 - T m0), the gradient of 1/2 x^T T x + (m1 - T m0)^T x.
-public func gaussianMap(mean0: [Double], cov0: Matrix<Double>, mean1: [Double],
-                        cov1: Matrix<Double>) -> (s: Matrix<Double>, t: [Double]) {
+public func gaussianMap(
+  mean0: [Double], cov0: Matrix<Double>, mean1: [Double],
+  cov1: Matrix<Double>
+) -> (s: Matrix<Double>, t: [Double]) {
   let r = symmetricFunction(cov0) { $0.squareRoot() }
   let rInv = symmetricFunction(cov0) { 1 / $0.squareRoot() }
   let middle = symmetricFunction(matmul(matmul(r, cov1), r)) { max($0, 0).squareRoot() }
   var t = matmul(matmul(rInv, middle), rInv)
-  t = Matrix(rows: t.rows, cols: t.cols,
-             storage: (0 ..< t.storage.count).map { (t.storage[$0] + t.transposed.storage[$0]) / 2 })
+  t = Matrix(
+    rows: t.rows, cols: t.cols,
+    storage: (0 ..< t.storage.count).map { (t.storage[$0] + t.transposed.storage[$0]) / 2 })
   var shift = mean1
   for i in 0 ..< mean0.count { for j in 0 ..< mean0.count { shift[i] -= t[i, j] * mean0[j] } }
   return (t, shift)

@@ -68,8 +68,10 @@ public struct Matrix<T: BLASScalar>: Equatable, Sendable {
 // MARK: BLAS on matrices
 
 /// C <- alpha * op(A) op(B) + beta * C (gemm), op = transpose when the flag is set.
-public func gemm<T>(_ a: Matrix<T>, transposeA: Bool = false, _ b: Matrix<T>, transposeB: Bool = false,
-                    alpha: T = 1, beta: T = 0, into c: inout Matrix<T>) {
+public func gemm<T>(
+  _ a: Matrix<T>, transposeA: Bool = false, _ b: Matrix<T>, transposeB: Bool = false,
+  alpha: T = 1, beta: T = 0, into c: inout Matrix<T>
+) {
   let (m, k) = transposeA ? (a.cols, a.rows) : (a.rows, a.cols)
   let (kb, n) = transposeB ? (b.cols, b.rows) : (b.rows, b.cols)
   precondition(k == kb, "gemm: inner dimensions \(k) and \(kb) differ")
@@ -82,25 +84,30 @@ public func gemm<T>(_ a: Matrix<T>, transposeA: Bool = false, _ b: Matrix<T>, tr
   a.storage.withUnsafeBufferPointer { pa in
     b.storage.withUnsafeBufferPointer { pb in
       c.storage.withUnsafeMutableBufferPointer { pc in
-        T.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
-               a: pa.baseAddress!, lda: max(1, a.cols), b: pb.baseAddress!, ldb: max(1, b.cols),
-               beta: beta, c: pc.baseAddress!, ldc: max(1, c.cols))
+        T.gemm(
+          transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: alpha,
+          a: pa.baseAddress!, lda: max(1, a.cols), b: pb.baseAddress!, ldb: max(1, b.cols),
+          beta: beta, c: pc.baseAddress!, ldc: max(1, c.cols))
       }
     }
   }
 }
 
 /// op(A) op(B) as a new matrix.
-public func matmul<T>(_ a: Matrix<T>, transposeA: Bool = false, _ b: Matrix<T>,
-                      transposeB: Bool = false) -> Matrix<T> {
+public func matmul<T>(
+  _ a: Matrix<T>, transposeA: Bool = false, _ b: Matrix<T>,
+  transposeB: Bool = false
+) -> Matrix<T> {
   var c = Matrix<T>(rows: transposeA ? a.cols : a.rows, cols: transposeB ? b.rows : b.cols)
   gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: &c)
   return c
 }
 
 /// y <- alpha * op(A) x + beta * y (gemv).
-public func gemv<T>(_ a: Matrix<T>, transpose: Bool = false, _ x: [T], alpha: T = 1, beta: T = 0,
-                    into y: inout [T]) {
+public func gemv<T>(
+  _ a: Matrix<T>, transpose: Bool = false, _ x: [T], alpha: T = 1, beta: T = 0,
+  into y: inout [T]
+) {
   let (m, n) = transpose ? (a.cols, a.rows) : (a.rows, a.cols)
   precondition(x.count == n && y.count == m, "gemv: shapes \(a.rows)x\(a.cols), x \(x.count), y \(y.count)")
   guard m > 0 else { return }
@@ -111,8 +118,9 @@ public func gemv<T>(_ a: Matrix<T>, transpose: Bool = false, _ x: [T], alpha: T 
   a.storage.withUnsafeBufferPointer { pa in
     x.withUnsafeBufferPointer { px in
       y.withUnsafeMutableBufferPointer { py in
-        T.gemv(trans: transpose, m: a.rows, n: a.cols, alpha: alpha, a: pa.baseAddress!,
-               lda: max(1, a.cols), x: px.baseAddress!, incx: 1, beta: beta, y: py.baseAddress!, incy: 1)
+        T.gemv(
+          trans: transpose, m: a.rows, n: a.cols, alpha: alpha, a: pa.baseAddress!,
+          lda: max(1, a.cols), x: px.baseAddress!, incx: 1, beta: beta, y: py.baseAddress!, incy: 1)
       }
     }
   }

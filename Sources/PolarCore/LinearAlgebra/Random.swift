@@ -5,7 +5,7 @@
 // SC 2011): 10 rounds of (hi, lo) = mulhilo(M, c) on a 4x32-bit counter with a 2x32-bit key
 // bumped by the Weyl constants between rounds. Checked against Random123's known-answer vectors.
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #endif
 
 public enum Philox4x32 {
@@ -14,8 +14,10 @@ public enum Philox4x32 {
 
   /// The 10-round Philox4x32 bijection of `counter` under `key`.
   @inline(__always)
-  public static func block(_ counter: (UInt32, UInt32, UInt32, UInt32),
-                           key: (UInt32, UInt32)) -> (UInt32, UInt32, UInt32, UInt32) {
+  public static func block(
+    _ counter: (UInt32, UInt32, UInt32, UInt32),
+    key: (UInt32, UInt32)
+  ) -> (UInt32, UInt32, UInt32, UInt32) {
     var (c0, c1, c2, c3) = counter
     var (k0, k1) = key
     for round in 0 ..< 10 {
@@ -63,8 +65,10 @@ public struct CounterRNG: Sendable, Equatable {
   @inline(__always)
   public func bits(_ index: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
     Philox4x32.block(
-      (UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32),
-       UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)),
+      (
+        UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32),
+        UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)
+      ),
       key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
   }
 
@@ -102,8 +106,10 @@ public struct CounterRNG: Sendable, Equatable {
   }
 
   /// buffer[i] = uniform(start + i) on [lo, hi).
-  public func fillUniform<T: BinaryFloatingPoint>(_ buffer: inout [T], from start: UInt64 = 0,
-                                                  in lo: Double = 0, _ hi: Double = 1) {
+  public func fillUniform<T: BinaryFloatingPoint>(
+    _ buffer: inout [T], from start: UInt64 = 0,
+    in lo: Double = 0, _ hi: Double = 1
+  ) {
     for i in buffer.indices { buffer[i] = T(uniform(start &+ UInt64(i), in: lo, hi)) }
   }
 }

@@ -32,8 +32,9 @@ public struct BridgeNetwork: Sendable, Equatable {
   @_specialize(where T == Float)
   @_specialize(where T == Double)
   public func inputs<T: BLASScalar>(xt: Matrix<T>, t: [T], x0: Matrix<T>) -> Matrix<T> {
-    precondition(xt.cols == dim && x0.cols == dim && xt.rows == x0.rows && t.count == xt.rows,
-                 "BridgeNetwork: x_t, t and X0 disagree in shape")
+    precondition(
+      xt.cols == dim && x0.cols == dim && xt.rows == x0.rows && t.count == xt.rows,
+      "BridgeNetwork: x_t, t and X0 disagree in shape")
     var z = Matrix<T>(rows: xt.rows, cols: mlp.input)
     for r in 0 ..< xt.rows {
       for j in 0 ..< dim { z[r, j] = xt[r, j]; z[r, dim + j] = x0[r, j] }
@@ -69,8 +70,10 @@ public struct BridgeNetwork: Sendable, Equatable {
   /// Backward from dL/dv: accumulates the parameter gradient; returns dL/dx_t when asked.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func backward<T: BLASScalar>(_ params: [T], _ tape: MLP.Tape<T>, dv: Matrix<T>, grad: inout [T],
-                                      inputGradient: Bool = false) -> Matrix<T>? {
+  public func backward<T: BLASScalar>(
+    _ params: [T], _ tape: MLP.Tape<T>, dv: Matrix<T>, grad: inout [T],
+    inputGradient: Bool = false
+  ) -> Matrix<T>? {
     guard let dz = mlp.backward(params, tape, dy: dv, grad: &grad, inputGradient: inputGradient) else { return nil }
     var dxt = Matrix<T>(rows: dz.rows, cols: dim)
     for r in 0 ..< dz.rows { for j in 0 ..< dim { dxt[r, j] = dz[r, j] } }
@@ -100,8 +103,10 @@ public struct BridgeNetwork: Sendable, Equatable {
   /// matrices).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func loss<T: BLASScalar>(_ params: [T], x0: Matrix<T>, x1: Matrix<T>, t: [T], eps: Matrix<T>, sigma: T,
-                                  grad: inout [T]) -> T {
+  public func loss<T: BLASScalar>(
+    _ params: [T], x0: Matrix<T>, x1: Matrix<T>, t: [T], eps: Matrix<T>, sigma: T,
+    grad: inout [T]
+  ) -> T {
     let xt = BridgeNetwork.interpolate(x0: x0, x1: x1, t: t, eps: eps, sigma: sigma)
     let z = inputs(xt: xt, t: t, x0: x0), n = x0.rows
     guard n > 0 else { return 0 }
@@ -124,8 +129,10 @@ public struct BridgeNetwork: Sendable, Equatable {
   /// coupling (X0, X1) at time t with noise eps(j) in coordinate j. (Inlinable: specialized
   /// where it is called, no closure thunk is allocated per row.)
   @inlinable
-  public func trainingRow<T: BLASScalar>(x0: UnsafePointer<T>, x1: UnsafePointer<T>, t: T, sigma: T, eps: (Int) -> T,
-                                         input z: UnsafeMutablePointer<T>, target: UnsafeMutablePointer<T>) {
+  public func trainingRow<T: BLASScalar>(
+    x0: UnsafePointer<T>, x1: UnsafePointer<T>, t: T, sigma: T, eps: (Int) -> T,
+    input z: UnsafeMutablePointer<T>, target: UnsafeMutablePointer<T>
+  ) {
     let scale = BridgeNetwork.noiseScale(t: t, sigma: sigma)
     for j in 0 ..< dim {
       let a = x0[j], b = x1[j]
@@ -140,8 +147,10 @@ public struct BridgeNetwork: Sendable, Equatable {
   /// (maskedSquaredError), grad += dL/dparams; dv [rows, d] is work space. Returns L.
   /// (Inlinable: the training stage's call is specialized in place and allocates nothing.)
   @inlinable
-  public func regression<T: BLASScalar>(_ v: MLPEvaluator<T>, inputs z: UnsafePointer<T>, x1: UnsafePointer<T>, rows: Int,
-                                        dv: UnsafeMutablePointer<T>, grad: UnsafeMutablePointer<T>) -> T {
+  public func regression<T: BLASScalar>(
+    _ v: MLPEvaluator<T>, inputs z: UnsafePointer<T>, x1: UnsafePointer<T>, rows: Int,
+    dv: UnsafeMutablePointer<T>, grad: UnsafeMutablePointer<T>
+  ) -> T {
     v.forward(z, rows: rows)
     let loss = maskedSquaredError(prediction: v.y, target: x1, mask: nil, rows: rows, dim: dim, gradient: dv)
     v.backward(dy: dv, rows: rows, grad: grad)
@@ -155,15 +164,20 @@ public struct BridgeNetwork: Sendable, Equatable {
   /// depend on how the rows are batched.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func sample<T: BLASScalar>(_ params: [T], from y: Matrix<T>, steps: Int, sigma: T,
-                                    noise: (Int) -> Matrix<T>) -> Matrix<T> {
+  public func sample<T: BLASScalar>(
+    _ params: [T], from y: Matrix<T>, steps: Int, sigma: T,
+    noise: (Int) -> Matrix<T>
+  ) -> Matrix<T> {
     let sampler = BridgeSampler<T>(self, capacity: max(y.rows, 1))
     var x = Matrix<T>(rows: y.rows, cols: dim)
     y.storage.withUnsafeBufferPointer { py in
       x.storage.withUnsafeMutableBufferPointer { px in
-        sampler.sample(params, from: py.baseAddress!, rows: y.rows, steps: steps, sigma: sigma,
-                       noise: { k, eps in let e = noise(k); for i in 0 ..< e.storage.count { eps[i] = e.storage[i] } },
-                       into: px.baseAddress!)
+        sampler.sample(
+          params, from: py.baseAddress!, rows: y.rows, steps: steps, sigma: sigma,
+          noise: { k, eps in
+            let e = noise(k); for i in 0 ..< e.storage.count { eps[i] = e.storage[i] }
+          },
+          into: px.baseAddress!)
       }
     }
     return x
@@ -192,8 +206,10 @@ public final class BridgeSampler<T: BLASScalar> {
   /// standard normal increments [n, d] into eps.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func sample(_ params: [T], from y: UnsafePointer<T>, rows n: Int, steps: Int, sigma: T,
-                     noise: (Int, UnsafeMutablePointer<T>) -> Void, into x: UnsafeMutablePointer<T>) {
+  public func sample(
+    _ params: [T], from y: UnsafePointer<T>, rows n: Int, steps: Int, sigma: T,
+    noise: (Int, UnsafeMutablePointer<T>) -> Void, into x: UnsafeMutablePointer<T>
+  ) {
     precondition(steps >= 1, "BridgeNetwork.sample: at least one step")
     precondition(n <= capacity, "BridgeSampler: \(n) rows, capacity \(capacity)")
     if n == 0 { return }

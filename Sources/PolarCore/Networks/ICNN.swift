@@ -18,8 +18,9 @@ public struct ICNN: Sendable, Equatable {
   let q: Quadratic  // the initial potential, width 1, rank d
 
   public init(dim: Int, hidden: [Int], rank: Int, activation: Activation = .relu) {
-    precondition(dim > 0 && !hidden.isEmpty && hidden.allSatisfy { $0 > 0 } && rank >= 0,
-                 "ICNN needs dim > 0, at least one hidden layer of positive width, rank >= 0")
+    precondition(
+      dim > 0 && !hidden.isEmpty && hidden.allSatisfy { $0 > 0 } && rank >= 0,
+      "ICNN needs dim > 0, at least one hidden layer of positive width, rank >= 0")
     self.dim = dim
     self.hidden = hidden
     self.rank = rank
@@ -29,8 +30,10 @@ public struct ICNN: Sendable, Equatable {
     var weights = [Dense]()
     let widths = hidden + [1]
     for k in 1 ..< widths.count {
-      weights.append(Dense("W\(k)", input: widths[k - 1], output: widths[k], bias: false,
-                           nonNegative: true, layout: &layout))
+      weights.append(
+        Dense(
+          "W\(k)", input: widths[k - 1], output: widths[k], bias: false,
+          nonNegative: true, layout: &layout))
       quads.append(Quadratic("Q\(k)", dim: dim, width: widths[k], rank: rank, layout: &layout))
     }
     q = Quadratic("q", dim: dim, width: 1, rank: dim, layout: &layout)
@@ -46,8 +49,10 @@ public struct ICNN: Sendable, Equatable {
   /// S symmetric positive definite.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func initialParameters<T: BLASScalar>(seed: UInt64,
-                                               gaussianMap: (s: Matrix<Double>, t: [Double])? = nil) -> [T] {
+  public func initialParameters<T: BLASScalar>(
+    seed: UInt64,
+    gaussianMap: (s: Matrix<Double>, t: [Double])? = nil
+  ) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x1C, 0x22))
     var p = [T](repeating: 0, count: layout.count)
     // Hidden layers at unit scale, so that their features are genuinely nonlinear functions of x
@@ -139,14 +144,17 @@ public struct ICNN: Sendable, Equatable {
   /// given, and returns dL/dx (row b: du_b grad u(x_b)) when `inputGradient`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func backward<T: BLASScalar>(_ params: [T], _ tape: Tape<T>, du: [T],
-                                      grad: inout [T], accumulate: Bool = true,
-                                      inputGradient: Bool) -> Matrix<T>? {
+  public func backward<T: BLASScalar>(
+    _ params: [T], _ tape: Tape<T>, du: [T],
+    grad: inout [T], accumulate: Bool = true,
+    inputGradient: Bool
+  ) -> Matrix<T>? {
     precondition(grad.count == layout.count, "ICNN: gradient buffer has the wrong size")
     return params.withUnsafeBufferPointer { buf in
       grad.withUnsafeMutableBufferPointer { gbuf in
-        backward(buf.baseAddress!, tape, du: du, grad: accumulate ? gbuf.baseAddress! : nil,
-                 inputGradient: inputGradient)
+        backward(
+          buf.baseAddress!, tape, du: du, grad: accumulate ? gbuf.baseAddress! : nil,
+          inputGradient: inputGradient)
       }
     }
   }
@@ -158,8 +166,10 @@ public struct ICNN: Sendable, Equatable {
     params.withUnsafeBufferPointer { backward($0.baseAddress!, tape, du: du, grad: nil, inputGradient: true)! }
   }
 
-  func backward<T: BLASScalar>(_ p: UnsafePointer<T>, _ tape: Tape<T>, du: [T],
-                               grad: UnsafeMutablePointer<T>?, inputGradient: Bool) -> Matrix<T>? {
+  func backward<T: BLASScalar>(
+    _ p: UnsafePointer<T>, _ tape: Tape<T>, du: [T],
+    grad: UnsafeMutablePointer<T>?, inputGradient: Bool
+  ) -> Matrix<T>? {
     let n = du.count
     var g = Matrix<T>(rows: n, cols: 1, storage: du)
     var dx = q.backward(p, tape.qTape, g, grad: grad, inputGradient: inputGradient)
@@ -180,8 +190,10 @@ public struct ICNN: Sendable, Equatable {
   /// u and grad u at every row of X.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func valueAndGradient<T: BLASScalar>(_ params: [T], _ x: Matrix<T>,
-                                              diagonals: [Matrix<T>]? = nil) -> (u: [T], grad: Matrix<T>) {
+  public func valueAndGradient<T: BLASScalar>(
+    _ params: [T], _ x: Matrix<T>,
+    diagonals: [Matrix<T>]? = nil
+  ) -> (u: [T], grad: Matrix<T>) {
     let tape = forward(params, x, diagonals: diagonals)
     return (tape.u, inputGradient(params, tape, du: [T](repeating: 1, count: x.rows)))
   }

@@ -16,8 +16,10 @@ public struct MLP: Sendable, Equatable {
   /// The number of layers of f (without the skip).
   var depth: Int { residual ? layers.count - 1 : layers.count }
 
-  public init(input: Int, output: Int, hidden: [Int], activation: Activation = .elu,
-              residual: Bool = false) {
+  public init(
+    input: Int, output: Int, hidden: [Int], activation: Activation = .elu,
+    residual: Bool = false
+  ) {
     precondition(input > 0 && output > 0 && hidden.allSatisfy { $0 > 0 }, "MLP sizes must be positive")
     precondition(!residual || input == output, "a residual MLP needs input == output")
     self.input = input
@@ -41,8 +43,10 @@ public struct MLP: Sendable, Equatable {
   /// (0.01 by default for residual nets, so they start near the identity); the skip S = I.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func initialParameters<T: BLASScalar>(seed: UInt64, stream: UInt64 = 0x3A,
-                                               lastScale: Double? = nil) -> [T] {
+  public func initialParameters<T: BLASScalar>(
+    seed: UInt64, stream: UInt64 = 0x3A,
+    lastScale: Double? = nil
+  ) -> [T] {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x4D4C50, stream))
     var p = [T](repeating: 0, count: layout.count)
     for (k, layer) in layers.prefix(depth).enumerated() {
@@ -99,8 +103,10 @@ public struct MLP: Sendable, Equatable {
   /// Backward from dL/dy: accumulates dL/dparams into `grad`, returns dL/dx when `inputGradient`.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func backward<T: BLASScalar>(_ params: [T], _ tape: Tape<T>, dy: Matrix<T>,
-                                      grad: inout [T], inputGradient: Bool = false) -> Matrix<T>? {
+  public func backward<T: BLASScalar>(
+    _ params: [T], _ tape: Tape<T>, dy: Matrix<T>,
+    grad: inout [T], inputGradient: Bool = false
+  ) -> Matrix<T>? {
     precondition(grad.count == layout.count, "MLP: gradient buffer has the wrong size")
     return params.withUnsafeBufferPointer { buf in
       grad.withUnsafeMutableBufferPointer { gbuf in

@@ -12,21 +12,27 @@ import RealModule
 
 public enum Langevin {
   /// One ULA step in place: x <- x - h beta g + sqrt(2 h) eps (rows of x, g, eps).
-  public static func step<T: BLASScalar>(_ x: inout Matrix<T>, gradient g: Matrix<T>, noise eps: Matrix<T>,
-                                         stepSize h: Double, beta: Double) {
+  public static func step<T: BLASScalar>(
+    _ x: inout Matrix<T>, gradient g: Matrix<T>, noise eps: Matrix<T>,
+    stepSize h: Double, beta: Double
+  ) {
     let a = T(h * beta), b = T((2 * h).squareRoot())
     for i in 0 ..< x.storage.count { x.storage[i] += -a * g.storage[i] + b * eps.storage[i] }
   }
 
   /// `count` samples of exp(-beta f) restricted to the square window [lo, hi]^2, from a
   /// cells x cells grid (f at cell centres); counter-based, row i from (rng, i).
-  public static func gridReference(potential f: (Double, Double) -> Double, beta: Double, lo: Double, hi: Double,
-                                   cells n: Int = 1000, count: Int, rng: CounterRNG) -> Matrix<Double> {
+  public static func gridReference(
+    potential f: (Double, Double) -> Double, beta: Double, lo: Double, hi: Double,
+    cells n: Int = 1000, count: Int, rng: CounterRNG
+  ) -> Matrix<Double> {
     let h = (hi - lo) / Double(n)
     var logp = [Double](repeating: 0, count: n * n)
-    for i in 0 ..< n { for j in 0 ..< n {
-      logp[i * n + j] = -beta * f(lo + (Double(j) + 0.5) * h, lo + (Double(i) + 0.5) * h)
-    } }
+    for i in 0 ..< n {
+      for j in 0 ..< n {
+        logp[i * n + j] = -beta * f(lo + (Double(j) + 0.5) * h, lo + (Double(i) + 0.5) * h)
+      }
+    }
     let top = logp.filter(\.isFinite).max() ?? 0
     var cdf = [Double](repeating: 0, count: n * n), total = 0.0
     for k in 0 ..< n * n {

@@ -62,8 +62,10 @@ public struct RefinedRoots: Sendable {
 /// Up to `steps` Levenberg–Marquardt iterations on |F(x) - z|^2 from every row of `x`, with z the
 /// same row of `goal` (0 when nil: the roots of F, i.e. critical points when F = grad f). With
 /// z = grad u(y), the solutions are exactly the x with M(x) = grad u*(F(x)) = y.
-public func refineRoots(_ x: Matrix<Double>, steps: Int, field: (Matrix<Double>) -> Matrix<Double>,
-                        jacobian: (([Double]) -> Matrix<Double>)? = nil, goal: Matrix<Double>? = nil) -> RefinedRoots {
+public func refineRoots(
+  _ x: Matrix<Double>, steps: Int, field: (Matrix<Double>) -> Matrix<Double>,
+  jacobian: (([Double]) -> Matrix<Double>)? = nil, goal: Matrix<Double>? = nil
+) -> RefinedRoots {
   let d = x.cols
   precondition(goal.map { $0.rows == x.rows && $0.cols == d } ?? true, "refineRoots: goal and x disagree in shape")
   var out = x

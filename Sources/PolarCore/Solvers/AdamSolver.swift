@@ -41,8 +41,10 @@ public final class AdamConjugateSolver<T: BLASScalar>: ConjugateSolver {
 
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func solve(y: UnsafePointer<T>, start: UnsafePointer<T>, rows n: Int,
-                    potential: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
+  public func solve(
+    y: UnsafePointer<T>, start: UnsafePointer<T>, rows n: Int,
+    potential: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void
+  ) {
     precondition(n <= capacity, "AdamConjugateSolver: \(n) rows, capacity \(capacity)")
     let d = dim, x = outputs.x, residual = outputs.residual, iterations = outputs.iterations
     let done = outputs.converged, u = outputs.u

@@ -68,8 +68,9 @@ public protocol ConjugateSolver<Scalar>: AnyObject {
   var outputs: ConjugateOutputs<Scalar> { get }
   /// Solves rows 0 ..< n (n <= capacity) of y [n, dim] from start [n, dim]; `potential(X, m, u, grad)`
   /// writes u [m] and grad u [m, dim] at the m rows of X. Allocates nothing.
-  func solve(y: UnsafePointer<Scalar>, start: UnsafePointer<Scalar>, rows n: Int,
-             potential: (UnsafePointer<Scalar>, Int, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void)
+  func solve(
+    y: UnsafePointer<Scalar>, start: UnsafePointer<Scalar>, rows n: Int,
+    potential: (UnsafePointer<Scalar>, Int, UnsafeMutablePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void)
 }
 
 /// The answer buffers every solver writes, for `capacity` rows.
@@ -94,11 +95,12 @@ public final class ConjugateOutputs<T: BLASScalar> {
 
   /// The latest solve as values (allocates: for callers outside the training step).
   func result(dim: Int) -> ConjugateResult<T> {
-    ConjugateResult(x: Matrix(rows: rows, cols: dim, storage: Array(UnsafeBufferPointer(start: x, count: rows * dim))),
-                    residual: Array(UnsafeBufferPointer(start: residual, count: rows)),
-                    iterations: Array(UnsafeBufferPointer(start: iterations, count: rows)),
-                    converged: Array(UnsafeBufferPointer(start: converged, count: rows)),
-                    evaluations: evaluations, u: Array(UnsafeBufferPointer(start: u, count: rows)))
+    ConjugateResult(
+      x: Matrix(rows: rows, cols: dim, storage: Array(UnsafeBufferPointer(start: x, count: rows * dim))),
+      residual: Array(UnsafeBufferPointer(start: residual, count: rows)),
+      iterations: Array(UnsafeBufferPointer(start: iterations, count: rows)),
+      converged: Array(UnsafeBufferPointer(start: converged, count: rows)),
+      evaluations: evaluations, u: Array(UnsafeBufferPointer(start: u, count: rows)))
   }
 }
 
@@ -127,8 +129,10 @@ public func makeConjugateSolver<T: BLASScalar>(capacity: Int, dim: Int, config: 
 /// rows of X.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-public func solveConjugate<T: BLASScalar>(y: Matrix<T>, start: Matrix<T>, config: ConjugateSolverConfig,
-                                          potential: (Matrix<T>) -> (u: [T], grad: Matrix<T>)) -> ConjugateResult<T> {
+public func solveConjugate<T: BLASScalar>(
+  y: Matrix<T>, start: Matrix<T>, config: ConjugateSolverConfig,
+  potential: (Matrix<T>) -> (u: [T], grad: Matrix<T>)
+) -> ConjugateResult<T> {
   precondition(y.rows == start.rows && y.cols == start.cols, "solveConjugate: y and start differ in shape")
   let n = y.rows, d = y.cols
   let solver: any ConjugateSolver<T> = makeConjugateSolver(capacity: max(n, 1), dim: d, config: config)

@@ -51,8 +51,10 @@ public final class LBFGSConjugateSolver<T: BLASScalar>: ConjugateSolver {
   /// writes u [m] and grad u [m, dim] at the m rows of X.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func solve(y: UnsafePointer<T>, start: UnsafePointer<T>, rows n: Int,
-                    potential: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
+  public func solve(
+    y: UnsafePointer<T>, start: UnsafePointer<T>, rows n: Int,
+    potential: (UnsafePointer<T>, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void
+  ) {
     precondition(n <= capacity, "LBFGSConjugateSolver: \(n) rows, capacity \(capacity)")
     let d = dim, x = outputs.x, u = outputs.u, residual = outputs.residual, converged = outputs.converged
     let iterations = outputs.iterations

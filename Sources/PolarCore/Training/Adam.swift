@@ -59,8 +59,10 @@ public struct AdamStepReport: Sendable {
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 @discardableResult
-public func adamStep<T: BLASScalar>(_ params: inout [T], grad: [T], state: inout AdamState<T>,
-                                    config: AdamConfig) -> AdamStepReport {
+public func adamStep<T: BLASScalar>(
+  _ params: inout [T], grad: [T], state: inout AdamState<T>,
+  config: AdamConfig
+) -> AdamStepReport {
   precondition(params.count == grad.count && grad.count == state.m.count, "adamStep: sizes differ")
   var sq = 0.0
   for g in grad { sq += Double(g) * Double(g) }

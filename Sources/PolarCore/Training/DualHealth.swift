@@ -29,14 +29,17 @@ public enum DualHealth {
   /// The verdict after step `step` (1-based count of steps done) of stage potential, from the
   /// step's converged share, W2 estimate and mean |x|^2, |y|^2, with the solver's current budget
   /// `maxIter` and the configured one.
-  public static func check(step: Int, share: Double, w2: Double, meanX2: Double, meanY2: Double,
-                           maxIter: Int, configured: Int) -> Verdict {
+  public static func check(
+    step: Int, share: Double, w2: Double, meanX2: Double, meanY2: Double,
+    maxIter: Int, configured: Int
+  ) -> Verdict {
     let bound = (meanX2.squareRoot() + meanY2.squareRoot()) * (meanX2.squareRoot() + meanY2.squareRoot())
     // One decimal: 89.6% must not read as the 90% it fell short of.
     let percent = (1000 * share).rounded(.down) / 10
     if w2 > bound {
-      return .lost(reason: "the W2 estimate \(format(w2)) exceeds \(format(bound)), the largest any coupling of the batch allows "
-                     + "(\(percent)% of the conjugate solves converged): the conjugates are underestimated")
+      return .lost(
+        reason: "the W2 estimate \(format(w2)) exceeds \(format(bound)), the largest any coupling of the batch allows "
+          + "(\(percent)% of the conjugate solves converged): the conjugates are underestimated")
     }
     let cap = cappedBudget(configured)
     // Below lostBelow at every step (the u* term is mostly missing), else once every `interval`.
@@ -45,8 +48,9 @@ public enum DualHealth {
       return .adapt(maxIter: next, reason: "\(percent)% of the conjugate solves converged (< \(Int(100 * adaptBelow))%)")
     }
     if share < lostBelow && maxIter >= cap {
-      return .lost(reason: "only \(percent)% of the conjugate solves converged with conjugate.max_iter = \(maxIter) "
-                     + "(its cap, \(capFactor) x the configured \(configured)): the dual has lost most of its u* term")
+      return .lost(
+        reason: "only \(percent)% of the conjugate solves converged with conjugate.max_iter = \(maxIter) "
+          + "(its cap, \(capFactor) x the configured \(configured)): the dual has lost most of its u* term")
     }
     return .healthy
   }

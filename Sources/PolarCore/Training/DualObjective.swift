@@ -21,10 +21,13 @@ extension ICNN {
   /// and returns the sums that make up the objective.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func dualGradients<T: BLASScalar>(_ params: [T], x: Matrix<T>, y: Matrix<T>, xhat: Matrix<T>,
-                                           mask: [Bool], gradX: inout [T], gradY: inout [T]) -> DualTerms {
-    precondition(x.cols == dim && y.cols == dim && xhat.rows == y.rows && mask.count == y.rows,
-                 "dualGradients: shapes differ")
+  public func dualGradients<T: BLASScalar>(
+    _ params: [T], x: Matrix<T>, y: Matrix<T>, xhat: Matrix<T>,
+    mask: [Bool], gradX: inout [T], gradY: inout [T]
+  ) -> DualTerms {
+    precondition(
+      x.cols == dim && y.cols == dim && xhat.rows == y.rows && mask.count == y.rows,
+      "dualGradients: shapes differ")
     var terms = DualTerms()
     let tx = forward(params, x)
     _ = backward(params, tx, du: [T](repeating: 1, count: x.rows), grad: &gradX, inputGradient: false)
@@ -51,8 +54,10 @@ extension ICNNEvaluator {
   /// of the evaluator, so both sums run on fixed buffers whatever the mask.
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func dualGradients(x: UnsafePointer<T>, y: UnsafePointer<T>, xhat: UnsafePointer<T>, mask: UnsafePointer<Bool>,
-                            rows n: Int, gradX: UnsafeMutablePointer<T>, gradY: UnsafeMutablePointer<T>) -> DualTerms {
+  public func dualGradients(
+    x: UnsafePointer<T>, y: UnsafePointer<T>, xhat: UnsafePointer<T>, mask: UnsafePointer<Bool>,
+    rows n: Int, gradX: UnsafeMutablePointer<T>, gradY: UnsafeMutablePointer<T>
+  ) -> DualTerms {
     var terms = DualTerms()
     accumulateParameterGradient(x, rows: n, u: rowValues, into: gradX)
     for i in 0 ..< n { terms.sumU += Double(rowValues[i]) }
@@ -104,8 +109,10 @@ public struct DualStepSums: Sendable {
   /// gradient[i] = sumX[i] / B - sumY[i] / C for i < count (sumX: sum d_theta u(x), sumY: sum d_theta u(xhat)).
   @_specialize(where T == Float)
   @_specialize(where T == Double)
-  public func gradient<T: BLASScalar>(sumX: UnsafePointer<T>, sumY: UnsafePointer<T>, count: Int,
-                                      into gradient: UnsafeMutablePointer<T>) {
+  public func gradient<T: BLASScalar>(
+    sumX: UnsafePointer<T>, sumY: UnsafePointer<T>, count: Int,
+    into gradient: UnsafeMutablePointer<T>
+  ) {
     let b = T(samples), c = T(conjugateCount)
     for i in 0 ..< count { gradient[i] = sumX[i] / b - sumY[i] / c }
   }

@@ -7,9 +7,11 @@
 /// row. `gradient` (rows x dim) is overwritten. The sum runs row by row, column by column.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-public func maskedSquaredError<T: BLASScalar>(prediction p: UnsafePointer<T>, target t: UnsafePointer<T>,
-                                              mask: UnsafePointer<Bool>?, rows: Int, dim: Int,
-                                              gradient: UnsafeMutablePointer<T>) -> T {
+public func maskedSquaredError<T: BLASScalar>(
+  prediction p: UnsafePointer<T>, target t: UnsafePointer<T>,
+  mask: UnsafePointer<Bool>?, rows: Int, dim: Int,
+  gradient: UnsafeMutablePointer<T>
+) -> T {
   var loss: T = 0
   for r in 0 ..< rows {
     let kept = mask?[r] ?? true

@@ -20,8 +20,10 @@ public enum Checkpoint {
   public static let format = "polar-train-checkpoint"
   public static let version: Int64 = 1
 
-  public static func write(_ state: TrainState, config: Config, nets: Networks, metrics: String, runID: String,
-                           to path: String, world: Communicator) throws {
+  public static func write(
+    _ state: TrainState, config: Config, nets: Networks, metrics: String, runID: String,
+    to path: String, world: Communicator
+  ) throws {
     // Attribute values must be the same bytes on every rank (they are file metadata, written
     // collectively): take rank 0's clock and log.
     let created = try world.broadcast(ISO8601DateFormatter().string(from: Date()), root: 0)
@@ -30,13 +32,17 @@ public enum Checkpoint {
     let bytes = state.networks.values.reduce(1 << 20) { $0 + 12 * $1.params.count } + 2 * (metricsText.utf8.count + config.toml.utf8.count)
     let out = try CollectiveOutput(creating: path, bytes: bytes, what: "checkpoint", world: world)
     try out.write { file in
-      for (name, value) in [("format", format), ("stage", state.stage.rawValue), ("config", config.toml), ("created", created),
-                            ("checksum", String(state.checksum, radix: 16)), ("metrics", metricsText),
-                            ("program", "polar-train \(polarTrainVersion)"), ("run_id", runID)] {
+      for (name, value) in [
+        ("format", format), ("stage", state.stage.rawValue), ("config", config.toml), ("created", created),
+        ("checksum", String(state.checksum, radix: 16)), ("metrics", metricsText),
+        ("program", "polar-train \(polarTrainVersion)"), ("run_id", runID),
+      ] {
         try file.setAttribute(name, value)
       }
-      for (name, value) in [("version", version), ("step", Int64(state.step)), ("seed", Int64(bitPattern: config.seed)),
-                            ("world_size", Int64(world.size)), ("rollbacks", Int64(state.rollbacks))] {
+      for (name, value) in [
+        ("version", version), ("step", Int64(state.step)), ("seed", Int64(bitPattern: config.seed)),
+        ("world_size", Int64(world.size)), ("rollbacks", Int64(state.rollbacks)),
+      ] {
         try file.setAttribute(name, value)
       }
       try file.setAttribute("lr_scale", state.lrScale)
@@ -197,8 +203,9 @@ public enum Checkpoint {
       guard let stage = Stage(rawValue: stageText) else {
         throw CheckpointError(message: "\(path): attribute stage: \(quoted(stageText)), expected \(stages.joined(separator: ", "))")
       }
-      var state = TrainState(stage: stage,
-                             step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
+      var state = TrainState(
+        stage: stage,
+        step: Int(try file.scalarAttribute("step", as: Int64.self)), networks: networks)
       state.lrScale = try file.scalarAttribute("lr_scale", as: Double.self)
       state.rollbacks = Int(try file.scalarAttribute("rollbacks", as: Int64.self))
       // Checkpoints older than DualHealth have none of these: the configuration's budget, no alerts.
@@ -212,8 +219,9 @@ public enum Checkpoint {
         }
         let cap = DualHealth.cappedBudget(max(config.conjugate.maxIter, 1))
         guard (0 ... cap).contains(state.conjugateMaxIter), state.dualAlerts >= 0 else {
-          throw CheckpointError(message: "\(path): attribute conjugate_max_iter \(state.conjugateMaxIter) or dual_alerts \(state.dualAlerts): "
-                                  + "must be from 0 to \(cap) and at least 0")
+          throw CheckpointError(
+            message: "\(path): attribute conjugate_max_iter \(state.conjugateMaxIter) or dual_alerts \(state.dualAlerts): "
+              + "must be from 0 to \(cap) and at least 0")
         }
       }
       let worldSize = Int(try file.scalarAttribute("world_size", as: Int64.self))

@@ -32,7 +32,8 @@ public struct CheckpointInspection: Sendable {
   /// The checksum verdict, as `inspect` prints it.
   public var checksumVerdict: String {
     if computedChecksum.isEmpty { return "not computed (the data could not be read)" }
-    return storedChecksum == computedChecksum ? "ok (\(storedChecksum))"
+    return storedChecksum == computedChecksum
+      ? "ok (\(storedChecksum))"
       : "MISMATCH: stored \(storedChecksum), computed \(computedChecksum)"
   }
 }
@@ -81,8 +82,11 @@ extension Checkpoint {
     for name in ["version", "step", "seed", "world_size", "rollbacks"] {
       if let v = integer(name) { r.attributes.append((name, String(v))) } else { r.problems.append("\(path): attribute \(name): missing") }
     }
-    if let s = try? file.scalarAttribute("lr_scale", as: Double.self) { r.attributes.append(("lr_scale", "\(s)")) }
-    else { r.problems.append("\(path): attribute lr_scale: missing") }
+    if let s = try? file.scalarAttribute("lr_scale", as: Double.self) {
+      r.attributes.append(("lr_scale", "\(s)"))
+    } else {
+      r.problems.append("\(path): attribute lr_scale: missing")
+    }
     r.stage = text("stage") ?? ""
     r.step = Int(integer("step") ?? 0)
     r.storedChecksum = text("checksum") ?? ""
@@ -96,9 +100,10 @@ extension Checkpoint {
       r.problems.append("\(error)")
       return r
     }
-    r.problems += attributeProblems(path, stage: r.stage, step: integer("step"), rollbacks: integer("rollbacks"),
-                                    worldSize: integer("world_size"),
-                                    lrScale: try? file.scalarAttribute("lr_scale", as: Double.self), config: config)
+    r.problems += attributeProblems(
+      path, stage: r.stage, step: integer("step"), rollbacks: integer("rollbacks"),
+      worldSize: integer("world_size"),
+      lrScale: try? file.scalarAttribute("lr_scale", as: Double.self), config: config)
     // The networks the stored configuration describes must fit in memory before they are laid out.
     let budget = MemoryBudget.cached ?? MemoryBudget.local()
     if let excess = budget.excess(total(MemoryEstimate.networkState(config).map(\.bytes))) {

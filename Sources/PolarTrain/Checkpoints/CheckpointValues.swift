@@ -11,8 +11,10 @@ extension Checkpoint {
 
   /// Problems with the root attributes: `stage`, `step` (0 up to the stage's configured steps),
   /// `rollbacks`, `world_size` and `lr_scale`.
-  static func attributeProblems(_ path: String, stage: String, step: Int64?, rollbacks: Int64?, worldSize: Int64?,
-                                lrScale: Double?, config: Config) -> [String] {
+  static func attributeProblems(
+    _ path: String, stage: String, step: Int64?, rollbacks: Int64?, worldSize: Int64?,
+    lrScale: Double?, config: Config
+  ) -> [String] {
     var out = [String]()
     if let known = Stage(rawValue: stage) {
       let (limit, key) = (known.steps(config), known.stepsKey)

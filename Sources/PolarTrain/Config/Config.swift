@@ -3,8 +3,8 @@
 // the key in the message. Every key is declared once in ConfigKeys.swift, with its
 // documentation, validation and rendering; docs/configuration.md's table lists the same keys.
 import Foundation
-import SwiftMPI
 import PolarCore
+import SwiftMPI
 import TOMLKit
 
 public struct Config: Sendable, Equatable {
@@ -217,8 +217,9 @@ extension Config {
 
   static func scaledDefaults(dim d: Int) -> ScaledDefaults {
     let base = Config()
-    var s = ScaledDefaults(hidden: base.potential.hidden, rank: base.potential.rank, tol: base.conjugate.tol,
-                           steps: base.potential.steps)
+    var s = ScaledDefaults(
+      hidden: base.potential.hidden, rank: base.potential.rank, tol: base.conjugate.tol,
+      steps: base.potential.steps)
     if d >= 16 { (s.hidden, s.rank) = ([128, 128, 128, 128], 4) }
     if d >= 32 { (s.tol, s.steps) = (1e-3, 6000) }
     return s
@@ -249,8 +250,9 @@ extension Config {
     do {
       table = try TOMLTable(string: text)
     } catch let error as TOMLParseError {
-      throw ConfigError(source: source, key: "",
-                        message: "malformed TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
+      throw ConfigError(
+        source: source, key: "",
+        message: "malformed TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)")
     }
     for key in table.keys.sorted() {
       guard let value = table[key] else { continue }
@@ -280,8 +282,10 @@ extension Config {
       throw fail("parallel.micro_batch", "must divide map.batch (\(map.batch)), got \(parallel.microBatch)")
     }
     // The exact sum's digit sums stay exact for at most 2^20 contributions (micro-batches) per step.
-    let stages = [("potential.batch", potential.batch, true), ("map.batch", map.batch, map.steps > 0),
-                  ("inverse.batch", inverse.batch, inverse.steps > 0)]
+    let stages = [
+      ("potential.batch", potential.batch, true), ("map.batch", map.batch, map.steps > 0),
+      ("inverse.batch", inverse.batch, inverse.steps > 0),
+    ]
     for (key, batch, used) in stages where used && batch / parallel.microBatch > FixedPointSum.maxContributions {
       throw fail(key, "at most \(FixedPointSum.maxContributions) micro-batches of parallel.micro_batch = \(parallel.microBatch) per step, got \(batch)")
     }
@@ -360,8 +364,9 @@ extension Config {
   /// uses L-BFGS with at least 100 iterations, since there a solve is an answer, not a training
   /// signal, and L-BFGS reaches the tolerance in far fewer evaluations than Adam.
   public func solver(evaluation: Bool) -> ConjugateSolverConfig {
-    var s = ConjugateSolverConfig(maxIterations: evaluation ? max(100, conjugate.maxIter) : conjugate.maxIter,
-                                  tolerance: conjugate.tol)
+    var s = ConjugateSolverConfig(
+      maxIterations: evaluation ? max(100, conjugate.maxIter) : conjugate.maxIter,
+      tolerance: conjugate.tol)
     s.history = conjugate.history
     if !evaluation {
       s.method = conjugate.solver

@@ -46,7 +46,8 @@ extension Config {
     /// A 2-D toy field F = grad f.
     case toy(ToyField)
 
-    public static let choices: [Field] = [.linear, .rotatedConvex, .file, .topography, .classifierLoss]
+    public static let choices: [Field] =
+      [.linear, .rotatedConvex, .file, .topography, .classifierLoss]
       + ToyField.allCases.map(Field.toy)
 
     public var name: String {

@@ -7,8 +7,10 @@ import Foundation
 import PolarCore
 
 public enum Evaluation {
-  public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState,
-                         samples n: Int, bridgeSteps: Int = 100) -> [String: Double] {
+  public static func run(
+    config: Config, problem: Problem, nets: Networks, state: TrainState,
+    samples n: Int, bridgeSteps: Int = 100
+  ) -> [String: Double] {
     let u = state.params(.potential)
     // M_net only once stage map has run (an earlier checkpoint holds its initial parameters).
     let mapTrained = config.map.steps > 0 && state.stage == .done
@@ -90,19 +92,24 @@ public enum Evaluation {
       out["reconstruction_error_net"] = relativeL2(nets.potential.valueAndGradient(u, mNet).1, f)
     }
     if config.inverse.steps > 0 && state.stage == .done, let field = problem.field {
-      for (k, v) in inverseChecks(config: config, problem: problem, nets: nets, state: state, field: field,
-                                  x: x, f: f, m: m, bridgeSteps: bridgeSteps) { out[k] = v }
+      for (k, v) in inverseChecks(
+        config: config, problem: problem, nets: nets, state: state, field: field,
+        x: x, f: f, m: m, bridgeSteps: bridgeSteps)
+      { out[k] = v }
     }
     return out
   }
 
   /// cos(F(x), F(x')) with x' ~ M^-1(M(x)) for the rows of f = F(x) and m = M(x) (docs/design.md §1
   /// item 5); rows where either field value is zero are left out.
-  public static func preimageCosines(_ f: Matrix<Float>, _ m: Matrix<Float>, field: Field, stream: UInt64, config: Config,
-                                     nets: Networks, state: TrainState, bridgeSteps: Int) -> [Double] {
+  public static func preimageCosines(
+    _ f: Matrix<Float>, _ m: Matrix<Float>, field: Field, stream: UInt64, config: Config,
+    nets: Networks, state: TrainState, bridgeSteps: Int
+  ) -> [Double] {
     let d = f.cols
-    let xp = Sampling.draw(config: config, nets: nets, state: state, targets: m, perPoint: 1, rows: 0 ..< m.rows,
-                           steps: bridgeSteps, noiseStream: stream)
+    let xp = Sampling.draw(
+      config: config, nets: nets, state: state, targets: m, perPoint: 1, rows: 0 ..< m.rows,
+      steps: bridgeSteps, noiseStream: stream)
     let fxp = field(xp)
     var cosines = [Double]()
     for r in 0 ..< f.rows {
@@ -117,8 +124,11 @@ public enum Evaluation {
 
   /// M(x) = xhat(F(x)) for the rows of `f` = F(x), in chunks of 256, with the evaluation solver:
   /// the points, the residuals |grad u(xhat) - y|, and the total iterations and converged count.
-  public static func implicitM(_ f: Matrix<Float>, config: Config, nets: Networks, state: TrainState)
-    -> (m: Matrix<Float>, residuals: [Float], iterations: Int, converged: Int) {
+  public static func implicitM(
+    _ f: Matrix<Float>, config: Config, nets: Networks, state: TrainState
+  )
+    -> (m: Matrix<Float>, residuals: [Float], iterations: Int, converged: Int)
+  {
     let n = f.rows, d = f.cols, chunk = 256
     let solver = config.solver(evaluation: true)
     var m = Matrix<Float>(rows: n, cols: d)
@@ -139,18 +149,22 @@ public enum Evaluation {
   /// - pre-image: x' ~ M^-1(M(x)) shares F with x, so cos(F(x), F(x')) should be near 1 (the
   ///   paper's 0.83 +- 0.18 on MNIST): its mean, standard deviation and quantiles;
   /// - consistency: for fresh y ~ rho and x' ~ M^-1(y), median |M(x') - y| / median |y|.
-  static func inverseChecks(config: Config, problem: Problem, nets: Networks, state: TrainState, field: Field,
-                            x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>, bridgeSteps: Int) -> [String: Double] {
+  static func inverseChecks(
+    config: Config, problem: Problem, nets: Networks, state: TrainState, field: Field,
+    x: Matrix<Float>, f: Matrix<Float>, m: Matrix<Float>, bridgeSteps: Int
+  ) -> [String: Double] {
     let d = problem.dim, k = min(x.rows, 1024)
     func head(_ a: Matrix<Float>) -> Matrix<Float> { Matrix(rows: k, cols: d, storage: Array(a.storage[0 ..< k * d])) }
     func inverse(_ y: Matrix<Float>, stream: UInt64) -> Matrix<Float> {
-      Sampling.draw(config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: 0 ..< y.rows,
-                    steps: bridgeSteps, noiseStream: stream)
+      Sampling.draw(
+        config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: 0 ..< y.rows,
+        steps: bridgeSteps, noiseStream: stream)
     }
     var out = [String: Double]()
     // Pre-image cosine similarity.
-    let cosines = preimageCosines(head(f), head(m), field: field, stream: 1, config: config, nets: nets, state: state,
-                                  bridgeSteps: bridgeSteps)
+    let cosines = preimageCosines(
+      head(f), head(m), field: field, stream: 1, config: config, nets: nets, state: state,
+      bridgeSteps: bridgeSteps)
     let mean = cosines.reduce(0, +) / Double(max(1, cosines.count))
     out["preimage_cosine_mean"] = mean
     // Baseline: the same statistic for independent pairs x, x'' ~ rho (x'' from the consistency

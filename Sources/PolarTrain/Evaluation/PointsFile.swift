@@ -34,8 +34,10 @@ public enum PointsFile {
   /// `agreeing`): checks rows, type, shape and `estimate(n)` bytes against the budget before
   /// reading, and finiteness of the rows read (rank r's rows: the lowest failing rank names the
   /// lowest bad row when rows are split in blocks).
-  public static func read(_ path: String, dataset name: String, dim: Int, world: Communicator, budget: MemoryBudget,
-                          rows: (Int) -> Range<Int>, estimate: (Int) -> Int) throws -> (n: Int, rows: Range<Int>, values: Matrix<Float>) {
+  public static func read(
+    _ path: String, dataset name: String, dim: Int, world: Communicator, budget: MemoryBudget,
+    rows: (Int) -> Range<Int>, estimate: (Int) -> Int
+  ) throws -> (n: Int, rows: Range<Int>, values: Matrix<Float>) {
     let n: Int, mine: Range<Int>, values: [Float]
     do {
       let file = try File.open(path, access: .mpio(world))

@@ -17,8 +17,9 @@ enum ClassifierData {
     var inputs = pixels.count / max(1, n)
     if p.pool > 1 {
       guard let s = side, s % p.pool == 0 else {
-        throw ConfigError(source: "configuration", key: "problem.pool",
-                          message: "\(path): images of \(inputs) pixels are not square with a side divisible by \(p.pool)")
+        throw ConfigError(
+          source: "configuration", key: "problem.pool",
+          message: "\(path): images of \(inputs) pixels are not square with a side divisible by \(p.pool)")
       }
       (pixels, inputs) = (averagePool(pixels, count: n, side: s, k: p.pool), (s / p.pool) * (s / p.pool))
     }
@@ -37,8 +38,9 @@ enum ClassifierData {
     for r in 0 ..< p.images { for j in 0 ..< inputs { batch[r, j] = Double(pixels[order[r] * inputs + j] / top) } }
     let loss = ClassifierLossField(images: batch, labels: order[0 ..< p.images].map { Int(labels[$0]) }, hidden: p.classifierHidden)
     guard loss.dim == p.dim else {
-      throw ConfigError(source: "configuration", key: "problem.dim",
-                        message: "classifier-loss with \(inputs) inputs and \(p.classifierHidden) hidden units has d = \(loss.dim), got \(p.dim)")
+      throw ConfigError(
+        source: "configuration", key: "problem.dim",
+        message: "classifier-loss with \(inputs) inputs and \(p.classifierHidden) hidden units has d = \(loss.dim), got \(p.dim)")
     }
     return loss
   }
@@ -62,7 +64,8 @@ enum ClassifierData {
       try images.checkShape([nil, nil])
       try labelSet.checkShape([images.shape[0]])
       let p = images.shape[1]  // read before the file closes
-      let pixels: [Float] = images.elementType.isFloat
+      let pixels: [Float] =
+        images.elementType.isFloat
         ? try images.read(as: Float.self) : try images.read(as: Int64.self).map(Float.init)
       let labels = try labelSet.read(as: Int64.self)
       try file.close()
@@ -83,9 +86,13 @@ enum ClassifierData {
   static func averagePool(_ pixels: [Float], count n: Int, side s: Int, k: Int) -> [Float] {
     let t = s / k
     var out = [Float](repeating: 0, count: n * t * t)
-    for i in 0 ..< n { for r in 0 ..< s { for c in 0 ..< s {
-      out[i * t * t + (r / k) * t + c / k] += pixels[i * s * s + r * s + c] / Float(k * k)
-    } } }
+    for i in 0 ..< n {
+      for r in 0 ..< s {
+        for c in 0 ..< s {
+          out[i * t * t + (r / k) * t + c / k] += pixels[i * s * s + r * s + c] / Float(k * k)
+        }
+      }
+    }
     return out
   }
 }

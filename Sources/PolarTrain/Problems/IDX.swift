@@ -66,10 +66,10 @@ public struct IDXArray: Sendable, Equatable {
     bytes.withUnsafeBufferPointer { b in
       func word(_ i: Int) -> UInt64 {
         var v: UInt64 = 0
-        for k in 0..<w { v = v << 8 | UInt64(b[h.offset + i * w + k]) }
+        for k in 0 ..< w { v = v << 8 | UInt64(b[h.offset + i * w + k]) }
         return v
       }
-      for i in 0..<n {
+      for i in 0 ..< n {
         let v = word(i)
         switch h.type {
         case .uint8: values[i] = Double(UInt8(v))
@@ -87,7 +87,9 @@ public struct IDXArray: Sendable, Equatable {
 
 /// Reads an MNIST image file ([n, rows, cols] unsigned bytes) and its label file ([n] unsigned
 /// bytes 0...9). `images` is n x (rows * cols), row-major, pixel values 0...255 as stored.
-public func readMNIST(images: String, labels: String) throws
+public func readMNIST(
+  images: String, labels: String
+) throws
   -> (images: [Float], labels: [Int32], rows: Int, cols: Int)
 {
   let ib = try IDXFile.contents(images)
@@ -142,7 +144,7 @@ enum IDXFile {
       guard b.count >= 4 else {
         throw InputError(message: "\(path): not an IDX file (\(b.count) bytes, shorter than the 4-byte magic number)")
       }
-      let magic = b[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+      let magic = b[0 ..< 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
       let hex = "0x" + String(format: "%08x", magic)
       guard b[0] == 0, b[1] == 0 else {
         throw InputError(message: "\(path): not an IDX file (magic \(hex), expected 0x0000 then type and dimensions)")
@@ -156,7 +158,7 @@ enum IDXFile {
       guard b.count >= offset else {
         throw InputError(message: "\(path): truncated: header declares \(dims) dimensions (\(offset) header bytes), file has \(b.count) bytes")
       }
-      shape = (0..<dims).map { d in b[4 + 4 * d..<8 + 4 * d].reduce(0) { $0 << 8 | Int($1) } }
+      shape = (0 ..< dims).map { d in b[4 + 4 * d ..< 8 + 4 * d].reduce(0) { $0 << 8 | Int($1) } }
       var total = type.byteCount
       for s in shape {
         let (p, overflow) = total.multipliedReportingOverflow(by: s)
@@ -182,7 +184,10 @@ enum IDXFile {
 
     func require(_ t: IDXArray.ElementType, dimensions: Int, path: String, what: String, layout: String) throws {
       guard type == t else {
-        throw InputError(message: "\(path): \(what) must be \(t.name)s (IDX type 0x\(String(format: "%02x", t.rawValue))), found \(type.name) (0x\(String(format: "%02x", type.rawValue)))")
+        throw InputError(
+          message:
+            "\(path): \(what) must be \(t.name)s (IDX type 0x\(String(format: "%02x", t.rawValue))), found \(type.name) (0x\(String(format: "%02x", type.rawValue)))"
+        )
       }
       guard shape.count == dimensions else {
         throw InputError(message: "\(path): \(what) must have \(dimensions) dimension(s) \(layout), found \(shape.count): \(shape)")

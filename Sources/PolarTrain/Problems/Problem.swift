@@ -5,6 +5,7 @@ import Foundation
 import ParallelHDF5
 import PolarCore
 import SwiftMPI
+
 public struct Problem: Sendable {
   public let dim: Int
   public let reference: Reference
@@ -30,8 +31,9 @@ public struct Problem: Sendable {
   public static func make(_ config: Config, world: Communicator, baseDirectory: String = ".") throws -> Problem {
     let p = config.problem
     if p.validation > 0 && p.field != .file {
-      throw ConfigError(source: "configuration", key: "problem.validation",
-                        message: "holds out rows of a field file: needs problem.field = \"file\", not \"\(p.field)\"")
+      throw ConfigError(
+        source: "configuration", key: "problem.validation",
+        message: "holds out rows of a field file: needs problem.field = \"file\", not \"\(p.field)\"")
     }
     let reference: Reference
     switch p.reference {
@@ -42,8 +44,9 @@ public struct Problem: Sendable {
     switch p.field {
     case .linear:
       if p.matrix.isEmpty {
-        return Problem(dim: p.dim, reference: reference,
-                       field: .seededLinear(dim: p.dim, seed: p.fieldSeed, condition: p.condition), data: nil)
+        return Problem(
+          dim: p.dim, reference: reference,
+          field: .seededLinear(dim: p.dim, seed: p.fieldSeed, condition: p.condition), data: nil)
       }
       let a = Matrix(p.matrix)
       guard abs(determinant(a)) > 1e-12 else {
@@ -51,8 +54,9 @@ public struct Problem: Sendable {
       }
       return Problem(dim: p.dim, reference: reference, field: Field(dim: p.dim, kind: .linear(a)), data: nil)
     case .rotatedConvex:
-      return Problem(dim: p.dim, reference: reference,
-                     field: .seededRotatedConvex(dim: p.dim, seed: p.fieldSeed), data: nil)
+      return Problem(
+        dim: p.dim, reference: reference,
+        field: .seededRotatedConvex(dim: p.dim, seed: p.fieldSeed), data: nil)
     case .file:
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)
@@ -62,8 +66,9 @@ public struct Problem: Sendable {
       }
       let (train, held) = Validation.split(x: x, f: f, share: p.validation, seed: p.fieldSeed)
       guard train.x.rows >= max(2, world.size), held.x.rows >= 1 else {
-        throw ConfigError(source: "configuration", key: "problem.validation",
-                          message: "\(p.validation) of \(x.rows) rows leaves \(train.x.rows) for training and \(held.x.rows) for validation")
+        throw ConfigError(
+          source: "configuration", key: "problem.validation",
+          message: "\(p.validation) of \(x.rows) rows leaves \(train.x.rows) for training and \(held.x.rows) for validation")
       }
       var problem = Problem(dim: p.dim, reference: p.reference == .data ? .data(rows: train.x.rows) : reference, field: nil, data: train)
       problem.validation = held
@@ -72,16 +77,18 @@ public struct Problem: Sendable {
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)
       let (z, rows, cols) = try readGrid(path, dataset: p.dataset, world: world)
-      let t = Topography(elevation: z, rows: rows, cols: cols, smoothing: p.smoothing, lo: p.box[0], hi: p.box[1],
-                         firstRowTop: p.firstRow == .top)
+      let t = Topography(
+        elevation: z, rows: rows, cols: cols, smoothing: p.smoothing, lo: p.box[0], hi: p.box[1],
+        firstRowTop: p.firstRow == .top)
       guard p.holdout > 0 else { return Problem(dim: 2, reference: reference, field: Field(dim: 2, kind: .topography(t)), data: nil) }
       let (train, held) = t.heldOutCells(share: p.holdout, seed: p.fieldSeed, block: p.holdoutBlock)
       guard !train.isEmpty && !held.isEmpty else {
         throw ConfigError(source: "configuration", key: "problem.holdout", message: "\(p.holdout) leaves no cell on one side of a \(rows) x \(cols) grid")
       }
-      return Problem(dim: 2, reference: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: train),
-                     field: Field(dim: 2, kind: .topography(t)), data: nil,
-                     heldOut: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: held))
+      return Problem(
+        dim: 2, reference: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: train),
+        field: Field(dim: 2, kind: .topography(t)), data: nil,
+        heldOut: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: held))
     case .classifierLoss:
       func resolve(_ f: String) -> String { f.isEmpty || f.hasPrefix("/") ? f : baseDirectory + "/" + f }
       let loss = try ClassifierData.load(p, path: resolve(p.file), labelsPath: resolve(p.labels), world: world)
@@ -101,8 +108,9 @@ public struct Problem: Sendable {
       try fs.checkShape([xs.shape[0], dim])
       let n = xs.shape[0]
       for ds in [xs, fs] { try PointsFile.checkRowsAndType(ds, path: path) }
-      try PointsFile.checkSize(xs, path: path, bytes: product(2, MemoryEstimate.wholeDataset(rows: n, cols: dim)),
-                               budget: try MemoryBudget.measure(world))
+      try PointsFile.checkSize(
+        xs, path: path, bytes: product(2, MemoryEstimate.wholeDataset(rows: n, cols: dim)),
+        budget: try MemoryBudget.measure(world))
       let x = try xs.read(as: Float.self), f = try fs.read(as: Float.self)
       try file.close()
       if let bad = (0 ..< n).first(where: { r in (0 ..< dim).contains { !x[r * dim + $0].isFinite || !f[r * dim + $0].isFinite } }) {
@@ -170,16 +178,20 @@ public struct Problem: Sendable {
   /// The same batch written into x and y (their storage reused: allocation-free when they
   /// already have indices.count rows, except for field files and the classifier's loss, which
   /// take the allocating path above).
-  public func batch(seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>,
-                    into x: inout Matrix<Float>, _ y: inout Matrix<Float>) {
+  public func batch(
+    seed: UInt64, purpose: Purpose, step: Int, indices: Range<Int>,
+    into x: inout Matrix<Float>, _ y: inout Matrix<Float>
+  ) {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(purpose.rawValue, UInt64(bitPattern: Int64(step))))
     if x.rows != indices.count || x.cols != dim { x = Matrix(rows: indices.count, cols: dim) }
     if y.rows != indices.count || y.cols != dim { y = Matrix(rows: indices.count, cols: dim) }
     if let field, data == nil {
       let drawn = x.storage.withUnsafeMutableBufferPointer { reference.sample(dim: dim, rng: rng, indices: indices, into: $0.baseAddress!) }
-      let done = drawn && x.storage.withUnsafeBufferPointer { px in
-        y.storage.withUnsafeMutableBufferPointer { field.apply(px.baseAddress!, rows: indices.count, weights: fieldWeights, into: $0.baseAddress!) }
-      }
+      let done =
+        drawn
+        && x.storage.withUnsafeBufferPointer { px in
+          y.storage.withUnsafeMutableBufferPointer { field.apply(px.baseAddress!, rows: indices.count, weights: fieldWeights, into: $0.baseAddress!) }
+        }
       if done { return }
     }
     (x, y) = batch(seed: seed, purpose: purpose, step: step, indices: indices)

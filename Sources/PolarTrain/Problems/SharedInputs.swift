@@ -1,3 +1,5 @@
+import SwiftMPI
+
 // Input files every rank opens together (docs/design.md §3). A collective HDF5/MPI-IO open, or a
 // broadcast after rank 0 looked at a checkpoint, hangs the ranks that can read the file when
 // another rank cannot (a node-local path on a cluster). So before any collective open of an
@@ -5,9 +7,8 @@
 // compare, in one all-gather, what they saw: the same name, readable everywhere, the same size.
 // Every rank reaches the same verdict; rank 0 prints it and all ranks throw it together.
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #endif
-import SwiftMPI
 
 /// What an input file holds, for the exit status of a refusal: 3 for data, 4 for a checkpoint.
 public enum SharedInput: Sendable {

@@ -31,8 +31,9 @@ enum LangevinReport {
         let n = min(v.count / 2, 2000)
         fig.scatter((0 ..< n).map { v[2 * $0] }, (0 ..< n).map { v[2 * $0 + 1] }, color: color, radius: 1.3, opacity: 0.5)
         if !modes.isEmpty {
-          fig.scatter(stride(from: 0, to: modes.count, by: 2).map { modes[$0] }, stride(from: 1, to: modes.count, by: 2).map { modes[$0] },
-                      label: "local minima of f", color: "#000000", radius: 3.5, opacity: 1)
+          fig.scatter(
+            stride(from: 0, to: modes.count, by: 2).map { modes[$0] }, stride(from: 1, to: modes.count, by: 2).map { modes[$0] },
+            label: "local minima of f", color: "#000000", radius: 3.5, opacity: 1)
         }
         return fig
       }
@@ -60,9 +61,11 @@ enum LangevinReport {
       stats["langevin_tv_ula"] = Langevin.totalVariation(su, sr)
       stats["langevin_modes_covered_npf"] = Double(sn.filter { $0 > 0.02 }.count)
       stats["langevin_modes_covered_ula"] = Double(su.filter { $0 > 0.02 }.count)
-      text += String(format: " Mode shares against the reference: total variation %.3f (LMC-NPF) and %.3f (ULA); modes holding at least 2%% of the particles: %d and %d of %d.",
-                     stats["langevin_tv_npf"]!, stats["langevin_tv_ula"]!, Int(stats["langevin_modes_covered_npf"]!),
-                     Int(stats["langevin_modes_covered_ula"]!), m.count)
+      text += String(
+        format:
+          " Mode shares against the reference: total variation %.3f (LMC-NPF) and %.3f (ULA); modes holding at least 2%% of the particles: %d and %d of %d.",
+        stats["langevin_tv_npf"]!, stats["langevin_tv_ula"]!, Int(stats["langevin_modes_covered_npf"]!),
+        Int(stats["langevin_modes_covered_ula"]!), m.count)
     }
     if trace.count >= 10 {
       let rows = trace.count / 5

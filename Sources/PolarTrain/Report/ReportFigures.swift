@@ -8,10 +8,12 @@ enum ReportFigures {
   /// Points of an n x n grid over the window, row by row.
   static func gridPoints(_ w: ClosedRange<Double>, _ n: Int) -> Matrix<Float> {
     var x = Matrix<Float>(rows: n * n, cols: 2)
-    for i in 0 ..< n { for j in 0 ..< n {
-      x[i * n + j, 0] = Float(w.lowerBound + (w.upperBound - w.lowerBound) * Double(j) / Double(n - 1))
-      x[i * n + j, 1] = Float(w.lowerBound + (w.upperBound - w.lowerBound) * Double(i) / Double(n - 1))
-    } }
+    for i in 0 ..< n {
+      for j in 0 ..< n {
+        x[i * n + j, 0] = Float(w.lowerBound + (w.upperBound - w.lowerBound) * Double(j) / Double(n - 1))
+        x[i * n + j, 1] = Float(w.lowerBound + (w.upperBound - w.lowerBound) * Double(i) / Double(n - 1))
+      }
+    }
     return x
   }
 
@@ -46,16 +48,18 @@ enum ReportFigures {
     let fine = 61
     let xf = gridPoints(w, fine)
     let uv = ctx.nets.potential.forward(ctx.u, xf).u
-    let uGrid = ScalarGrid(xs: (0 ..< fine).map { Double(xf[$0, 0]) }, ys: (0 ..< fine).map { Double(xf[$0 * fine, 1]) },
-                           values: (0 ..< fine).map { i in (0 ..< fine).map { Double(uv[i * fine + $0]) } })
+    let uGrid = ScalarGrid(
+      xs: (0 ..< fine).map { Double(xf[$0, 0]) }, ys: (0 ..< fine).map { Double(xf[$0 * fine, 1]) },
+      values: (0 ..< fine).map { i in (0 ..< fine).map { Double(uv[i * fine + $0]) } })
     var levels = Figure(title: "Level sets of u (convex)", xLabel: "x1", yLabel: "x2", equalAspect: true)
     levels.colorbarLabel = "u"
     levels.contour(uGrid, count: 12)
     out.append((levels, nil))
     if let field = ctx.problem.field, field.potential(at: [0, 0]) != nil {
       let fGrid = ScalarGrid(x: w, y: w, nx: fine, ny: fine) { field.potential(at: [$0, $1]) ?? .nan }
-      var fig = Figure(title: field.name == "topography" ? "Smoothed elevation h (F = grad h)" : "Level sets of f (F = grad f)",
-                       xLabel: "x1", yLabel: "x2", equalAspect: true)
+      var fig = Figure(
+        title: field.name == "topography" ? "Smoothed elevation h (F = grad h)" : "Level sets of f (F = grad f)",
+        xLabel: "x1", yLabel: "x2", equalAspect: true)
       fig.colorbarLabel = field.name == "topography" ? "h" : "f"
       if field.name == "topography" { fig.heatmap(fGrid) } else { fig.contour(fGrid, count: 12) }
       if let held = ctx.problem.heldOut {
@@ -76,13 +80,18 @@ enum ReportFigures {
     out.append((push, "A measure-preserving M leaves rho unchanged: the two clouds should be indistinguishable."))
     // Topography: pointwise reconstruction error of the explicit map.
     if ctx.problem.heldOut != nil || ctx.config.problem.field == .topography, ctx.mapTrained,
-       let mw = ctx.state.networks[.map]?.params, let field = ctx.problem.field {
+      let mw = ctx.state.networks[.map]?.params, let field = ctx.problem.field
+    {
       let xg = gridPoints(w, fine), fg = field(xg), rg = ctx.gradU(ctx.nets.map(mw, xg))
       let scale = (fg.storage.reduce(0) { $0 + Double($1 * $1) } / Double(fine * fine)).squareRoot()
-      let err = ScalarGrid(xs: (0 ..< fine).map { Double(xg[$0, 0]) }, ys: (0 ..< fine).map { Double(xg[$0 * fine, 1]) },
-                           values: (0 ..< fine).map { i in (0 ..< fine).map { j in
-                             let r = i * fine + j
-                             return Double(hypot(rg[r, 0] - fg[r, 0], rg[r, 1] - fg[r, 1])) / scale } })
+      let err = ScalarGrid(
+        xs: (0 ..< fine).map { Double(xg[$0, 0]) }, ys: (0 ..< fine).map { Double(xg[$0 * fine, 1]) },
+        values: (0 ..< fine).map { i in
+          (0 ..< fine).map { j in
+            let r = i * fine + j
+            return Double(hypot(rg[r, 0] - fg[r, 0], rg[r, 1] - fg[r, 1])) / scale
+          }
+        })
       var fig = Figure(title: "|grad u(M_net(x)) - F(x)| / RMS |F|", xLabel: "x1", yLabel: "x2", equalAspect: true)
       fig.colorbarLabel = "relative error"
       fig.heatmap(err)
@@ -95,8 +104,9 @@ enum ReportFigures {
   static func preimage(_ ctx: ReportContext, field: Field) -> (Figure, [String: Double]) {
     let k = min(1024, ctx.options.samples)
     let (_, f) = ctx.problem.batch(seed: ctx.config.seed, purpose: .evaluation, step: 0, indices: 0 ..< k)
-    let cosines = Evaluation.preimageCosines(f, ctx.implicitM(f), field: field, stream: 1, config: ctx.config,
-                                             nets: ctx.nets, state: ctx.state, bridgeSteps: ctx.options.bridgeSteps)
+    let cosines = Evaluation.preimageCosines(
+      f, ctx.implicitM(f), field: field, stream: 1, config: ctx.config,
+      nets: ctx.nets, state: ctx.state, bridgeSteps: ctx.options.bridgeSteps)
     let mean = cosines.reduce(0, +) / Double(max(1, cosines.count))
     let std = (cosines.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(1, cosines.count))).squareRoot()
     var fig = Figure(title: "Pre-image check: cos(F(x), F(x'))", xLabel: "cosine similarity", yLabel: "samples")

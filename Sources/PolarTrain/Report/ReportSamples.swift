@@ -9,8 +9,11 @@ import ParallelHDF5
 import PolarCore
 
 extension ReportFigures {
-  static func samples(_ ctx: ReportContext, path: String) throws
-    -> (figures: [(Figure, String?)], stats: [String: Double], text: String) {
+  static func samples(
+    _ ctx: ReportContext, path: String
+  ) throws
+    -> (figures: [(Figure, String?)], stats: [String: Double], text: String)
+  {
     let d = ctx.config.problem.dim
     let file = try File.open(path)
     defer { try? file.close() }
@@ -28,7 +31,8 @@ extension ReportFigures {
     var figures = [(Figure, String?)]()
     if let raw { stats["samples_grad_f_norm_median"] = Sampling.quantiles(raw, [0.5])[0] }
     if let refined { stats["samples_grad_f_norm_refined_median"] = Sampling.quantiles(refined, [0.5])[0] }
-    var text = "\(count) samples of M^-1(grad u*(0)) from \(path)"
+    var text =
+      "\(count) samples of M^-1(grad u*(0)) from \(path)"
       + (refined != nil ? ", refined by Levenberg–Marquardt on |F|^2." : " (run `sample --refine STEPS` to polish them).")
     // |grad f| before and after refinement.
     if let raw {
@@ -54,15 +58,17 @@ extension ReportFigures {
       let show = min(count, 2000)
       fig.scatter((0 ..< show).map { x[$0 * 2] }, (0 ..< show).map { x[$0 * 2 + 1] }, label: "bridge samples", radius: 1.4, opacity: 0.4)
       if let refinedX {
-        fig.scatter((0 ..< show).map { refinedX[$0 * 2] }, (0 ..< show).map { refinedX[$0 * 2 + 1] }, label: "refined",
-                    radius: 1.8, opacity: 0.6)
+        fig.scatter(
+          (0 ..< show).map { refinedX[$0 * 2] }, (0 ..< show).map { refinedX[$0 * 2 + 1] }, label: "refined",
+          radius: 1.8, opacity: 0.6)
       }
       if case .uniform(let lo, let hi) = ctx.problem.reference, let known = field.criticalPoints(lo: lo, hi: hi), !known.isEmpty {
         fig.scatter(known.map { $0[0] }, known.map { $0[1] }, label: "known critical points", color: "#000000", radius: 4, opacity: 1)
         let hits = Sampling.recovery(known: known, samples: refinedX ?? x, dim: 2, tolerance: 1e-3)
         stats["critical_points_known"] = Double(known.count)
         stats["critical_points_recovered"] = Double(hits.filter { $0 > 0 }.count)
-        text += " \(hits.filter { $0 > 0 }.count) of the \(known.count) critical points inside the box are reached within 1e-3"
+        text +=
+          " \(hits.filter { $0 > 0 }.count) of the \(known.count) critical points inside the box are reached within 1e-3"
           + "\(refinedX != nil ? " after refinement" : ""); samples per point: \(hits)."
       }
       figures.append((fig, nil))
@@ -78,8 +84,11 @@ extension ReportFigures {
 
   /// Loss, accuracy and |grad f| of (at most 256) samples, refined samples, and of gradient
   /// descent from random starts x ~ rho, run as one batch of parameter vectors.
-  static func classifierComparison(_ ctx: ReportContext, loss: ClassifierLossField, samples: [Double], refined: [Double]?)
-    -> ([(Figure, String?)], [String: Double], String) {
+  static func classifierComparison(
+    _ ctx: ReportContext, loss: ClassifierLossField, samples: [Double], refined: [Double]?
+  )
+    -> ([(Figure, String?)], [String: Double], String)
+  {
     let d = loss.dim, o = ctx.options
     func rows(_ v: [Double]) -> [[Double]] { (0 ..< min(256, v.count / d)).map { Array(v[$0 * d ..< ($0 + 1) * d]) } }
     let starts = ctx.problem.referenceSample(seed: ctx.config.seed, purpose: .evaluationReference, count: o.descentStarts)

@@ -57,16 +57,23 @@ struct ReportContext {
 
 public enum RunReport {
   /// Builds the page and the metrics of a run from its checkpoint `contents`.
-  public static func build(run: String, contents: Checkpoint.Contents, problem: Problem,
-                           options: ReportOptions = ReportOptions()) throws -> (page: ReportPage, metrics: [String: Double]) {
+  public static func build(
+    run: String, contents: Checkpoint.Contents, problem: Problem,
+    options: ReportOptions = ReportOptions()
+  ) throws -> (page: ReportPage, metrics: [String: Double]) {
     let config = contents.config
-    let ctx = ReportContext(run: run, config: config, problem: problem, nets: Networks(config), state: contents.state,
-                            options: options)
-    var page = ReportPage(title: "polar-train report: \(config.problem.field), d = \(config.problem.dim)",
-                          subtitle: "\(run) — checkpoint at stage \(contents.state.stage), step \(contents.state.step)")
+    let ctx = ReportContext(
+      run: run, config: config, problem: problem, nets: Networks(config), state: contents.state,
+      options: options)
+    var page = ReportPage(
+      title: "polar-train report: \(config.problem.field), d = \(config.problem.dim)",
+      subtitle: "\(run) — checkpoint at stage \(contents.state.stage), step \(contents.state.step)")
     // Evaluation metrics: report/metrics.json of `train`, or evaluated now.
-    var metrics = readEvaluation(run) ?? Evaluation.run(config: config, problem: problem, nets: ctx.nets,
-                                                         state: contents.state, samples: 4096)
+    var metrics =
+      readEvaluation(run)
+      ?? Evaluation.run(
+        config: config, problem: problem, nets: ctx.nets,
+        state: contents.state, samples: 4096)
     page.section("Summary")
     let jsonl = (try? String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)) ?? contents.metrics
     if let warning = contents.state.dualWarning(metricsJSONL: jsonl) {
@@ -83,13 +90,17 @@ public enum RunReport {
 
     if config.problem.dim == 2 {
       page.section("Factorization F = grad u o M")
-      page.paragraph("Arrows on a \(options.grid) x \(options.grid) grid over the window; the implicit M(x) = grad u*(F(x)) is a conjugate solve per point, so grad u(M(x)) reproduces F up to the solver's tolerance wherever the solve converges; grad u(M_net(x)) shows the learned explicit map.")
+      page.paragraph(
+        "Arrows on a \(options.grid) x \(options.grid) grid over the window; the implicit M(x) = grad u*(F(x)) is a conjugate solve per point, so grad u(M(x)) reproduces F up to the solver's tolerance wherever the solve converges; grad u(M_net(x)) shows the learned explicit map."
+      )
       for (figure, caption) in ReportFigures.planeMaps(ctx) { page.figure(figure, caption: caption) }
     }
     if ctx.inverseTrained, let field = problem.field {
       page.section("Inverse map: the pre-image check")
       let (figure, stats) = ReportFigures.preimage(ctx, field: field)
-      page.paragraph("For held-out x ~ rho, x' ~ M^-1(M(x)) by the bridge sampler (\(options.bridgeSteps) steps); x and x' share a pre-image, so F(x) and F(x') should point the same way (the paper reports 0.83 +/- 0.18 on its MNIST experiment).")
+      page.paragraph(
+        "For held-out x ~ rho, x' ~ M^-1(M(x)) by the bridge sampler (\(options.bridgeSteps) steps); x and x' share a pre-image, so F(x) and F(x') should point the same way (the paper reports 0.83 +/- 0.18 on its MNIST experiment)."
+      )
       page.figure(figure)
       for (k, v) in stats { metrics[k] = v }
     }
@@ -137,7 +148,8 @@ public enum RunReport {
   /// report/metrics.json as `train` wrote it (the evaluation), if present and numeric.
   static func readEvaluation(_ run: String) -> [String: Double]? {
     guard let data = FileManager.default.contents(atPath: run + "/report/metrics.json"),
-          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return nil }
     var out = [String: Double]()
     for (k, v) in object { if let d = (v as? NSNumber)?.doubleValue { out[k] = d } }
     return out.isEmpty ? nil : out
@@ -145,12 +157,14 @@ public enum RunReport {
 
   static func summaryText(_ ctx: ReportContext, _ m: [String: Double]) -> String {
     func f(_ k: String) -> String { m[k].map { NumberFormat.metric($0) } ?? "n/a" }
-    var text = "Field \(ctx.config.problem.field) in d = \(ctx.config.problem.dim), rho \(ctx.config.problem.reference). "
+    var text =
+      "Field \(ctx.config.problem.field) in d = \(ctx.config.problem.dim), rho \(ctx.config.problem.reference). "
       + "Reconstruction |grad u(M(x)) - F(x)| / |F| = \(f("reconstruction_error")); energy distance M#rho vs rho "
       + "\(f("energy_distance")) (two fresh rho samples: \(f("energy_distance_floor"))); conjugate solves converged "
       + "\(f("conjugate_converged"))."
     if m["heldout_reconstruction_error"] != nil {
-      text += " Held-out grid cells: reconstruction \(f("heldout_reconstruction_error")) (implicit M), "
+      text +=
+        " Held-out grid cells: reconstruction \(f("heldout_reconstruction_error")) (implicit M), "
         + "\(f("heldout_reconstruction_error_net")) (M_net)."
     }
     if m["preimage_cosine_mean"] != nil {
@@ -164,7 +178,8 @@ public enum RunReport {
     var series = [String: [(Double, Double)]]()
     for line in jsonl.split(separator: "\n") {
       guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-            let stage = o["stage"] as? String, let step = (o["step"] as? NSNumber)?.doubleValue else { continue }
+        let stage = o["stage"] as? String, let step = (o["step"] as? NSNumber)?.doubleValue
+      else { continue }
       for key in ["loss", "w2", "amortizer_loss", "map_loss", "inverse_loss", "validation_loss"] {
         if let v = (o[key] as? NSNumber)?.doubleValue, v.isFinite { series["\(stage)/\(key)", default: []].append((step, v)) }
       }
@@ -180,9 +195,12 @@ public enum RunReport {
       return any ? fig : nil
     }
     return [
-      figure("Stage potential: W2 dual loss and W2^2 estimate", "value", log: false,
-             [("potential/loss", "dual loss E u + E u*"), ("potential/validation_loss", "on the validation rows"),
-              ("potential/w2", "W2^2 estimate")]),
+      figure(
+        "Stage potential: W2 dual loss and W2^2 estimate", "value", log: false,
+        [
+          ("potential/loss", "dual loss E u + E u*"), ("potential/validation_loss", "on the validation rows"),
+          ("potential/w2", "W2^2 estimate"),
+        ]),
       figure("Amortizer regression loss", "mean |g(y) - xhat(y)|^2", log: true, [("potential/amortizer_loss", "amortizer")]),
       figure("Stage map: |M_net(x) - M(x)|^2", "loss", log: true, [("map/map_loss", "map loss")]),
       figure("Stage inverse: bridge matching loss", "loss", log: true, [("inverse/inverse_loss", "bridge loss")]),

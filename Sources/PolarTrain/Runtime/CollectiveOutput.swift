@@ -26,8 +26,9 @@ public final class CollectiveOutput {
     let directory = (path as NSString).deletingLastPathComponent
     // Fault tests: POLAR_TRAIN_TEST_SKIP_SPACE_CHECK=1 leaves the disk to fill up during the write.
     let skip = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_SKIP_SPACE_CHECK"] == "1"
-    let room = try world.broadcast(world.rank == 0 && !skip ? spaceProblem(directory: directory.isEmpty ? "." : directory, bytes: bytes) : "",
-                                   root: 0)
+    let room = try world.broadcast(
+      world.rank == 0 && !skip ? spaceProblem(directory: directory.isEmpty ? "." : directory, bytes: bytes) : "",
+      root: 0)
     if !room.isEmpty { throw OutputError(message: "\(path): cannot write the \(what): \(room)") }
     try step(always: true) { self.file = try File.create(path + ".partial", access: .mpio(world)) }
   }
@@ -36,8 +37,10 @@ public final class CollectiveOutput {
   /// `path.partial` after the room is reserved, filled by `body` (its steps agree, `write` and
   /// `dataset`), closed and renamed into place; on a failure on any rank the `.partial` is removed
   /// and every rank throws the same error. Collective.
-  public static func produce(_ path: String, bytes: Int, what: String = "output", world: Communicator,
-                             _ body: (CollectiveOutput) throws -> Void) throws {
+  public static func produce(
+    _ path: String, bytes: Int, what: String = "output", world: Communicator,
+    _ body: (CollectiveOutput) throws -> Void
+  ) throws {
     let out = try agreeing(world) { try CollectiveOutput(creating: path, bytes: bytes, what: what, world: world) }
     do {
       try agreeing(world) { try body(out) }
@@ -56,8 +59,10 @@ public final class CollectiveOutput {
 
   /// One dataset as its own step: created with `shape` (collective), this rank's `values` written
   /// at `selection` (rank 0 alone: `rankZero`, the others write nothing).
-  public func dataset<T: HDF5Scalar>(_ name: String, _ type: ElementType, _ shape: [Int], _ values: [T],
-                                     _ selection: Selection, rankZero: Bool = false) throws {
+  public func dataset<T: HDF5Scalar>(
+    _ name: String, _ type: ElementType, _ shape: [Int], _ values: [T],
+    _ selection: Selection, rankZero: Bool = false
+  ) throws {
     let mine = !rankZero || world.rank == 0
     try write { try $0.createDataset(name, type: type, shape: shape).write(mine ? values : [], selection: mine ? selection : .none) }
   }
@@ -161,12 +166,16 @@ public func checkOutputFile(_ output: String, inputs: [(flag: String, path: Stri
     }
     let name = (target as NSString).lastPathComponent, parent = (target as NSString).deletingLastPathComponent
     let inRun = FileManager.default.fileExists(atPath: parent + "/" + RunMarker.fileName)
-    let inReport = (parent as NSString).lastPathComponent == "report"
+    let inReport =
+      (parent as NSString).lastPathComponent == "report"
       && FileManager.default.fileExists(atPath: (parent as NSString).deletingLastPathComponent + "/" + RunMarker.fileName)
     let runOwned = inReport || (inRun && ["samples.h5", "langevin.h5"].contains(name) && name != runFile)
     if [RunMarker.fileName, "config.toml", "metrics.jsonl", "latest"].contains(name) || Checkpoint.isCheckpointFile(name)
-      || runOwned || Checkpoint.isCheckpoint(target) {
-      throw OutputError(message: "--output \(output): is a checkpoint or another file of a training run (\(name)); writing it would destroy the run's data: choose another output")
+      || runOwned || Checkpoint.isCheckpoint(target)
+    {
+      throw OutputError(
+        message:
+          "--output \(output): is a checkpoint or another file of a training run (\(name)); writing it would destroy the run's data: choose another output")
     }
   }
   let parent = (target as NSString).deletingLastPathComponent

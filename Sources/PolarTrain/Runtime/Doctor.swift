@@ -27,8 +27,10 @@ public struct DoctorReport: Codable, Sendable {
   public static func collect(_ comm: Communicator) -> DoctorReport {
     let libs = loadedLibraries().filter { $0.contains("libhdf5") }
     let env = ProcessInfo.processInfo.environment
-    let knobs = ["OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
-                 "HDF5_USE_FILE_LOCKING", "OMPI_MCA_io"]
+    let knobs = [
+      "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OMP_NUM_THREADS",
+      "HDF5_USE_FILE_LOCKING", "OMPI_MCA_io",
+    ]
     let std = Communicator.standardVersion
     return DoctorReport(
       rank: comm.rank, size: comm.size, host: Communicator.processorName,
@@ -55,15 +57,19 @@ public struct DoctorReport: Codable, Sendable {
   }
 
   public var text: String {
-    var lines = ["rank \(rank)/\(size) on \(host) (pid \(pid))",
-                 "  MPI      \(mpiLibrary) (standard \(mpiStandard))",
-                 "  HDF5     \(hdf5Version), parallel: \(hdf5Parallel ? "yes" : "no"), MPI-IO: \(hdf5MPIIO ? "works" : "FAILS")",
-                 "           \(hdf5Libraries.joined(separator: ", "))",
-                 "  OpenBLAS \(openblasConfig)",
-                 "           kernel \(openblasCore), threads \(openblasThreads)"]
+    var lines = [
+      "rank \(rank)/\(size) on \(host) (pid \(pid))",
+      "  MPI      \(mpiLibrary) (standard \(mpiStandard))",
+      "  HDF5     \(hdf5Version), parallel: \(hdf5Parallel ? "yes" : "no"), MPI-IO: \(hdf5MPIIO ? "works" : "FAILS")",
+      "           \(hdf5Libraries.joined(separator: ", "))",
+      "  OpenBLAS \(openblasConfig)",
+      "           kernel \(openblasCore), threads \(openblasThreads)",
+    ]
     if !environment.isEmpty {
-      lines.append("  env      " + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-                    .joined(separator: " "))
+      lines.append(
+        "  env      "
+          + environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+          .joined(separator: " "))
     }
     lines += problems.map { "  PROBLEM  \($0)" }
     return lines.joined(separator: "\n")
@@ -80,7 +86,8 @@ public struct DoctorReport: Codable, Sendable {
   static func loadedLibraries() -> [String] {
     // /proc files report size 0, so read them as a stream rather than by size.
     guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps"),
-          let data = try? handle.readToEnd() else { return [] }
+      let data = try? handle.readToEnd()
+    else { return [] }
     let maps = String(decoding: data, as: UTF8.self)
     var seen = [String]()
     for line in maps.split(separator: "\n") {

@@ -19,12 +19,13 @@ public struct MemoryBudget: Sendable, Equatable {
   /// The budget from MemAvailable and the cgroup limit (bytes; nil: unknown or no limit).
   public init(memAvailable: Int?, cgroupLimit: Int?, ranksOnHost: Int) {
     let ranks = max(1, ranksOnHost)
-    let (limit, what): (Int?, String) = switch (memAvailable, cgroupLimit) {
-    case let (m?, c?) where c < m: (c, "the cgroup memory limit \(formatBytes(c))")
-    case let (m?, _): (m, "MemAvailable \(formatBytes(m))")
-    case let (nil, c?): (c, "the cgroup memory limit \(formatBytes(c))")
-    case (nil, nil): (nil, "no known limit")
-    }
+    let (limit, what): (Int?, String) =
+      switch (memAvailable, cgroupLimit) {
+      case let (m?, c?) where c < m: (c, "the cgroup memory limit \(formatBytes(c))")
+      case let (m?, _): (m, "MemAvailable \(formatBytes(m))")
+      case let (nil, c?): (c, "the cgroup memory limit \(formatBytes(c))")
+      case (nil, nil): (nil, "no known limit")
+      }
     guard let limit else {
       (bytesPerRank, basis) = (Int.max, "no known limit")
       return

@@ -32,11 +32,17 @@ public enum MemoryEstimate {
     let d = c.problem.dim
     return [
       ("potential.hidden", icnnParameters(dim: d, hidden: c.potential.hidden, rank: c.potential.rank), c.potential.hidden.max() ?? 1),
-      ("amortizer.hidden", mlpParameters(input: d, output: d, hidden: c.amortizer.hidden, residual: c.amortizer.residual),
-       c.amortizer.hidden.max() ?? d),
+      (
+        "amortizer.hidden", mlpParameters(input: d, output: d, hidden: c.amortizer.hidden, residual: c.amortizer.residual),
+        c.amortizer.hidden.max() ?? d
+      ),
       ("map.hidden", mlpParameters(input: d, output: d, hidden: c.map.hidden, residual: c.map.residual), c.map.hidden.max() ?? d),
-      ("inverse.hidden", mlpParameters(input: total([product(2, d), 1, product(2, c.inverse.frequencies)]), output: d,
-                                       hidden: c.inverse.hidden, residual: false), c.inverse.hidden.max() ?? d),
+      (
+        "inverse.hidden",
+        mlpParameters(
+          input: total([product(2, d), 1, product(2, c.inverse.frequencies)]), output: d,
+          hidden: c.inverse.hidden, residual: false), c.inverse.hidden.max() ?? d
+      ),
     ]
   }
 
@@ -87,16 +93,20 @@ public enum MemoryEstimate {
   public static func sampling(_ c: Config, count: Int, ranks: Int, refine: Bool) -> Int {
     let d = c.problem.dim, rows = total([count / max(1, ranks), 1])
     let refinement = refine ? product(rows, total([product(d, d, 3 * double), product(d, 8 * double)])) : 0
-    return total([product(rows, d, 16 * float), activations(c, rows: min(rows, 1024)), refinement,
-                  product(count, total([product(d, double), 6 * double]))])
+    return total([
+      product(rows, d, 16 * float), activations(c, rows: min(rows, 1024)), refinement,
+      product(count, total([product(d, double), 6 * double])),
+    ])
   }
 
   /// `langevin` with `particles`: this rank's two chains and their jumps, rank 0's gathered
   /// particles (both chains, x0) and scores.
   public static func langevin(_ c: Config, particles: Int, ranks: Int) -> Int {
     let d = c.problem.dim, rows = total([particles / max(1, ranks), 1])
-    return total([product(rows, d, 24 * float), activations(c, rows: min(rows, 1024)), product(particles, d, 8 * float),
-                  product(particles, 4 * double)])
+    return total([
+      product(rows, d, 24 * float), activations(c, rows: min(rows, 1024)), product(particles, d, 8 * float),
+      product(particles, 4 * double),
+    ])
   }
 
   /// `report`: a grid x grid quiver and level-set sampling (a few doubles per point and
@@ -144,7 +154,8 @@ extension Config {
       let reset = ConfigKeys.all.filter { $0.render(self) != $0.render(defaults) }.compactMap { spec -> (String, Int)? in
         var c = self
         guard let table = try? TOMLTable(string: "v = \(spec.render(defaults))"), let v = table["v"],
-              (try? spec.read(&c, v, ConfigError(source: "", key: spec.path, message: ""))) != nil else { return nil }
+          (try? spec.read(&c, v, ConfigError(source: "", key: spec.path, message: ""))) != nil
+        else { return nil }
         return (spec.path, estimate(c))
       }
       let largest = memoryTerms(ranks: world.size).max { $0.bytes < $1.bytes }?.key ?? "problem.dim"

@@ -25,11 +25,13 @@ public func agreeConfiguration(_ config: Config, file: String?, world: Communica
     var theirs = Config()
     try theirs.apply(toml: reference, source: "rank 0's configuration")
     let keys = config.differingKeys(from: theirs)
-    let shown = keys.prefix(3).map { key -> String in
-      let spec = ConfigKeys.all.first { $0.path == key }!
-      return "\(key) = \(spec.render(config)) here, \(spec.render(theirs)) on rank 0"
-    } + (keys.count > 3 ? ["\(keys.count - 3) more"] : [])
-    throw ConfigError(source: file ?? "configuration", key: "",
-                      message: "the configuration differs between ranks: " + (shown.isEmpty ? "its text" : shown.joined(separator: "; ")))
+    let shown =
+      keys.prefix(3).map { key -> String in
+        let spec = ConfigKeys.all.first { $0.path == key }!
+        return "\(key) = \(spec.render(config)) here, \(spec.render(theirs)) on rank 0"
+      } + (keys.count > 3 ? ["\(keys.count - 3) more"] : [])
+    throw ConfigError(
+      source: file ?? "configuration", key: "",
+      message: "the configuration differs between ranks: " + (shown.isEmpty ? "its text" : shown.joined(separator: "; ")))
   }
 }

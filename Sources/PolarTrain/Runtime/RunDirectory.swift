@@ -38,8 +38,9 @@ public final class RunDirectory {
 
     public init?(fields: [String]) {
       guard fields.count == 5, let layout = RunMarker.Layout(rawValue: fields[2]) else { return nil }
-      self.init(path: fields[0], marker: RunMarker(runID: fields[1], layout: layout, directory: fields[0]), fresh: fields[3] == "fresh",
-                checkpointDirectory: fields[4])
+      self.init(
+        path: fields[0], marker: RunMarker(runID: fields[1], layout: layout, directory: fields[0]), fresh: fields[3] == "fresh",
+        checkpointDirectory: fields[4])
     }
 
     init(path: String, marker: RunMarker, fresh: Bool, checkpointDirectory: String) {
@@ -60,8 +61,9 @@ public final class RunDirectory {
     let lexical = dir.hasPrefix("/") ? lexicalPath(dir) : lexicalPath(base + "/" + dir)
     let inside = isInside(lexical, lexicalPath(base))
     if !dir.hasPrefix("/") && !inside {
-      throw OutputError(message: "checkpoint.dir: \"\(clipped(dir))\" leaves the run directory \(base); "
-                          + "give an absolute path to keep checkpoints elsewhere (they then go to <dir>/<run id>/)")
+      throw OutputError(
+        message: "checkpoint.dir: \"\(clipped(dir))\" leaves the run directory \(base); "
+          + "give an absolute path to keep checkpoints elsewhere (they then go to <dir>/<run id>/)")
     }
     if resolved == "/" { throw OutputError(message: "checkpoint.dir: \"\(clipped(dir))\": the file system root cannot hold checkpoints") }
     guard let marker, marker.layout == .own, !inside else { return resolved }
@@ -85,8 +87,9 @@ public final class RunDirectory {
     var isDir: ObjCBool = false
     func fresh() throws -> Plan {
       let marker = RunMarker(runID: RunMarker.newID(), layout: .own, directory: path)
-      return Plan(path: path, marker: marker, fresh: true,
-                  checkpointDirectory: try checkpointDirectory(config: config, run: path, marker: marker))
+      return Plan(
+        path: path, marker: marker, fresh: true,
+        checkpointDirectory: try checkpointDirectory(config: config, run: path, marker: marker))
     }
     guard fm.fileExists(atPath: path, isDirectory: &isDir) else { return try fresh() }
     guard isDir.boolValue else { throw OutputError(message: "\(path): exists and is not a directory") }
@@ -101,8 +104,9 @@ public final class RunDirectory {
     let listing = contents.sorted().prefix(3).joined(separator: ", ") + (contents.count > 3 ? ", ..." : "")
     if force {
       guard isRun else {
-        throw OutputError(message: "\(path): not a polar-train run directory (it holds \(listing)); "
-                            + "--force replaces only a run directory: choose another --output")
+        throw OutputError(
+          message: "\(path): not a polar-train run directory (it holds \(listing)); "
+            + "--force replaces only a run directory: choose another --output")
       }
       return try fresh()
     }
@@ -116,8 +120,9 @@ public final class RunDirectory {
     let kept = marker ?? RunMarker(runID: RunMarker.newID(), layout: .flat, directory: path)
     let dir = try checkpointDirectory(config: config, run: path, marker: kept)
     if resume != "auto" && resolvedPath((resume as NSString).deletingLastPathComponent) != resolvedPath(dir) {
-      throw OutputError(message: "--resume \(resume): not a checkpoint of the run in \(path) (whose checkpoints are in \(dir)); "
-                          + "continuing from it there would mix two runs: give a new --output")
+      throw OutputError(
+        message: "--resume \(resume): not a checkpoint of the run in \(path) (whose checkpoints are in \(dir)); "
+          + "continuing from it there would mix two runs: give a new --output")
     }
     return Plan(path: path, marker: kept, fresh: false, checkpointDirectory: dir)
   }
@@ -183,14 +188,18 @@ public final class RunDirectory {
       let own = (marker?.layout == .own && (inside || marker?.directory == resolvedPath(path))) || (marker == nil && inside)
       for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
         let checkpoint = name.hasPrefix("ckpt-") && name.hasSuffix(".h5")
-        let mine = checkpoint ? Checkpoint.runID(of: dir + "/" + name) == marker?.runID && (own || marker?.directory == resolvedPath(path))
+        let mine =
+          checkpoint
+          ? Checkpoint.runID(of: dir + "/" + name) == marker?.runID && (own || marker?.directory == resolvedPath(path))
           : own && (name == "latest" || name == "latest.tmp" || (name.hasPrefix("ckpt-") && name.hasSuffix(".h5.partial")))
         if mine { try fm.removeItem(atPath: dir + "/" + name) }
       }
       rmdir(dir)
     }
-    for name in [RunMarker.fileName, "config.toml", "metrics.jsonl", "report", "samples.h5", "langevin.h5",
-                 "samples.h5.partial", "langevin.h5.partial"] where fm.fileExists(atPath: path + "/" + name) {
+    for name in [
+      RunMarker.fileName, "config.toml", "metrics.jsonl", "report", "samples.h5", "langevin.h5",
+      "samples.h5.partial", "langevin.h5.partial",
+    ] where fm.fileExists(atPath: path + "/" + name) {
       try fm.removeItem(atPath: path + "/" + name)
     }
   }
@@ -256,7 +265,8 @@ public final class RunDirectory {
 func formatDuration(_ s: Double) -> String {
   guard s.isFinite else { return "-" }
   let t = Int(s.rounded())
-  return t >= 3600 ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m"
+  return t >= 3600
+    ? "\(t / 3600)h\(String(format: "%02d", t % 3600 / 60))m"
     : t >= 60 ? "\(t / 60)m\(String(format: "%02d", t % 60))s" : "\(t)s"
 }
 /// Creates a directory and its parents (mkdir -p) with POSIX calls, naming errno when it cannot;

@@ -66,9 +66,10 @@ public struct RunMarker: Sendable, Equatable {
 
   /// Ids name a directory: letters, digits, '-' and '_' only.
   static func isValidID(_ id: String) -> Bool {
-    !id.isEmpty && id.count <= 64 && id.unicodeScalars.allSatisfy {
-      ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "-" || $0 == "_"
-    }
+    !id.isEmpty && id.count <= 64
+      && id.unicodeScalars.allSatisfy {
+        ($0.isASCII && CharacterSet.alphanumerics.contains($0)) || $0 == "-" || $0 == "_"
+      }
   }
 
   /// Creates the marker (a complete temporary file linked into place with link(2), which fails
@@ -110,8 +111,9 @@ enum RunLock {
     let code = errno
     close(fd)
     if code == EWOULDBLOCK {
-      throw OutputError(message: "\(run): in use by another running polar-train train (its marker is locked); "
-                          + "wait for it to end or stop it (kill -USR1) first")
+      throw OutputError(
+        message: "\(run): in use by another running polar-train train (its marker is locked); "
+          + "wait for it to end or stop it (kill -USR1) first")
     }
   }
 }

@@ -1,3 +1,6 @@
+import SwiftMPI
+import Synchronization
+
 // Stop requests from signals (docs/design.md §3). USR1, USR2, SIGTERM and a first SIGINT only record
 // the signal number in an atomic; at the next step boundary the ranks agree on it (all-reduce
 // MAX), write a checkpoint together and exit 75. A second SIGINT ends the process at once.
@@ -7,10 +10,8 @@
 // POLAR_TRAIN_READY_FILE names, and launch/train and cluster/slurm/polar-train.sbatch hold a stop
 // signal back until it appears.
 #if canImport(Glibc)
-import Glibc
+  import Glibc
 #endif
-import Synchronization
-import SwiftMPI
 
 public enum StopSignals {
   /// The first stop signal received (0: none).

@@ -29,9 +29,11 @@ public enum LangevinSampler {
   /// Runs both chains on the global particle rows `rows` (whole sampling chunks); `record` is
   /// called after step k (and after step 0, the start) with the NPF and ULA particles, on every
   /// rank at the same steps, `recordEvery` apart.
-  public static func run(config: Config, problem: Problem, nets: Networks, state: TrainState, settings s: LangevinSettings,
-                         rows: Range<Int>, recordEvery: Int,
-                         record: (Int, Matrix<Float>, Matrix<Float>) throws -> Void) throws -> (npf: Matrix<Float>, ula: Matrix<Float>) {
+  public static func run(
+    config: Config, problem: Problem, nets: Networks, state: TrainState, settings s: LangevinSettings,
+    rows: Range<Int>, recordEvery: Int,
+    record: (Int, Matrix<Float>, Matrix<Float>) throws -> Void
+  ) throws -> (npf: Matrix<Float>, ula: Matrix<Float>) {
     let d = problem.dim, field = problem.field!, n = rows.count
     let u = state.params(.potential)
     func noise(_ parts: UInt64...) -> Matrix<Float> {
@@ -70,8 +72,9 @@ public enum LangevinSampler {
         for i in 0 ..< s.inner {
           Langevin.step(&y, gradient: gradU(y), noise: noise(4, UInt64(k), UInt64(i)), stepSize: s.innerStepSize, beta: s.beta)
         }
-        npf = Sampling.draw(config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: rows,
-                            steps: s.bridgeSteps, noiseStream: 1_000_000 + UInt64(k), targetOffset: rows.lowerBound)
+        npf = Sampling.draw(
+          config: config, nets: nets, state: state, targets: y, perPoint: 1, rows: rows,
+          steps: s.bridgeSteps, noiseStream: 1_000_000 + UInt64(k), targetOffset: rows.lowerBound)
       } else {
         Langevin.step(&npf, gradient: field(npf), noise: noise(3, UInt64(k)), stepSize: s.stepSize, beta: s.beta)
       }

@@ -15,7 +15,8 @@ public struct LangevinScoring: Sendable {
   /// nil unless the field is 2-D with a known potential and rho a box.
   public init?(config: Config, problem: Problem, beta: Double, count: Int = 2048) {
     guard problem.dim == 2, let field = problem.field, field.potential(at: [0, 0]) != nil,
-          case .uniform(let lo, let hi) = problem.reference else { return nil }
+      case .uniform(let lo, let hi) = problem.reference
+    else { return nil }
     let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.langevin.rawValue, 5))
     if case .toy(.gaussianMixture) = field.kind, beta == 1 {
       // Exact: a component by its weight, then mu_k + s N(0, I).
@@ -29,8 +30,9 @@ public struct LangevinScoring: Sendable {
       }
       reference = x
     } else {
-      reference = Langevin.gridReference(potential: { field.potential(at: [$0, $1])! }, beta: beta, lo: lo, hi: hi,
-                                         count: count, rng: rng)
+      reference = Langevin.gridReference(
+        potential: { field.potential(at: [$0, $1])! }, beta: beta, lo: lo, hi: hi,
+        count: count, rng: rng)
     }
     // Local minima: critical points with a positive definite Hessian (Jacobian of F = grad f).
     let critical = field.criticalPoints(lo: lo, hi: hi) ?? []

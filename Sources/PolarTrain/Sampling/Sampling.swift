@@ -25,9 +25,11 @@ public enum Sampling {
 
   /// Samples of M^-1(targets[i / perPoint - targetOffset]) for the global rows `rows` (whole
   /// chunks); `noiseStream` separates independent uses (the `sample` command uses 0).
-  public static func draw(config: Config, nets: Networks, state: TrainState, targets: Matrix<Float>,
-                          perPoint: Int, rows: Range<Int>, steps: Int, noiseStream: UInt64 = 0,
-                          targetOffset: Int = 0) -> Matrix<Float> {
+  public static func draw(
+    config: Config, nets: Networks, state: TrainState, targets: Matrix<Float>,
+    perPoint: Int, rows: Range<Int>, steps: Int, noiseStream: UInt64 = 0,
+    targetOffset: Int = 0
+  ) -> Matrix<Float> {
     let d = config.problem.dim
     let v = state.params(.inverse)
     var out = Matrix<Float>(rows: rows.count, cols: d)
@@ -38,13 +40,15 @@ public enum Sampling {
       for r in 0 ..< hi - lo { for j in 0 ..< d { y[r * d + j] = targets[(lo + r) / perPoint - targetOffset, j] } }
       y.withUnsafeBufferPointer { py in
         out.storage.withUnsafeMutableBufferPointer { po in
-          sampler.sample(v, from: py.baseAddress!, rows: hi - lo, steps: steps, sigma: Float(config.inverse.sigma),
-                         noise: { k, eps in
-                           let rng = CounterRNG(seed: config.seed,
-                                                stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))
-                           for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r * d + j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
-                         },
-                         into: po.baseAddress! + (lo - rows.lowerBound) * d)
+          sampler.sample(
+            v, from: py.baseAddress!, rows: hi - lo, steps: steps, sigma: Float(config.inverse.sigma),
+            noise: { k, eps in
+              let rng = CounterRNG(
+                seed: config.seed,
+                stream: CounterRNG.streamID(Problem.Purpose.sampling.rawValue, noiseStream, UInt64(k)))
+              for r in 0 ..< hi - lo { for j in 0 ..< d { eps[r * d + j] = Float(rng.normal(UInt64((lo + r) * d + j))) } }
+            },
+            into: po.baseAddress! + (lo - rows.lowerBound) * d)
         }
       }
     }
@@ -53,8 +57,10 @@ public enum Sampling {
 
   /// M at the rows of x: implicit (a conjugate solve of F(x)) when F can be evaluated, else M_net
   /// when the map stage ran, else nil.
-  public static func mapAt(_ x: Matrix<Float>, config: Config, nets: Networks, state: TrainState,
-                           field: Field?) -> Matrix<Float>? {
+  public static func mapAt(
+    _ x: Matrix<Float>, config: Config, nets: Networks, state: TrainState,
+    field: Field?
+  ) -> Matrix<Float>? {
     if let field {
       // Solved chunk by chunk (rows [c * chunk, (c + 1) * chunk) of this rank's whole chunks),
       // so the shapes, and so the bytes, do not depend on the number of ranks.

@@ -11,8 +11,10 @@ extension Trainer {
   /// DualHealth's verdict on step `step` (1-based), acted on before any parameter changes.
   func checkDualHealth(step: Int, share: Double, w2: Double, meanX2: Double, meanY2: Double) throws {
     let budget = state.conjugateBudget(config)
-    switch DualHealth.check(step: step, share: share, w2: w2, meanX2: meanX2, meanY2: meanY2,
-                            maxIter: budget, configured: config.conjugate.maxIter) {
+    switch DualHealth.check(
+      step: step, share: share, w2: w2, meanX2: meanX2, meanY2: meanY2,
+      maxIter: budget, configured: config.conjugate.maxIter)
+    {
     case .healthy:
       return
     case let .adapt(next, reason):
@@ -25,10 +27,11 @@ extension Trainer {
       state.dualAlerts += 1
       let finding = "potential step \(step): \(reason)"
       if state.dualNote.isEmpty { state.dualNote = finding }
-      var error = TrainingError(message: "\(finding). The dual objective has lost its meaning and this step was not taken; "
-                                  + "the checkpoints before it are intact. Resume from one with a smaller potential.lr, a larger "
-                                  + "conjugate.max_iter or conjugate.tol, or set train.on_nan = \"rollback\" to retry from the newest "
-                                  + "at half the learning rate", nonFinite: true)
+      var error = TrainingError(
+        message: "\(finding). The dual objective has lost its meaning and this step was not taken; "
+          + "the checkpoints before it are intact. Resume from one with a smaller potential.lr, a larger "
+          + "conjugate.max_iter or conjugate.tol, or set train.on_nan = \"rollback\" to retry from the newest "
+          + "at half the learning rate", nonFinite: true)
       error.dualLost = finding
       throw error
     }
@@ -42,7 +45,8 @@ extension TrainState {
   public func dualWarning(metricsJSONL: String = "") -> String? {
     let events = metricsJSONL.split(separator: "\n").compactMap { line -> String? in
       guard line.contains("\"event\":\"dual_lost\""),
-            let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+        let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+      else { return nil }
       return record["message"] as? String
     }
     let count = max(dualAlerts, events.count)

@@ -41,9 +41,10 @@ extension Trainer {
             let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
             let t = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
             w.t[kept] = t
-            nets.inverse.trainingRow(x0: x0 + r * d, x1: px.baseAddress! + r * d, t: t, sigma: sigma,
-                            eps: { Float(rng.normal(g + 1 + UInt64($0))) },
-                            input: z.baseAddress! + kept * width, target: x1.baseAddress! + kept * d)
+            nets.inverse.trainingRow(
+              x0: x0 + r * d, x1: px.baseAddress! + r * d, t: t, sigma: sigma,
+              eps: { Float(rng.normal(g + 1 + UInt64($0))) },
+              input: z.baseAddress! + kept * width, target: x1.baseAddress! + kept * d)
             kept += 1
           }
         }
@@ -70,7 +71,8 @@ extension Trainer {
     let w = stepWorkspace
     _ = w.bridge(nets, state.params(.inverse))
     if config.inverse.coupling == .explicit { _ = w.map(nets, state.params(.map)) }
-    return try regressionStep(.inverse, step: step, network: .inverse, parameters: nets.inverse.parameterCount,
-                              adam: inverseAdam, lossKey: "inverse_loss", inverseContribution)
+    return try regressionStep(
+      .inverse, step: step, network: .inverse, parameters: nets.inverse.parameterCount,
+      adam: inverseAdam, lossKey: "inverse_loss", inverseContribution)
   }
 }

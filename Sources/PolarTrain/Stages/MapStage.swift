@@ -22,14 +22,16 @@ extension Trainer {
     let p = nets.map.parameterCount
     for i in 0 ..< p { slot[i] = 0 }
     w.dy.withUnsafeBufferPointer { map.backward(dy: $0.baseAddress!, rows: mb, grad: slot.baseAddress!) }
-    RegressionStat.write(slot, parameters: p, loss: loss, used: converged, drawn: mb,
-                         iterations: (0 ..< mb).reduce(0) { $0 + s.iterations[$1] })
+    RegressionStat.write(
+      slot, parameters: p, loss: loss, used: converged, drawn: mb,
+      iterations: (0 ..< mb).reduce(0) { $0 + s.iterations[$1] })
   }
 
   /// One optimizer step of stage map.
   func mapStep(_ step: Int) throws -> StepFigures {
     _ = stepWorkspace.map(nets, state.params(.map))
-    return try regressionStep(.map, step: step, network: .map, parameters: nets.map.parameterCount, adam: mapAdam,
-                              lossKey: "map_loss", mapContribution)
+    return try regressionStep(
+      .map, step: step, network: .map, parameters: nets.map.parameterCount, adam: mapAdam,
+      lossKey: "map_loss", mapContribution)
   }
 }

@@ -12,15 +12,19 @@ public struct Networks: Sendable {
 
   public init(_ config: Config) {
     let d = config.problem.dim
-    potential = ICNN(dim: d, hidden: config.potential.hidden, rank: config.potential.rank,
-                     activation: config.potential.activation)
-    amortizer = MLP(input: d, output: d, hidden: config.amortizer.hidden,
-                    activation: config.amortizer.activation,
-                    residual: config.amortizer.residual)
-    map = MLP(input: d, output: d, hidden: config.map.hidden,
-              activation: config.map.activation, residual: config.map.residual)
-    inverse = BridgeNetwork(dim: d, hidden: config.inverse.hidden, frequencies: config.inverse.frequencies,
-                            activation: config.inverse.activation)
+    potential = ICNN(
+      dim: d, hidden: config.potential.hidden, rank: config.potential.rank,
+      activation: config.potential.activation)
+    amortizer = MLP(
+      input: d, output: d, hidden: config.amortizer.hidden,
+      activation: config.amortizer.activation,
+      residual: config.amortizer.residual)
+    map = MLP(
+      input: d, output: d, hidden: config.map.hidden,
+      activation: config.map.activation, residual: config.map.residual)
+    inverse = BridgeNetwork(
+      dim: d, hidden: config.inverse.hidden, frequencies: config.inverse.frequencies,
+      activation: config.inverse.activation)
   }
 
   /// Checkpoint group names, in checksum order.
@@ -31,13 +35,17 @@ public struct Networks: Sendable {
   /// packed once per solve (ICNNEvaluator: all quadratic potentials in one product, buffers
   /// allocated once), not once per evaluation of u.
   /// `evaluator`: one already loaded with the state's potential (made here when nil).
-  public func conjugate(_ y: Matrix<Float>, state: TrainState, solver: ConjugateSolverConfig,
-                        start: Matrix<Float>? = nil, evaluator: ICNNEvaluator<Float>? = nil) -> ConjugateResult<Float> {
-    let evaluator = evaluator ?? {
-      let e = ICNNEvaluator<Float>(potential, capacity: min(max(y.rows, 1), 1024))
-      e.load(state.params(.potential))
-      return e
-    }()
+  public func conjugate(
+    _ y: Matrix<Float>, state: TrainState, solver: ConjugateSolverConfig,
+    start: Matrix<Float>? = nil, evaluator: ICNNEvaluator<Float>? = nil
+  ) -> ConjugateResult<Float> {
+    let evaluator =
+      evaluator
+      ?? {
+        let e = ICNNEvaluator<Float>(potential, capacity: min(max(y.rows, 1), 1024))
+        e.load(state.params(.potential))
+        return e
+      }()
     let x0 = start ?? amortizer(state.params(.amortizer), y)
     return solveConjugate(y: y, start: x0, config: solver) { evaluator.evaluate($0) }
   }

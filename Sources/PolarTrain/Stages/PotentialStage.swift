@@ -26,8 +26,9 @@ extension Trainer {
       w.y.storage.withUnsafeBufferPointer { py in
         w.amortizer.forward(py.baseAddress!, rows: mb)
         w.solve(py.baseAddress!, rows: mb)
-        return w.evaluator.dualGradients(x: px.baseAddress!, y: py.baseAddress!, xhat: s.x, mask: s.converged, rows: mb,
-                                         gradX: g, gradY: g + pu)
+        return w.evaluator.dualGradients(
+          x: px.baseAddress!, y: py.baseAddress!, xhat: s.x, mask: s.converged, rows: mb,
+          gradX: g, gradY: g + pu)
       }
     }
     let amortizerLoss = w.dy.withUnsafeMutableBufferPointer { dy in
@@ -66,8 +67,9 @@ extension Trainer {
     let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1, w) }
     w.release()
     func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
-    let dual = DualStepSums(samples: stat(.samples), sumU: stat(.sumU), sumConjugate: stat(.sumConjugate),
-                            converged: stat(.converged), sumX2: stat(.sumX2), sumY2: stat(.sumY2))
+    let dual = DualStepSums(
+      samples: stat(.samples), sumU: stat(.sumU), sumConjugate: stat(.sumConjugate),
+      converged: stat(.converged), sumX2: stat(.sumX2), sumY2: stat(.sumY2))
     let c = dual.conjugateCount
     // dL/dtheta = E[d u(x)] - E[d u(xhat)]; the amortizer's mean squared error over converged samples.
     sum.withUnsafeBufferPointer { s in

@@ -38,8 +38,10 @@ final class Reducer {
   /// The sum over all ranks of the contributions `fill(m, slot)` writes (every value of its
   /// slot, `count` long) for the micro-batches m of this rank. The result is valid until the
   /// next call.
-  func sum(count: Int, microBatches mine: Range<Int>,
-           _ fill: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void) throws -> [Float] {
+  func sum(
+    count: Int, microBatches mine: Range<Int>,
+    _ fill: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void
+  ) throws -> [Float] {
     if slots.count != mine.count * count { slots = [Float](repeating: 0, count: mine.count * count) }
     if total.count != count { total = [Float](repeating: 0, count: count) }
     slots.withUnsafeMutableBufferPointer { s in
@@ -72,4 +74,3 @@ final class Reducer {
 public struct StepFigures: Sendable {
   public var values: [String: Double] = [:]
 }
-

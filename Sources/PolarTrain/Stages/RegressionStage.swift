@@ -16,8 +16,10 @@ enum RegressionStat: Int, CaseIterable {
   case iterations
 
   /// Writes the statistics after the gradient of `slot`.
-  static func write(_ slot: UnsafeMutableBufferPointer<Float>, parameters p: Int, loss: Float, used: Float, drawn: Int,
-                    iterations: Int) {
+  static func write(
+    _ slot: UnsafeMutableBufferPointer<Float>, parameters p: Int, loss: Float, used: Float, drawn: Int,
+    iterations: Int
+  ) {
     slot[p + RegressionStat.loss.rawValue] = loss
     slot[p + RegressionStat.used.rawValue] = used
     slot[p + RegressionStat.drawn.rawValue] = Float(drawn)
@@ -28,9 +30,13 @@ enum RegressionStat: Int, CaseIterable {
 extension Trainer {
   /// The step of a regression stage (the stage's own network loaded into the workspace by the
   /// caller): one reduction, then the mean gradient over the samples used and one Adam step.
-  func regressionStep(_ stage: Stage, step: Int, network: NetworkName, parameters p: Int, adam: AdamConfig, lossKey: String,
-                      _ contribution: (_ step: Int, _ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>,
-                                       _ w: StepWorkspace) -> Void) throws -> StepFigures {
+  func regressionStep(
+    _ stage: Stage, step: Int, network: NetworkName, parameters p: Int, adam: AdamConfig, lossKey: String,
+    _ contribution: (
+      _ step: Int, _ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>,
+      _ w: StepWorkspace
+    ) -> Void
+  ) throws -> StepFigures {
     let count = stage.batch(config) / config.parallel.microBatch
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
     let w = stepWorkspace
@@ -77,8 +83,9 @@ extension Trainer {
   /// The same for one figure computed in doubles (the loss, the W2 estimate).
   func checkFinite(_ value: Double, network: NetworkName, step: Int, what: String) throws {
     if !value.isFinite {
-      throw TrainingError(message: "\(state.stage) step \(step + 1): non-finite \(what) (\(value)) in network \(network)",
-                          nonFinite: true)
+      throw TrainingError(
+        message: "\(state.stage) step \(step + 1): non-finite \(what) (\(value)) in network \(network)",
+        nonFinite: true)
     }
   }
 }

@@ -24,8 +24,9 @@ public final class Trainer {
   let mapAdam: AdamConfig
   let inverseAdam: AdamConfig
   /// The training steps' buffers, made at the first step.
-  lazy var stepWorkspace = StepWorkspace(nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
-                                                   solver: solverConfig)
+  lazy var stepWorkspace = StepWorkspace(
+    nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
+    solver: solverConfig)
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
 
@@ -48,16 +49,20 @@ public final class Trainer {
     reducer = Reducer(world: world, exact: config.parallel.reduction == .exact)
     solverConfig = config.solver(evaluation: false)
     let p = config.potential
-    let schedule: LearningRateSchedule = p.schedule == .cosine
+    let schedule: LearningRateSchedule =
+      p.schedule == .cosine
       ? .cosine(total: p.steps, final: p.lrFinal, warmup: p.warmup) : .constant
     potentialAdam = AdamConfig(learningRate: p.lr, schedule: schedule, clipNorm: p.clip > 0 ? p.clip : nil)
-    let amortizerSchedule: LearningRateSchedule = p.schedule == .cosine
+    let amortizerSchedule: LearningRateSchedule =
+      p.schedule == .cosine
       ? .cosine(total: p.steps, final: p.lrFinal * config.amortizer.lr / p.lr, warmup: p.warmup) : .constant
     amortizerAdam = AdamConfig(learningRate: config.amortizer.lr, schedule: amortizerSchedule)
-    inverseAdam = AdamConfig(learningRate: config.inverse.lr,
-                             schedule: .cosine(total: config.inverse.steps, final: config.inverse.lr / 100, warmup: 0))
-    mapAdam = AdamConfig(learningRate: config.map.lr,
-                         schedule: .cosine(total: config.map.steps, final: config.map.lr / 100, warmup: 0))
+    inverseAdam = AdamConfig(
+      learningRate: config.inverse.lr,
+      schedule: .cosine(total: config.inverse.steps, final: config.inverse.lr / 100, warmup: 0))
+    mapAdam = AdamConfig(
+      learningRate: config.map.lr,
+      schedule: .cosine(total: config.map.steps, final: config.map.lr / 100, warmup: 0))
   }
 
   /// Runs the remaining stages to the end. The end of every stage writes a checkpoint of the
@@ -143,12 +148,15 @@ public final class Trainer {
       let step = state.stage == .potential ? state.step : config.potential.steps
       run.record(["stage": Stage.potential.rawValue, "step": step, "validation_loss": loss, "validation_converged": converged, "best": best])
       if world.rank == 0 && verbose {
-        print("validation dual \(String(format: "%.5f", loss)) (\(Int((100 * converged).rounded()))% of its solves converged)\(best ? ", the best so far: checkpoints/best" : "")")
+        print(
+          "validation dual \(String(format: "%.5f", loss)) (\(Int((100 * converged).rounded()))% of its solves converged)\(best ? ", the best so far: checkpoints/best" : "")"
+        )
       }
     }
     let t0 = MPIEnvironment.wallTime()
-    try Checkpoint.write(state, config: config, nets: nets, metrics: run.metricsText, runID: run.marker.runID,
-                         to: path, world: world)
+    try Checkpoint.write(
+      state, config: config, nets: nets, metrics: run.metricsText, runID: run.marker.runID,
+      to: path, world: world)
     try Checkpoint.publish(path, keep: config.checkpoint.keep, onlyRun: run.pruneOnlyRun, best: state.bestCheckpoint, world: world)
     if best && world.rank == 0 {
       do { try writeFileAtomically(run.checkpointDirectory + "/best", name + "\n") } catch {
@@ -196,8 +204,9 @@ public final class Trainer {
     state.lrScale = scale
     state.rollbacks = count
     if world.rank == 0 {
-      print("polar-train: \(error.message); rolling back to \(from) (stage \(state.stage), step \(state.step)) "
-              + "with the learning rate scaled by \(scale) (rollback \(count) of \(Trainer.maxRollbacks))")
+      print(
+        "polar-train: \(error.message); rolling back to \(from) (stage \(state.stage), step \(state.step)) "
+          + "with the learning rate scaled by \(scale) (rollback \(count) of \(Trainer.maxRollbacks))")
       fflush(nil)
     }
   }

@@ -17,8 +17,11 @@ public enum Validation {
 
   /// Row i is held out when U_i < share, U_i uniform from (field_seed, i): a pure function of
   /// the row's index, the same on every rank and for any number of ranks.
-  static func split(x: Matrix<Float>, f: Matrix<Float>, share: Double, seed: UInt64)
-    -> (train: (x: Matrix<Float>, f: Matrix<Float>), held: (x: Matrix<Float>, f: Matrix<Float>)) {
+  static func split(
+    x: Matrix<Float>, f: Matrix<Float>, share: Double, seed: UInt64
+  )
+    -> (train: (x: Matrix<Float>, f: Matrix<Float>), held: (x: Matrix<Float>, f: Matrix<Float>))
+  {
     let rng = CounterRNG(seed: seed, stream: CounterRNG.streamID(0x7A, 0x11))
     let d = x.cols
     var parts: [(x: [Float], f: [Float])] = [([], []), ([], [])]

@@ -35,7 +35,7 @@ public struct Ticks: Sendable {
     while true {
       let values = multiples(lo, hi, m: m, e: e)
       if values.count >= 2 || e < -300 { return (values, Double(m) * pow(10, Double(e))) }
-      (m, e) = m == 1 ? (5, e - 1) : m == 2 ? (1, e) : (2, e)   // too few: next smaller step
+      (m, e) = m == 1 ? (5, e - 1) : m == 2 ? (1, e) : (2, e)  // too few: next smaller step
     }
   }
 
@@ -130,8 +130,13 @@ struct PlotFrame {
     if grid && !gridPath.isEmpty {
       out.append(SVGElement("path", [("d", gridPath), ("stroke", "#e6e6e6"), ("stroke-width", "1"), ("fill", "none")]))
     }
-    out.append(SVGElement("rect", [("x", SVG.num(left)), ("y", SVG.num(top)), ("width", SVG.num(width)),
-                                   ("height", SVG.num(height)), ("fill", "none"), ("stroke", "#444")]))
+    out.append(
+      SVGElement(
+        "rect",
+        [
+          ("x", SVG.num(left)), ("y", SVG.num(top)), ("width", SVG.num(width)),
+          ("height", SVG.num(height)), ("fill", "none"), ("stroke", "#444"),
+        ]))
     if !tickPath.isEmpty { out.append(SVGElement("path", [("d", tickPath), ("stroke", "#444"), ("fill", "none")])) }
     out.append(SVGElement("g", [("fill", "#333")], children: labels))
     return out
@@ -146,9 +151,15 @@ struct PlotFrame {
   /// A legend box with its top-left corner at (x0, y0): swatch then label per row.
   static func legend(_ entries: [LegendEntry], x0: Double, y0: Double) -> SVGElement {
     let (w, h) = legendSize(entries)
-    var items = [SVGElement("rect", [("x", SVG.num(x0)), ("y", SVG.num(y0)), ("width", SVG.num(w)),
-                                     ("height", SVG.num(h)), ("rx", "3"), ("fill", "white"),
-                                     ("fill-opacity", "0.85"), ("stroke", "#bbb")])]
+    var items = [
+      SVGElement(
+        "rect",
+        [
+          ("x", SVG.num(x0)), ("y", SVG.num(y0)), ("width", SVG.num(w)),
+          ("height", SVG.num(h)), ("rx", "3"), ("fill", "white"),
+          ("fill-opacity", "0.85"), ("stroke", "#bbb"),
+        ])
+    ]
     for (i, e) in entries.enumerated() {
       let cy = y0 + 12.5 + Double(i) * 17, sx = x0 + 7
       switch e.swatch {
@@ -162,8 +173,13 @@ struct PlotFrame {
       case .dot:
         items.append(SVGElement("circle", [("cx", SVG.num(sx + 10)), ("cy", SVG.num(cy)), ("r", "3.5"), ("fill", e.color)]))
       case .box:
-        items.append(SVGElement("rect", [("x", SVG.num(sx + 3)), ("y", SVG.num(cy - 5.5)), ("width", "14"),
-                                         ("height", "11"), ("fill", e.color), ("fill-opacity", "0.75")]))
+        items.append(
+          SVGElement(
+            "rect",
+            [
+              ("x", SVG.num(sx + 3)), ("y", SVG.num(cy - 5.5)), ("width", "14"),
+              ("height", "11"), ("fill", e.color), ("fill-opacity", "0.75"),
+            ]))
       }
       items.append(SVG.text(e.label, x: sx + 26, y: cy + 4, size: 11, anchor: "start"))
     }
@@ -178,18 +194,27 @@ struct PlotFrame {
 
   /// A vertical colorbar right of the plot: a viridis gradient over [z0, z1], nice ticks,
   /// dark marks at the contour levels and an optional rotated label.
-  func colorbar(map: ColorMap, z0: Double, z1: Double, ticks: Ticks, levels: [Double],
-                label: String, id: String) -> [SVGElement] {
+  func colorbar(
+    map: ColorMap, z0: Double, z1: Double, ticks: Ticks, levels: [Double],
+    label: String, id: String
+  ) -> [SVGElement] {
     let x0 = right + 14, w = 12.0
     let stops = map.anchors.indices.map { i -> SVGElement in
       let t = Double(i) / Double(map.anchors.count - 1)
       return SVGElement("stop", [("offset", String(format: "%.3f", t)), ("stop-color", map.color(t))])
     }
-    let grad = SVGElement("linearGradient", [("id", id), ("x1", "0"), ("y1", "1"), ("x2", "0"), ("y2", "0")],
-                          children: stops)
-    var out = [SVGElement("defs", [], children: [grad]),
-               SVGElement("rect", [("x", SVG.num(x0)), ("y", SVG.num(top)), ("width", SVG.num(w)),
-                                   ("height", SVG.num(height)), ("fill", "url(#\(id))"), ("stroke", "#444")])]
+    let grad = SVGElement(
+      "linearGradient", [("id", id), ("x1", "0"), ("y1", "1"), ("x2", "0"), ("y2", "0")],
+      children: stops)
+    var out = [
+      SVGElement("defs", [], children: [grad]),
+      SVGElement(
+        "rect",
+        [
+          ("x", SVG.num(x0)), ("y", SVG.num(top)), ("width", SVG.num(w)),
+          ("height", SVG.num(height)), ("fill", "url(#\(id))"), ("stroke", "#444"),
+        ]),
+    ]
     let zs = LinearScale(domain: (z0, z1), range: (bottom, top))
     var marks = "", ticksPath = ""
     var labels: [SVGElement] = []

@@ -7,8 +7,9 @@ public struct ScalarGrid: Sendable {
   public var xs: [Double], ys: [Double], values: [[Double]]
 
   public init(xs: [Double], ys: [Double], values: [[Double]]) {
-    precondition(values.count == ys.count && values.allSatisfy { $0.count == xs.count },
-                 "grid values must be [ys.count][xs.count]")
+    precondition(
+      values.count == ys.count && values.allSatisfy { $0.count == xs.count },
+      "grid values must be [ys.count][xs.count]")
     self.xs = xs; self.ys = ys; self.values = values
   }
 
@@ -49,16 +50,18 @@ public enum Contour {
         let a = [v00 >= level, v10 >= level, v11 >= level, v01 >= level]
         // Edges in order around the cell: bottom, right, top, left; corner k sits between
         // edges k-1 and k (corner 0 between left and bottom).
-        let edges = [EdgeKey(i: i, j: j, vertical: false), EdgeKey(i: i + 1, j: j, vertical: true),
-                     EdgeKey(i: i, j: j + 1, vertical: false), EdgeKey(i: i, j: j, vertical: true)]
+        let edges = [
+          EdgeKey(i: i, j: j, vertical: false), EdgeKey(i: i + 1, j: j, vertical: true),
+          EdgeKey(i: i, j: j + 1, vertical: false), EdgeKey(i: i, j: j, vertical: true),
+        ]
         let crossed = (0 ..< 4).filter { a[$0] != a[($0 + 1) % 4] }
         if crossed.count == 2 {
           out.append((edges[crossed[0]], edges[crossed[1]]))
         } else if crossed.count == 4 {
           let centreAbove = (v00 + v10 + v11 + v01) / 4 >= level
-          if a[0] != centreAbove {        // cut off corners 0 and 2
+          if a[0] != centreAbove {  // cut off corners 0 and 2
             out.append((edges[3], edges[0])); out.append((edges[1], edges[2]))
-          } else {                        // cut off corners 1 and 3
+          } else {  // cut off corners 1 and 3
             out.append((edges[0], edges[1])); out.append((edges[2], edges[3]))
           }
         }

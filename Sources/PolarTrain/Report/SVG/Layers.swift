@@ -13,8 +13,10 @@ extension Figure {
     }
     func pt(_ p: (Double, Double)) -> String { SVG.num(p.0) + " " + SVG.num(p.1) }
     func stroke(_ s: Style) -> [(String, String)] {
-      var a = [("fill", "none"), ("stroke", s.color), ("stroke-width", SVG.num(s.width)),
-               ("stroke-linejoin", "round"), ("stroke-linecap", "round")]
+      var a = [
+        ("fill", "none"), ("stroke", s.color), ("stroke-width", SVG.num(s.width)),
+        ("stroke-linejoin", "round"), ("stroke-linecap", "round"),
+      ]
       if s.dashed { a.append(("stroke-dasharray", "6 4")) }
       return a
     }
@@ -22,9 +24,9 @@ extension Figure {
     case let .line(xs, ys, s):
       var d = "", run = 0, last = ""
       for i in 0 ..< min(xs.count, ys.count) {
-        guard let p = px(xs[i], ys[i]) else { run = 0; continue }   // a gap breaks the line
+        guard let p = px(xs[i], ys[i]) else { run = 0; continue }  // a gap breaks the line
         let q = pt(p)
-        if run > 0 && q == last { continue }   // same pixel as the previous point
+        if run > 0 && q == last { continue }  // same pixel as the previous point
         d += (run == 0 ? "M" : run == 1 ? "L" : " ") + q
         run += 1; last = q
         occupied.append(p)
@@ -70,8 +72,13 @@ extension Figure {
         }
         if d.isEmpty { continue }
         let color = map.color(z1 > z0 ? (level - z0) / (z1 - z0) : 0.5)
-        out.append(SVGElement("path", [("d", d), ("fill", "none"), ("stroke", color), ("stroke-width", "1.6"),
-                                       ("stroke-linejoin", "round"), ("data-level", NumberFormat.compact(level, significant: 6))]))
+        out.append(
+          SVGElement(
+            "path",
+            [
+              ("d", d), ("fill", "none"), ("stroke", color), ("stroke-width", "1.6"),
+              ("stroke-linejoin", "round"), ("data-level", NumberFormat.compact(level, significant: 6)),
+            ]))
       }
       return out
 
@@ -85,8 +92,13 @@ extension Figure {
           let ya = (ey[j] * 10).rounded() / 10, yb = (ey[j + 1] * 10).rounded() / 10
           guard xa.isFinite, xb.isFinite, ya.isFinite, yb.isFinite else { continue }
           let t = z1 > z0 ? (g.values[j][i] - z0) / (z1 - z0) : 0.5
-          cells.append(SVGElement("rect", [("x", SVG.num(min(xa, xb))), ("y", SVG.num(min(ya, yb))), ("width", SVG.num(abs(xb - xa))),
-                                           ("height", SVG.num(abs(yb - ya))), ("fill", map.color(t))]))
+          cells.append(
+            SVGElement(
+              "rect",
+              [
+                ("x", SVG.num(min(xa, xb))), ("y", SVG.num(min(ya, yb))), ("width", SVG.num(abs(xb - xa))),
+                ("height", SVG.num(abs(yb - ya))), ("fill", map.color(t)),
+              ]))
         }
       }
       return [SVGElement("g", [("shape-rendering", "crispEdges")], children: cells)]
@@ -99,8 +111,16 @@ extension Figure {
         d += "M\(SVG.num(p.0)) \(SVG.num(base))V\(SVG.num(p.1))H\(SVG.num(q.0))V\(SVG.num(base))Z"
         occupied.append(p); occupied.append(q); occupied.append(((p.0 + q.0) / 2, p.1))
       }
-      return d.isEmpty ? [] : [SVGElement("path", [("d", d), ("fill", s.color), ("fill-opacity", NumberFormat.compact(s.opacity, significant: 2)),
-                                                   ("stroke", "white"), ("stroke-width", "0.6")])]
+      return d.isEmpty
+        ? []
+        : [
+          SVGElement(
+            "path",
+            [
+              ("d", d), ("fill", s.color), ("fill-opacity", NumberFormat.compact(s.opacity, significant: 2)),
+              ("stroke", "white"), ("stroke-width", "0.6"),
+            ])
+        ]
 
     case let .vline(x, s):
       let p = f.x(x)

@@ -34,8 +34,10 @@ public struct Figure: Sendable {
   var layers: [Layer] = []
   var nextColor = 0
 
-  public init(title: String = "", xLabel: String = "", yLabel: String = "", width: Double = 480,
-              height: Double = 400, equalAspect: Bool = false, logY: Bool = false) {
+  public init(
+    title: String = "", xLabel: String = "", yLabel: String = "", width: Double = 480,
+    height: Double = 400, equalAspect: Bool = false, logY: Bool = false
+  ) {
     self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
     self.width = width; self.height = height; self.equalAspect = equalAspect; self.logY = logY
   }
@@ -48,33 +50,43 @@ public struct Figure: Sendable {
   }
 
   /// A polyline through (xs[i], ys[i]); non-finite points break the line.
-  public mutating func line(_ xs: [Double], _ ys: [Double], label: String? = nil, color: String? = nil,
-                            width: Double = 1.8, dashed: Bool = false) {
+  public mutating func line(
+    _ xs: [Double], _ ys: [Double], label: String? = nil, color: String? = nil,
+    width: Double = 1.8, dashed: Bool = false
+  ) {
     layers.append(.line(xs: xs, ys: ys, Style(color: pick(color), label: label, width: width, dashed: dashed)))
   }
 
   /// Points as small filled circles; non-finite points are skipped.
-  public mutating func scatter(_ xs: [Double], _ ys: [Double], label: String? = nil, color: String? = nil,
-                               radius: Double = 2, opacity: Double = 0.6) {
+  public mutating func scatter(
+    _ xs: [Double], _ ys: [Double], label: String? = nil, color: String? = nil,
+    radius: Double = 2, opacity: Double = 0.6
+  ) {
     layers.append(.scatter(xs: xs, ys: ys, Style(color: pick(color), label: label, opacity: opacity), radius: radius))
   }
 
   /// Arrows from (x, y) along (u, v), scaled so the longest is about one grid spacing
   /// (sqrt of the bounding-box area per arrow); zero or non-finite arrows are skipped.
-  public mutating func quiver(x: [Double], y: [Double], u: [Double], v: [Double], label: String? = nil,
-                              color: String? = nil) {
+  public mutating func quiver(
+    x: [Double], y: [Double], u: [Double], v: [Double], label: String? = nil,
+    color: String? = nil
+  ) {
     layers.append(.quiver(x: x, y: y, u: u, v: v, Style(color: pick(color), label: label, width: 1.2)))
   }
 
   /// Contour lines of a grid at the given levels, coloured by `colorMap` over the grid's range.
-  public mutating func contour(_ grid: ScalarGrid, levels: [Double], colorMap: ColorMap = .viridis,
-                               label: String? = nil, colorbar: Bool = true) {
+  public mutating func contour(
+    _ grid: ScalarGrid, levels: [Double], colorMap: ColorMap = .viridis,
+    label: String? = nil, colorbar: Bool = true
+  ) {
     layers.append(.contour(grid, levels: levels.sorted(), colorMap, label: label, colorbar: colorbar))
   }
 
   /// Contour lines at about `count` nice levels inside the grid's range.
-  public mutating func contour(_ grid: ScalarGrid, count: Int = 8, colorMap: ColorMap = .viridis,
-                               label: String? = nil, colorbar: Bool = true) {
+  public mutating func contour(
+    _ grid: ScalarGrid, count: Int = 8, colorMap: ColorMap = .viridis,
+    label: String? = nil, colorbar: Bool = true
+  ) {
     contour(grid, levels: Contour.levels(grid, count: count), colorMap: colorMap, label: label, colorbar: colorbar)
   }
 
@@ -85,9 +97,11 @@ public struct Figure: Sendable {
 
   /// A histogram of the finite values in `bins` equal bins over `range` (default: their range);
   /// heights are counts, or a probability density when `density`.
-  public mutating func histogram(_ values: [Double], bins: Int = 30, range: ClosedRange<Double>? = nil,
-                                 density: Bool = false, label: String? = nil, color: String? = nil,
-                                 opacity: Double = 0.7) {
+  public mutating func histogram(
+    _ values: [Double], bins: Int = 30, range: ClosedRange<Double>? = nil,
+    density: Bool = false, label: String? = nil, color: String? = nil,
+    opacity: Double = 0.7
+  ) {
     let finite = values.filter(\.isFinite)
     guard bins > 0, let lo0 = range?.lowerBound ?? finite.min(), let hi0 = range?.upperBound ?? finite.max() else { return }
     let (lo, hi) = hi0 > lo0 ? (lo0, hi0) : (lo0 - 0.5, lo0 + 0.5)
@@ -110,8 +124,10 @@ public struct Figure: Sendable {
   }
 
   /// Text at data point (x, y); anchor is "start", "middle" or "end".
-  public mutating func text(_ s: String, x: Double, y: Double, anchor: String = "start", size: Double = 11,
-                            color: String = "#333") {
+  public mutating func text(
+    _ s: String, x: Double, y: Double, anchor: String = "start", size: Double = 11,
+    color: String = "#333"
+  ) {
     layers.append(.text(x: x, y: y, s, anchor: anchor, size: size, color: color))
   }
 
@@ -121,7 +137,8 @@ public struct Figure: Sendable {
     let idx = (0 ..< n).filter { x[$0].isFinite && y[$0].isFinite && u[$0].isFinite && v[$0].isFinite }
     let maxLen = idx.map { hypot(u[$0], v[$0]) }.max() ?? 0
     guard maxLen > 0, let x0 = idx.map({ x[$0] }).min(), let x1 = idx.map({ x[$0] }).max(),
-          let y0 = idx.map({ y[$0] }).min(), let y1 = idx.map({ y[$0] }).max() else { return 0 }
+      let y0 = idx.map({ y[$0] }).min(), let y1 = idx.map({ y[$0] }).max()
+    else { return 0 }
     let count = Double(idx.count)
     let area = (x1 - x0) * (y1 - y0)
     let spacing = area > 0 ? (area / count).squareRoot() : max(x1 - x0, y1 - y0, 1) / max(count - 1, 1)

@@ -9,9 +9,13 @@ extension Figure {
   /// The figure as SVG; `id` prefixes the ids of its clip path and gradient, so several
   /// figures can be inlined in one HTML page.
   public func svg(id: String) -> String {
-    let root = SVGElement("svg", [("xmlns", "http://www.w3.org/2000/svg"), ("width", SVG.num(width)),
-                                  ("height", SVG.num(height)), ("viewBox", "0 0 \(SVG.num(width)) \(SVG.num(height))"),
-                                  ("font-family", "sans-serif")], children: elements(id: id))
+    let root = SVGElement(
+      "svg",
+      [
+        ("xmlns", "http://www.w3.org/2000/svg"), ("width", SVG.num(width)),
+        ("height", SVG.num(height)), ("viewBox", "0 0 \(SVG.num(width)) \(SVG.num(height))"),
+        ("font-family", "sans-serif"),
+      ], children: elements(id: id))
     return root.rendered()
   }
 
@@ -91,36 +95,49 @@ extension Figure {
       logY ? Ticks.log(a, b, target: max(3, Int(plotH / 40))) : Ticks.linear(a, b, target: max(3, Int(plotH / 55)))
     }
     var left = 0.0, plotW = 0.0, yTicks = yTicksFor(y0, y1)
-    for _ in 0 ..< 2 {   // the left margin depends on the y tick labels, which depend on the range
+    for _ in 0 ..< 2 {  // the left margin depends on the y tick labels, which depend on the range
       let labelW = yTicks.labels.map { SVG.textWidth($0, size: 11) }.max() ?? 0
       left = 8 + labelW + 9 + (yLabel.isEmpty ? 0 : 20)
       plotW = width - left - right
       if equalAspect && plotW > 0 && plotH > 0 {
         let ux = (x1 - x0) / plotW, uy = (y1 - y0) / plotH
-        if ux > uy { let c = (y0 + y1) / 2; (y0, y1) = (c - ux * plotH / 2, c + ux * plotH / 2) }
-        else { let c = (x0 + x1) / 2; (x0, x1) = (c - uy * plotW / 2, c + uy * plotW / 2) }
+        if ux > uy {
+          let c = (y0 + y1) / 2; (y0, y1) = (c - ux * plotH / 2, c + ux * plotH / 2)
+        } else {
+          let c = (x0 + x1) / 2; (x0, x1) = (c - uy * plotW / 2, c + uy * plotW / 2)
+        }
       }
       yTicks = yTicksFor(y0, y1)
     }
     var xTarget = max(2, Int(plotW / 70)), xTicks = Ticks.linear(x0, x1, target: xTarget)
-    while xTarget > 2 {   // fewer ticks until the x tick labels do not overlap
+    while xTarget > 2 {  // fewer ticks until the x tick labels do not overlap
       let widest = xTicks.labels.map { SVG.textWidth($0, size: 11) }.max() ?? 0
       let gap = xTicks.values.count > 1 ? plotW / (x1 - x0) * (xTicks.values[1] - xTicks.values[0]) : .infinity
       if widest + 8 < gap { break }
       xTarget -= 1
       xTicks = Ticks.linear(x0, x1, target: xTarget)
     }
-    let frame = PlotFrame(left: left, top: top, width: plotW, height: plotH,
-                          x: LinearScale(domain: (x0, x1), range: (left, left + plotW)),
-                          y: LinearScale(domain: (y0, y1), range: (top + plotH, top)))
+    let frame = PlotFrame(
+      left: left, top: top, width: plotW, height: plotH,
+      x: LinearScale(domain: (x0, x1), range: (left, left + plotW)),
+      y: LinearScale(domain: (y0, y1), range: (top + plotH, top)))
 
-    var out = [SVGElement("rect", [("width", SVG.num(width)), ("height", SVG.num(height)), ("fill", "white")]),
-               SVGElement("defs", [], children: [SVGElement("clipPath", [("id", "\(id)-clip")], children: [
-                 SVGElement("rect", [("x", SVG.num(left)), ("y", SVG.num(top)), ("width", SVG.num(plotW)), ("height", SVG.num(plotH))])])])]
+    var out = [
+      SVGElement("rect", [("width", SVG.num(width)), ("height", SVG.num(height)), ("fill", "white")]),
+      SVGElement(
+        "defs", [],
+        children: [
+          SVGElement(
+            "clipPath", [("id", "\(id)-clip")],
+            children: [
+              SVGElement("rect", [("x", SVG.num(left)), ("y", SVG.num(top)), ("width", SVG.num(plotW)), ("height", SVG.num(plotH))])
+            ])
+        ]),
+    ]
     var occupied: [(Double, Double)] = []
     let drawn = layers.map { renderLayer($0, frame, occupied: &occupied) }
     let axes = frame.axes(xTicks: xTicks, yTicks: yTicks, logY: logY, grid: grid)
-    out.append(axes[0])   // grid lines under the data
+    out.append(axes[0])  // grid lines under the data
     out.append(SVGElement("g", [("clip-path", "url(#\(id)-clip)")], children: drawn.flatMap { $0 }))
     out += axes.dropFirst()
     if !title.isEmpty {
@@ -144,8 +161,10 @@ extension Figure {
   }
 
   /// The legend box at its placement; `auto` takes the inside corner covering the fewest drawn points.
-  func legendElement(_ entries: [LegendEntry], _ placement: LegendPlacement, _ f: PlotFrame,
-                     _ occupied: [(Double, Double)], outsideOffset: Double) -> SVGElement {
+  func legendElement(
+    _ entries: [LegendEntry], _ placement: LegendPlacement, _ f: PlotFrame,
+    _ occupied: [(Double, Double)], outsideOffset: Double
+  ) -> SVGElement {
     let (w, h) = PlotFrame.legendSize(entries)
     func corner(_ p: LegendPlacement) -> (Double, Double) {
       switch p {

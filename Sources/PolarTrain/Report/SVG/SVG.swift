@@ -9,8 +9,10 @@ public struct SVGElement: Sendable {
   public var children: [SVGElement]
   public var text: String?
 
-  public init(_ name: String, _ attributes: [(String, String)] = [],
-              children: [SVGElement] = [], text: String? = nil) {
+  public init(
+    _ name: String, _ attributes: [(String, String)] = [],
+    children: [SVGElement] = [], text: String? = nil
+  ) {
     self.name = name
     self.attributes = attributes
     self.children = children
@@ -68,8 +70,10 @@ public enum SVG {
   }
 
   /// A `<text>` element at (x, y) with the given size, anchor and extra attributes.
-  static func text(_ s: String, x: Double, y: Double, size: Double, anchor: String = "middle",
-                   extra: [(String, String)] = []) -> SVGElement {
+  static func text(
+    _ s: String, x: Double, y: Double, size: Double, anchor: String = "middle",
+    extra: [(String, String)] = []
+  ) -> SVGElement {
     var attrs = [("x", num(x)), ("y", num(y)), ("font-size", num(size))]
     if anchor != "start" { attrs.append(("text-anchor", anchor)) }
     return SVGElement("text", attrs + extra, text: s)
@@ -90,7 +94,8 @@ public enum NumberFormat {
     let sig = max(1, min(significant, 17))
     let sci = String(format: "%.*e", sig - 1, x)
     guard let ePos = sci.firstIndex(of: "e"), let exp = Int(sci[sci.index(after: ePos)...]),
-          let mant = Double(sci[..<ePos]) else { return sci }
+      let mant = Double(sci[..<ePos])
+    else { return sci }
     if mant == 0 { return "0" }
     func fixed(_ v: Double, _ decimals: Int) -> String {
       let s = trimZeros(String(format: "%.*f", max(0, decimals), v))
@@ -131,8 +136,10 @@ public enum NumberFormat {
 
 /// Categorical colours for series without an explicit colour (Tableau 10).
 public enum Palette {
-  public static let tableau10 = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+  public static let tableau10 = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+  ]
 
   /// The i-th palette colour, cycling.
   public static func color(_ i: Int) -> String { tableau10[((i % 10) + 10) % 10] }
@@ -151,8 +158,10 @@ public struct ColorMap: Sendable {
   }
 
   /// Viridis sampled at ten evenly spaced points.
-  public static let viridis = ColorMap(hex: ["#440154", "#482878", "#3e4a89", "#31688e", "#26828e",
-                                             "#1f9e89", "#35b779", "#6dcd59", "#b4de2c", "#fde725"])
+  public static let viridis = ColorMap(hex: [
+    "#440154", "#482878", "#3e4a89", "#31688e", "#26828e",
+    "#1f9e89", "#35b779", "#6dcd59", "#b4de2c", "#fde725",
+  ])
 
   /// The colour at t in [0, 1] (clamped; NaN maps to 0) as "#rrggbb".
   public func color(_ t: Double) -> String {
