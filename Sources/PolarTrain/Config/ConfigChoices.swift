@@ -31,35 +31,39 @@ extension RawConfigChoice {
 }
 
 extension Config {
-  /// problem.field: the field F.
+  /// problem.field: the field F, a built-in kind or a 2-D toy field; every case of both is a
+  /// choice (`choices` is built from their `allCases`).
   public enum Field: ConfigChoice, Hashable {
+    case builtIn(BuiltInField)
+    /// A 2-D toy field F = grad f (PolarCore Fields/ToyFields.swift).
+    case toy(ToyField)
+
+    public static let linear = Field.builtIn(.linear), rotatedConvex = Field.builtIn(.rotatedConvex)
+    public static let file = Field.builtIn(.file), topography = Field.builtIn(.topography)
+    public static let classifierLoss = Field.builtIn(.classifierLoss)
+
+    public static let choices: [Field] = BuiltInField.allCases.map(Field.builtIn) + ToyField.allCases.map(Field.toy)
+
+    public var name: String {
+      switch self {
+      case .builtIn(let b): b.rawValue
+      case .toy(let t): t.rawValue
+      }
+    }
+  }
+
+  /// The fields that are not toy fields.
+  public enum BuiltInField: String, CaseIterable, Sendable, Hashable {
     /// F(x) = A x.
     case linear
-    /// F = grad of a convex function composed with a rotation (Fields.swift).
-    case rotatedConvex
+    /// F = grad of a convex function composed with a rotation (PolarCore Fields/Fields.swift).
+    case rotatedConvex = "rotated-convex"
     /// (x, F(x)) rows of an HDF5 file: F known only at samples.
     case file
     /// F = grad h of a smoothed elevation grid.
     case topography
     /// F = grad of a classifier's loss in its parameters.
-    case classifierLoss
-    /// A 2-D toy field F = grad f.
-    case toy(ToyField)
-
-    public static let choices: [Field] =
-      [.linear, .rotatedConvex, .file, .topography, .classifierLoss]
-      + ToyField.allCases.map(Field.toy)
-
-    public var name: String {
-      switch self {
-      case .linear: "linear"
-      case .rotatedConvex: "rotated-convex"
-      case .file: "file"
-      case .topography: "topography"
-      case .classifierLoss: "classifier-loss"
-      case .toy(let t): t.rawValue
-      }
-    }
+    case classifierLoss = "classifier-loss"
   }
 
   /// problem.reference: the reference measure rho.

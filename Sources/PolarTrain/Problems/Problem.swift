@@ -42,7 +42,7 @@ public struct Problem: Sendable {
     case .data: reference = .data(rows: 0)
     }
     switch p.field {
-    case .linear:
+    case .builtIn(.linear):
       if p.matrix.isEmpty {
         return Problem(
           dim: p.dim, reference: reference,
@@ -53,11 +53,11 @@ public struct Problem: Sendable {
         throw ConfigError(source: "configuration", key: "problem.matrix", message: "A must be invertible")
       }
       return Problem(dim: p.dim, reference: reference, field: Field(dim: p.dim, kind: .linear(a)), data: nil)
-    case .rotatedConvex:
+    case .builtIn(.rotatedConvex):
       return Problem(
         dim: p.dim, reference: reference,
         field: .seededRotatedConvex(dim: p.dim, seed: p.fieldSeed), data: nil)
-    case .file:
+    case .builtIn(.file):
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)
       let (x, f) = try readFieldFile(path, dim: p.dim, world: world)
@@ -73,7 +73,7 @@ public struct Problem: Sendable {
       var problem = Problem(dim: p.dim, reference: p.reference == .data ? .data(rows: train.x.rows) : reference, field: nil, data: train)
       problem.validation = held
       return problem
-    case .topography:
+    case .builtIn(.topography):
       let path = p.file.hasPrefix("/") ? p.file : baseDirectory + "/" + p.file
       try agreeReadable(path, .data, what: "problem.file", world: world)
       let (z, rows, cols) = try readGrid(path, dataset: p.dataset, world: world)
@@ -89,7 +89,7 @@ public struct Problem: Sendable {
         dim: 2, reference: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: train),
         field: Field(dim: 2, kind: .topography(t)), data: nil,
         heldOut: .cells(rows: rows, cols: cols, lo: p.box[0], hi: p.box[1], cells: held))
-    case .classifierLoss:
+    case .builtIn(.classifierLoss):
       func resolve(_ f: String) -> String { f.isEmpty || f.hasPrefix("/") ? f : baseDirectory + "/" + f }
       let loss = try ClassifierData.load(p, path: resolve(p.file), labelsPath: resolve(p.labels), world: world)
       return Problem(dim: loss.dim, reference: reference, field: Field(dim: loss.dim, kind: .classifier(loss)), data: nil)

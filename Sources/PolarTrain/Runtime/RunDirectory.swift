@@ -247,13 +247,7 @@ public final class RunDirectory {
     record(fields)
     guard verbose else { return }
     func f(_ k: String, _ fmt: String) -> String { figures[k].map { String(format: fmt, $0) } ?? "-" }
-    var text = "\(stage) \(step)/\(steps)"
-    switch stage {
-    case .potential: text += "  loss \(f("loss", "%.5f"))  W2^2 \(f("w2", "%.4f"))  amortizer \(f("amortizer_loss", "%.2e"))"
-    case .map: text += "  map loss \(f("map_loss", "%.3e"))"
-    case .inverse: text += "  bridge loss \(f("inverse_loss", "%.3e"))"
-    case .done: break
-    }
+    var text = "\(stage) \(step)/\(steps)" + stage.progress(f)
     text += "  conj it \(f("conjugate_iterations", "%.2f"))"
     if let r = figures["conjugate_residual"] { text += " res \(String(format: "%.1e", r))" }
     text += " conv \(f("converged", "%.3f"))  \(f("samples_per_s", "%.0f")) samples/s  ETA \(formatDuration(eta))"

@@ -52,6 +52,17 @@ public enum Stage: String, CaseIterable, Sendable, Comparable, CustomStringConve
     }
   }
 
+  /// The stage's own figures in its progress line; `f(key, format)` formats one of the step's
+  /// figures ("-" when absent).
+  func progress(_ f: (String, String) -> String) -> String {
+    switch self {
+    case .potential: "  loss \(f("loss", "%.5f"))  W2^2 \(f("w2", "%.4f"))  amortizer \(f("amortizer_loss", "%.2e"))"
+    case .map: "  map loss \(f("map_loss", "%.3e"))"
+    case .inverse: "  bridge loss \(f("inverse_loss", "%.3e"))"
+    case .done: ""
+    }
+  }
+
   /// The stage after this one that has steps to run, or done.
   public func next(_ c: Config) -> Stage {
     Stage.training.first { $0 > self && $0.steps(c) > 0 } ?? .done
