@@ -9,7 +9,9 @@ import Testing
 struct AccuracyTests {
   @Test("factorization errors within bounds", arguments: [("linear", 2), ("linear", 16), ("rotated-convex", 2), ("rotated-convex", 8)])
   func closedForm(field: String, dim: Int) throws {
-    let (r, run) = try train(ranks: 2, ["problem.field=\(field)", "problem.dim=\(dim)"], tag: "acc-\(field)-\(dim)", timeout: 900)
+    // The timeout only guards against a hang: d = 16 (4,000 steps of [128]^4, rank 4) took 5 to 25
+    // minutes on 2-core machines of the same kind on different days.
+    let (r, run) = try train(ranks: 2, ["problem.field=\(field)", "problem.dim=\(dim)"], tag: "acc-\(field)-\(dim)", timeout: 1800)
     #expect(r.status == 0, "\(r.combined)")
     let m = try reportMetrics(run)
     print("accuracy \(field) d=\(dim): \(r.seconds) s, \(m)")

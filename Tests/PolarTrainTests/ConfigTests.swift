@@ -106,4 +106,37 @@ struct ConfigTests {
     #expect(try failure("[conjugate]\ntol = nan\n")?.message == "must be finite, got nan")
     #expect(throws: ConfigError.self) { try Config.load(file: "/nonexistent/c.toml", overrides: []) }
   }
+
+  @Test("every key whose change alters a network's parameter layout is structural: resume refuses a checkpoint that differs in it")
+  func layoutKeysAreStructural() throws {
+    // The keys and their defaults, from the key table (docs/configuration.md's table).
+    let rows = Config.keyReference.split(separator: "\n").dropFirst(2).map { $0.split(separator: "`") }
+    let base = Config(), nets = Networks(base)
+    var changed = [String]()
+    for row in rows {
+      let key = String(row[1]), value = String(row[3])
+      // Another valid value of the same kind, where one can be written without knowing the key.
+      let candidates: [String]
+      if value.hasPrefix("[") && !value.contains(".") && value != "[]" {
+        candidates = ["[3]", "[3, 5]"]
+      } else if let i = Int(value) {
+        candidates = ["\(i + 1)", "\(i + 2)"]
+      } else if let d = Double(value) {
+        candidates = ["\(d * 2 + 0.5)"]
+      } else if value == "true" || value == "false" {
+        candidates = [value == "true" ? "false" : "true"]
+      } else if value.hasPrefix("\"") {
+        candidates = ["\"relu\"", "\"softplus\""]
+      } else {
+        continue
+      }
+      guard let other = candidates.lazy.compactMap({ try? Config.load(file: nil, overrides: ["\(key)=\($0)"]) }).first else { continue }
+      let differs = NetworkName.allCases.contains { Networks(other).layout($0) != nets.layout($0) }
+      guard differs else { continue }
+      changed.append(key)
+      #expect(Checkpoint.structuralKeys.contains(key), "\(key) changes a network's layout but is not structural")
+    }
+    // The hidden widths, ranks, frequencies and the dimension at least: the check is not vacuous.
+    #expect(changed.count >= 8, "layout-changing keys found: \(changed)")
+  }
 }
