@@ -14,10 +14,6 @@ public protocol ConfigChoice: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension ConfigChoice {
-  public init?(name: String) {
-    guard let found = Self.choices.first(where: { $0.name == name }) else { return nil }
-    self = found
-  }
   public var description: String { name }
   /// "a | b | c", for the key table's documentation.
   static var alternatives: String { choices.map(\.name).joined(separator: " | ") }

@@ -70,7 +70,7 @@ public enum Stage: String, CaseIterable, Sendable, Comparable, CustomStringConve
 }
 
 /// The networks of a run, in checkpoint (and checksum) order; each is an HDF5 group of a checkpoint.
-public enum NetworkName: String, CaseIterable, Sendable, Comparable, CustomStringConvertible {
+public enum NetworkName: String, CaseIterable, Sendable, CustomStringConvertible {
   /// u_theta, the ICNN potential.
   case potential
   /// g_phi(y) ~ grad u*(y), the conjugate solver's warm start.
@@ -81,8 +81,4 @@ public enum NetworkName: String, CaseIterable, Sendable, Comparable, CustomStrin
   case inverse
 
   public var description: String { rawValue }
-
-  public static func < (a: NetworkName, b: NetworkName) -> Bool {
-    allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
-  }
 }
