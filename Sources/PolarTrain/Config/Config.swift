@@ -30,8 +30,10 @@ public struct Config: Sendable, Equatable {
     /// field = "file": the share of the file's rows held out of training as a validation set
     /// (0: none; Validation.swift).
     public var validation = 0.0
-    /// classifier-loss: hidden width h of the classifier, images in its fixed minibatch, the IDX
-    /// labels file when `file` is an IDX images file, and k x k average pooling of the images.
+    /// classifier-loss: the network (mlp or lenet), the MLP's hidden width h, images in the fixed
+    /// minibatch, the IDX labels file when `file` is an IDX images file, and k x k average pooling
+    /// of the images.
+    public var classifier = Classifier.mlp
     public var classifierHidden = 3
     public var images = 128
     public var labels = ""

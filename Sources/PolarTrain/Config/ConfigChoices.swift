@@ -62,6 +62,14 @@ extension Config {
     case classifierLoss = "classifier-loss"
   }
 
+  /// problem.classifier: the network whose loss a classifier-loss field is.
+  public enum Classifier: String, RawConfigChoice {
+    /// One hidden tanh layer of problem.classifier_hidden units (PolarCore MLPClassifierLoss.swift).
+    case mlp
+    /// The authors' LeNet: two 1-channel 5x5 convolutions and a dense layer (LeNetClassifierLoss.swift).
+    case lenet
+  }
+
   /// problem.reference: the reference measure rho.
   public enum Reference: String, RawConfigChoice {
     case gaussian, uniform, data

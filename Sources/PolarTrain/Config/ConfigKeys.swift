@@ -202,7 +202,11 @@ enum ConfigKeys {
       "problem.first_row", .structural, "topography: where the grid's row 0 lies: top (north, as in images) | bottom",
       { c, v, x in c.problem.firstRow = try choice(v, x) }, { tomlString($0.problem.firstRow.name) }),
     key(
-      "problem.classifier_hidden", .structural, "classifier-loss: hidden width h of the classifier (d = P h + h + 10 h + 10)",
+      "problem.classifier", .structural,
+      "classifier-loss: the network: \(Config.Classifier.alternatives) (mlp: one hidden tanh layer; lenet: the paper's LeNet, two 5x5 convolutions with relu and 2x2 max pooling, then a dense layer, on square images of side 16, 20, 24, 28, ...: d = 222 on MNIST)",
+      { c, v, x in c.problem.classifier = try choice(v, x) }, { tomlString($0.problem.classifier.name) }),
+    key(
+      "problem.classifier_hidden", .structural, "classifier-loss with classifier = mlp: hidden width h (d = P h + h + 10 h + 10)",
       { c, v, x in c.problem.classifierHidden = try integer(v, x, min: 1, max: 1 << 20) }, { "\($0.problem.classifierHidden)" }),
     key(
       "problem.images", .structural, "classifier-loss: images in the fixed minibatch that defines f",

@@ -36,11 +36,23 @@ enum ClassifierData {
     }
     var batch = Matrix<Double>(rows: p.images, cols: inputs)
     for r in 0 ..< p.images { for j in 0 ..< inputs { batch[r, j] = Double(pixels[order[r] * inputs + j] / top) } }
-    let loss = ClassifierLossField(images: batch, labels: order[0 ..< p.images].map { Int(labels[$0]) }, hidden: p.classifierHidden)
+    let architecture: ClassifierArchitecture
+    switch p.classifier {
+    case .mlp: architecture = .mlp(hidden: p.classifierHidden)
+    case .lenet:
+      guard LeNetShape(pixels: inputs) != nil else {
+        throw ConfigError(source: "configuration", key: "problem.classifier", message: "\(path): " + LeNetShape.requirement(pixels: inputs))
+      }
+      architecture = .lenet
+    }
+    let loss = ClassifierLossField(images: batch, labels: order[0 ..< p.images].map { Int(labels[$0]) }, architecture: architecture)
     guard loss.dim == p.dim else {
-      throw ConfigError(
-        source: "configuration", key: "problem.dim",
-        message: "classifier-loss with \(inputs) inputs and \(p.classifierHidden) hidden units has d = \(loss.dim), got \(p.dim)")
+      let network =
+        switch p.classifier {
+        case .mlp: "an MLP with \(inputs) inputs and \(p.classifierHidden) hidden units"
+        case .lenet: "LeNet on \(inputs)-pixel images"
+        }
+      throw ConfigError(source: "configuration", key: "problem.dim", message: "classifier-loss with \(network) has d = \(loss.dim), got \(p.dim)")
     }
     return loss
   }
