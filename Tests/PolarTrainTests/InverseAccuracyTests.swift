@@ -3,8 +3,10 @@ import ParallelHDF5
 import TestSupport
 import Testing
 
-/// The inverse-map issue's accuracy checks on the 2-D test fields, rho uniform on [-5, 5]^2,
-/// 2 ranks, the default inverse settings and `inverseSteps` steps:
+/// The inverse-map issue's accuracy checks on the cosine grid, rho uniform on [-5, 5]^2, 2 ranks,
+/// the default inverse settings and `inverseSteps` steps (Himmelblau's pre-image and consistency
+/// bounds are checked by ExperimentTests at 2,500 steps, where they already hold: this suite's
+/// second 10,000-step run cost 15 to 25 minutes of CI on the slower machines):
 /// - pre-image check: mean cos(F(x), F(x')) >= 0.9 for x' ~ M^-1(M(x));
 /// - consistency: median |M(x') - y| < 0.1 median |y| for y ~ rho, x' ~ M^-1(y) (raw bridge
 ///   samples, no refinement);
@@ -69,10 +71,5 @@ struct InverseAccuracyTests {
     print("samples per critical point \(Self.cosineGridCriticalPoints): \(hits)")
     let recovered = Double(hits.filter { $0 > 0 }.count) / Double(hits.count)
     #expect(recovered >= 0.9, "recovered \(hits.filter { $0 > 0 }.count) of \(hits.count): \(hits)")
-  }
-
-  @Test("Himmelblau: pre-image and consistency")
-  func himmelblau() throws {
-    _ = try Self.trainAndCheckInverse("himmelblau")
   }
 }
