@@ -79,6 +79,17 @@ public struct ClassifierLossField: Sendable, Equatable {
     }
   }
 
+  /// f and the accuracy at every row of `w` [m, d] (LeNet: one batched forward pass).
+  public func lossesAndAccuracies(_ w: Matrix<Double>) -> (loss: [Double], accuracy: [Double]) {
+    precondition(w.cols == dim, "parameter rows have \(w.cols) entries, expected \(dim)")
+    switch architecture {
+    case .mlp: return ((0 ..< w.rows).map { mlpLoss(w.row($0)) }, (0 ..< w.rows).map { mlpAccuracy(w.row($0)) })
+    case .lenet:
+      let r = lenetEvaluate(w, gradient: false)
+      return (r.loss, r.correct.map { Double($0) / Double(images.rows) })
+    }
+  }
+
   /// grad f(w) in Double.
   public func gradient(_ w: [Double]) -> [Double] {
     precondition(w.count == dim, "w has \(w.count) entries, expected \(dim)")

@@ -81,41 +81,4 @@ extension ReportFigures {
     }
     return (figures, stats, text)
   }
-
-  /// Loss, accuracy and |grad f| of (at most 256) samples, refined samples, and of gradient
-  /// descent from random starts x ~ rho, run as one batch of parameter vectors.
-  static func classifierComparison(
-    _ ctx: ReportContext, loss: ClassifierLossField, samples: [Double], refined: [Double]?
-  )
-    -> ([(Figure, String?)], [String: Double], String)
-  {
-    let d = loss.dim, o = ctx.options
-    func rows(_ v: [Double]) -> [[Double]] { (0 ..< min(256, v.count / d)).map { Array(v[$0 * d ..< ($0 + 1) * d]) } }
-    let starts = ctx.problem.referenceSample(seed: ctx.config.seed, purpose: .evaluationReference, count: o.descentStarts)
-    var w = Matrix<Double>(rows: starts.rows, cols: d, storage: starts.storage.map(Double.init))
-    for _ in 0 ..< o.descentSteps {
-      let g = loss.gradients(w)
-      for i in 0 ..< w.storage.count { w.storage[i] -= o.descentRate * g.storage[i] }
-    }
-    var groups: [(String, [[Double]])] = [("bridge samples", rows(samples))]
-    if let refined { groups.append(("refined samples", rows(refined))) }
-    groups.append(("gradient descent (\(o.descentSteps) steps, lr \(o.descentRate))", (0 ..< w.rows).map { w.row($0) }))
-    var scatter = Figure(title: "Loss against |grad f|", xLabel: "log10 |grad f(w)|", yLabel: "cross-entropy f(w)")
-    var accuracy = Figure(title: "Accuracy on the fixed minibatch", xLabel: "accuracy", yLabel: "parameter vectors")
-    var stats = [String: Double](), parts = [String]()
-    for (index, (name, ws)) in groups.enumerated() {
-      let key = ["raw", "refined", "descent"][index == groups.count - 1 ? 2 : index]
-      let losses = ws.map { loss.loss($0) }, accs = ws.map { loss.accuracy($0) }
-      let norms = ws.map { v in loss.gradient(v).reduce(0) { $0 + $1 * $1 }.squareRoot() }
-      scatter.scatter(norms.map { Foundation.log10(max($0, 1e-17)) }, losses, label: name, radius: 2.2, opacity: 0.6)
-      accuracy.histogram(accs, bins: 20, range: 0 ... 1, label: name, opacity: 0.5)
-      let (ml, ma, mn) = (Sampling.quantiles(losses, [0.5])[0], Sampling.quantiles(accs, [0.5])[0], Sampling.quantiles(norms, [0.5])[0])
-      stats["classifier_\(key)_loss_median"] = ml
-      stats["classifier_\(key)_accuracy_median"] = ma
-      stats["classifier_\(key)_grad_norm_median"] = mn
-      parts.append(String(format: "%@: median loss %.3f, accuracy %.2f, |grad f| %.2e", name, ml, ma, mn))
-    }
-    let text = "Classifier (d = \(d)) on its fixed minibatch of \(loss.images.rows) images: " + parts.joined(separator: "; ") + "."
-    return ([(scatter, "Each point is one parameter vector w in R^\(d)."), (accuracy, nil)], stats, text)
-  }
 }
