@@ -14,11 +14,11 @@ extension ReportFigures {
   /// Accuracy on the minibatch from which a critical point counts as a low-loss one.
   static let goodAccuracy = 0.8
   /// Hessians computed per group (each costs 2 d gradients and an eigendecomposition).
-  static let hessiansPerGroup = 16
+  static let hessiansPerGroup = 8
 
   /// Loss, accuracy and |grad f| of (at most 256) samples, refined samples, and of gradient
   /// descent from random starts x ~ rho, run as one batch of parameter vectors; the Hessian's
-  /// index at up to 16 refined critical points and 16 descent end points.
+  /// index at up to 8 refined critical points and 8 descent end points.
   static func classifierComparison(
     _ ctx: ReportContext, loss: ClassifierLossField, samples: [Double], refined: [Double]?
   )
