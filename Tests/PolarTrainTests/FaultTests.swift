@@ -188,7 +188,7 @@ struct FaultTests {
           "--set", "problem.field=classifier-loss", "--set", "problem.reference=uniform",
           "--set", "problem.file=data/digits.h5", "--set", "problem.dim=10",
         ], 2,
-        "problem.dim: classifier-loss with 64 inputs and 3 hidden units has d = 235, got 10"
+        "problem.dim: classifier-loss with an MLP with 64 inputs and 3 hidden units has d = 235, got 10"
       ),
       (
         "classifier-loss label out of range", 2,
