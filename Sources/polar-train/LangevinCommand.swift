@@ -14,7 +14,10 @@ struct LangevinCommand: ParsableCommand {
       grad f per step. Plain Langevin (ULA): x <- x - h beta grad f(x) + sqrt(2 h) eps. LMC-NPF \
       (Vesseron & Cuturi 2024): the same steps, and every --every steps a jump through the polar \
       factorization: y = M(x), --inner Langevin steps on the convex u in y-space, x ~ M^-1(y) by \
-      the bridge sampler. The particles are split over the ranks; the output file is the same \
+      the bridge sampler. With --refresh K, every LMC-NPF step is followed by K training steps \
+      of u with its amortizer, of M_net (when the run has one) and of the bridge network on \
+      batches drawn from the current particles and grad f at them (the authors' online \
+      refresh; the checkpoint is not changed). The particles are split over the ranks; the output file is the same \
       bytes for any number of ranks. For 2-D fields whose potential is known the run is scored \
       against a reference sample of exp(-beta f) (exact for the Gaussian mixture at beta = 1, \
       else the density on a 1000 x 1000 grid over the box): the share of particles nearest to \
@@ -50,6 +53,10 @@ struct LangevinCommand: ParsableCommand {
   var bridgeSteps: Int = 100
   @Option(help: ArgumentHelp("Start every particle at this point plus N(0, 0.01 I) (comma-separated); default x_0 ~ rho.", valueName: "x1,x2,..."))
   var start: String?
+  @Option(help: "Training steps of every network on the current particles after each LMC-NPF step (0: none).")
+  var refresh: Int = 0
+  @Option(name: .customLong("refresh-lr"), help: "The refresh's learning rates: each stage's initial rate times this, constant.")
+  var refreshLR: Double = 1
   @Option(help: "Score the particles every this many steps.")
   var record: Int = 100
 
@@ -58,9 +65,10 @@ struct LangevinCommand: ParsableCommand {
     guard steps >= 1, every >= 1, inner >= 0, warmup >= 0, bridgeSteps >= 1, record >= 1 else {
       throw ValidationError("--steps, --every, --bridge-steps and --record must be at least 1, --inner and --warmup at least 0")
     }
-    guard stepSize > 0, innerStepSize > 0, beta > 0, stepSize.isFinite, innerStepSize.isFinite, beta.isFinite else {
-      throw ValidationError("--step-size, --inner-step-size and --beta must be positive and finite")
+    guard stepSize > 0, innerStepSize > 0, beta > 0, refreshLR > 0, stepSize.isFinite, innerStepSize.isFinite, beta.isFinite, refreshLR.isFinite else {
+      throw ValidationError("--step-size, --inner-step-size, --beta and --refresh-lr must be positive and finite")
     }
+    guard refresh >= 0 else { throw ValidationError("--refresh must be at least 0") }
     if let start, start.split(separator: ",").contains(where: { Double($0.trimmingCharacters(in: .whitespaces))?.isFinite != true }) {
       throw ValidationError("--start: expected comma-separated finite numbers, got \(clipped(start))")
     }
@@ -72,7 +80,7 @@ struct LangevinCommand: ParsableCommand {
     let output = try sharedOutputPath(self.output, world: world)
     try agreeing(world) { try checkOutputFile(output, inputs: [("--checkpoint", checkpoint)], runFile: "langevin.h5") }
     let contents = try agreeing(world) { try Checkpoint.load(checkpoint, world: world) }
-    let config = contents.config, state = contents.state, nets = Networks(config), d = config.problem.dim
+    let config = contents.config, state = contents.state, d = config.problem.dim
     let budget = try MemoryBudget.measure(world)
     try agreeing(world) {
       try checkMemory(
@@ -93,15 +101,18 @@ struct LangevinCommand: ParsableCommand {
     var settings = LangevinSettings()
     (settings.particles, settings.steps, settings.stepSize, settings.beta) = (particles, steps, stepSize, beta)
     (settings.every, settings.warmup, settings.inner, settings.innerStepSize) = (every, warmup, inner, innerStepSize)
-    settings.bridgeSteps = bridgeSteps
+    (settings.bridgeSteps, settings.refresh, settings.refreshLR) = (bridgeSteps, refresh, refreshLR)
     settings.start = start.map { $0.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces))! } }
     let scoring = world.rank == 0 ? LangevinScoring(config: config, problem: problem, beta: beta) : nil
     var trace = [[Double]]()  // step, tv npf, tv ula, energy npf, energy ula
     var x0 = [Float]()
     let rows = Sampling.rows(total: particles, rank: world.rank, size: world.size)
     let started = Date()
+    // The networks, trainable by the refresh; its run directory writes nothing.
+    let trainer = Trainer(config: config, problem: problem, world: world, run: RunDirectory(detached: world), state: state)
+    trainer.verbose = false
     let (npf, ula) = try LangevinSampler.run(
-      config: config, problem: problem, nets: nets, state: state, settings: settings,
+      config: config, problem: problem, trainer: trainer, settings: settings,
       rows: rows, recordEvery: record
     ) { k, a, b in
       let all = try world.gatherv(a.storage + b.storage, root: 0)
@@ -136,6 +147,7 @@ struct LangevinCommand: ParsableCommand {
       // Scoring datasets: their shapes must agree on every rank (the creation is collective).
       let counts: [Int64] = [Int64(scoring?.reference.rows ?? 0), Int64(scoring?.modes.count ?? 0), Int64(trace.count)]
       let shape = try world.broadcastArray(counts)
+      let energyFloor = try world.broadcastArray([scoring?.energyFloor ?? .nan])[0]
       let (nr, nm, nt) = (Int(shape[0]), Int(shape[1]), Int(shape[2]))
       if nr > 0 {
         try rank0("reference", scoring?.reference.storage ?? [], [nr, d])
@@ -144,15 +156,21 @@ struct LangevinCommand: ParsableCommand {
       }
       if nt > 0 { try rank0("trace", trace.flatMap { $0 }, [nt, 5]) }
       try file.write { out in
-        for (name, value) in [("step_size", stepSize), ("beta", beta), ("inner_step_size", innerStepSize)] { try out.setAttribute(name, value) }
-        for (name, value) in [("steps", steps), ("every", every), ("inner", inner), ("warmup", warmup), ("bridge_steps", bridgeSteps)] {
+        for (name, value) in [("step_size", stepSize), ("beta", beta), ("inner_step_size", innerStepSize), ("refresh_lr", refreshLR)] {
+          try out.setAttribute(name, value)
+        }
+        for (name, value) in [("steps", steps), ("every", every), ("inner", inner), ("warmup", warmup), ("bridge_steps", bridgeSteps), ("refresh", refresh)] {
           try out.setAttribute(name, Int64(value))
         }
         try out.setAttribute("checkpoint", checkpoint)
+        if energyFloor.isFinite { try out.setAttribute("energy_floor", energyFloor) }
         try out.setAttribute("trace_columns", "step, tv_npf, tv_ula, energy_npf, energy_ula")
       }
     }
     if world.rank == 0 {
+      if let scoring {
+        print(String(format: "langevin: the energy distance's floor (a second exact sample of %d) is %.4f", LangevinScoring.scored, scoring.energyFloor))
+      }
       print("polar-train langevin: \(particles) particles, \(steps) steps -> \(output)")
     }
     try world.barrier()

@@ -185,7 +185,8 @@ struct TrainCommand: ParsableCommand {
         "--checkpoint", latest, "--output", output + "/langevin.h5", "--steps", "\(l.steps)",
         "--particles", "\(l.particles)", "--step-size", "\(l.stepSize)", "--beta", "\(l.beta)",
         "--every", "\(l.every)", "--inner", "\(l.inner)", "--inner-step-size", "\(l.innerStepSize)",
-        "--record", "\(max(1, l.steps / 20))",
+        "--record", "\(max(1, l.steps / 20))", "--warmup", "\(l.warmup)", "--refresh", "\(l.refresh)",
+        "--refresh-lr", "\(l.refreshLR)",
       ]
       if !l.start.isEmpty { args += ["--start", l.start.map { "\($0)" }.joined(separator: ",")] }
       try LangevinCommand.parse(args).run()

@@ -117,29 +117,35 @@ struct TrainingTests {
     #expect(cosine >= -1 && cosine <= 1 && (metrics?["inverse_consistency"] ?? -1) >= 0, "\(String(describing: metrics))")
   }
 
-  @Test("langevin: LMC-NPF and Langevin particles identical for 1, 2 and 3 ranks; the report draws them")
+  @Test("langevin: LMC-NPF (also with the online refresh) and Langevin particles identical for 1, 2 and 3 ranks; the report draws them")
   func langevinAnyN() throws {
     let (r, run) = try train(ranks: 2, smallRun, tag: "langevin")
     #expect(r.status == 0, "\(r.combined)")
     let ckpt = try latestCheckpoint(run)
-    var bits = [Int: [UInt32]]()
+    // Without and with the online refresh (every network trained on the particles after each step).
+    var bits = [Int: [UInt32]](), refreshed = [Int: [UInt32]]()
     for n in [1, 2, 3] {
-      let out = run.deletingLastPathComponent().appendingPathComponent("langevin-\(n).h5").path
-      let s = try Programs.mpirun(
-        n, "polar-train",
-        [
-          "langevin", "--checkpoint", ckpt, "--particles", "600", "--steps", "60",
-          "--every", "20", "--inner", "5", "--bridge-steps", "10", "--output", out,
-        ])
-      #expect(s.status == 0 && !FileManager.default.fileExists(atPath: out + ".partial"), "N=\(n): \(s.combined)")
-      let f = try File.open(out)
-      #expect(try f.dataset("x_npf").shape == [600, 2])
-      bits[n] = try f.dataset("x_npf").read(as: Float.self).map(\.bitPattern) + f.dataset("x_ula").read(as: Float.self).map(\.bitPattern)
-      try f.close()
+      for refresh in [0, 2] {
+        let out = run.deletingLastPathComponent().appendingPathComponent("langevin-\(n)\(refresh > 0 ? "-refresh" : "").h5").path
+        let s = try Programs.mpirun(
+          n, "polar-train",
+          [
+            "langevin", "--checkpoint", ckpt, "--particles", "600", "--steps", "30",
+            "--every", "10", "--inner", "5", "--bridge-steps", "10", "--refresh", "\(refresh)", "--output", out,
+          ])
+        #expect(s.status == 0 && !FileManager.default.fileExists(atPath: out + ".partial"), "N=\(n): \(s.combined)")
+        let f = try File.open(out)
+        #expect(try f.dataset("x_npf").shape == [600, 2])
+        let b = try f.dataset("x_npf").read(as: Float.self).map(\.bitPattern) + f.dataset("x_ula").read(as: Float.self).map(\.bitPattern)
+        if refresh > 0 { refreshed[n] = b } else { bits[n] = b }
+        try f.close()
+      }
     }
     #expect(bits[1]!.count == 2400 && bits[2] == bits[1] && bits[3] == bits[1], "particles differ between 1, 2 and 3 ranks")
-    // The two chains did move apart (the jumps happened).
+    #expect(refreshed[1]!.count == 2400 && refreshed[2] == refreshed[1] && refreshed[3] == refreshed[1], "refreshed particles differ between 1, 2 and 3 ranks")
+    // The two chains did move apart (the jumps happened); the refresh changed the jumps, not plain Langevin.
     #expect(Array(bits[1]![0 ..< 1200]) != Array(bits[1]![1200 ..< 2400]))
+    #expect(Array(refreshed[1]![0 ..< 1200]) != Array(bits[1]![0 ..< 1200]) && Array(refreshed[1]![1200...]) == Array(bits[1]![1200...]))
     try FileManager.default.copyItem(
       atPath: run.deletingLastPathComponent().appendingPathComponent("langevin-2.h5").path,
       toPath: run.appendingPathComponent("langevin.h5").path)

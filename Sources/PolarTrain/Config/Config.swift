@@ -135,6 +135,9 @@ public struct Config: Sendable, Equatable {
     public var inner = 50
     public var innerStepSize = 1e-3
     public var start: [Double] = []
+    public var warmup = 0
+    public var refresh = 0
+    public var refreshLR = 1.0
   }
 
   public var problem = Problem()

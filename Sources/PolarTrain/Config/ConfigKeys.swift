@@ -394,6 +394,16 @@ enum ConfigKeys {
     key(
       "langevin.start", .free, "start every particle here (plus N(0, 0.01 I)); [] draws x_0 ~ rho",
       { c, v, x in c.langevin.start = try numbers(v, x) }, { renderList($0.langevin.start.map(renderNumber)) }),
+    key(
+      "langevin.warmup", .free, "LMC-NPF: plain Langevin steps before the first jump",
+      { c, v, x in c.langevin.warmup = try integer(v, x, min: 0) }, { "\($0.langevin.warmup)" }),
+    key(
+      "langevin.refresh", .free,
+      "LMC-NPF: training steps of u, the amortizer, M_net and the bridge on the current particles after every step (0: none)",
+      { c, v, x in c.langevin.refresh = try integer(v, x, min: 0) }, { "\($0.langevin.refresh)" }),
+    key(
+      "langevin.refresh_lr", .free, "the refresh's learning rates: each stage's initial rate times this, constant",
+      { c, v, x in c.langevin.refreshLR = try number(v, x, above: 0) }, { renderNumber($0.langevin.refreshLR) }),
   ]
 
   /// The paths of the keys of one resume class, in table order.

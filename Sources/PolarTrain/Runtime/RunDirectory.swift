@@ -18,6 +18,8 @@ public final class RunDirectory {
   /// Rank 0: a metrics.jsonl write that failed (a full disk), for the ranks to agree on at the
   /// next step boundary (`Trainer.stopIfSignalled`); nil while all is well.
   public private(set) var writeFailure: String? = nil
+  /// A trainer's stand-in run that writes no file (LMC-NPF's refresh): records stay in memory.
+  let detached: Bool
 
   /// Pruning in a checkpoint directory shared with other runs (the flat layout outside the run
   /// directory) deletes only checkpoints carrying this run's id.
@@ -138,7 +140,15 @@ public final class RunDirectory {
   /// Creates (rank 0) the run directory of a plan: a fresh one (an old run's own files removed
   /// first, with --force), or a continued one (config.toml rewritten, half-written checkpoints
   /// `*.partial` of a crashed run removed). Every rank learns whether it worked.
+  /// A run directory that writes nothing (metrics only in memory, no checkpoints): the trainer
+  /// of LMC-NPF's refresh, whose networks change only in memory.
+  public init(detached world: Communicator) {
+    (path, checkpointDirectory, self.world, detached) = ("", "", world, true)
+    marker = RunMarker(runID: "detached", layout: .own, directory: "")
+  }
+
   public init(plan: Plan, config: Config, world: Communicator) throws {
+    detached = false
     path = plan.path
     marker = plan.marker
     checkpointDirectory = plan.checkpointDirectory
@@ -208,7 +218,7 @@ public final class RunDirectory {
   /// was written (lines logged after it, by a run that then died, are dropped).
   public func restore(metrics: String) {
     metricsText = metrics
-    guard world.rank == 0 else { return }
+    guard world.rank == 0, !detached else { return }
     do { try writeFileAtomically(path + "/metrics.jsonl", metrics) } catch { writeFailure = "\(error)" }
   }
 
@@ -234,7 +244,7 @@ public final class RunDirectory {
     guard let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
     let line = String(decoding: data, as: UTF8.self) + "\n"
     metricsText += line
-    if writeFailure == nil {
+    if writeFailure == nil && !detached {
       do { try writeFile(path + "/metrics.jsonl", line, append: true) } catch { writeFailure = "\(error)" }
     }
   }

@@ -61,20 +61,23 @@ public enum Sampling {
     _ x: Matrix<Float>, config: Config, nets: Networks, state: TrainState,
     field: Field?
   ) -> Matrix<Float>? {
-    if let field {
-      // Solved chunk by chunk (rows [c * chunk, (c + 1) * chunk) of this rank's whole chunks),
-      // so the shapes, and so the bytes, do not depend on the number of ranks.
-      var m = Matrix<Float>(rows: x.rows, cols: x.cols)
-      for lo in stride(from: 0, to: x.rows, by: chunk) {
-        let hi = min(x.rows, lo + chunk)
-        let part = Matrix(rows: hi - lo, cols: x.cols, storage: Array(x.storage[lo * x.cols ..< hi * x.cols]))
-        let s = nets.conjugate(field(part), state: state, solver: config.solver(evaluation: true))
-        for i in 0 ..< s.x.storage.count { m.storage[lo * x.cols + i] = s.x.storage[i] }
-      }
-      return m
-    }
+    if let field { return conjugateAt(field(x), config: config, nets: nets, state: state) }
     if config.map.steps > 0 { return nets.map(state.params(.map), x) }
     return nil
+  }
+
+  /// grad u*(y) for the rows of y (M(x) = grad u*(F(x)) when y = F(x)), solved chunk by chunk
+  /// (rows [c * chunk, (c + 1) * chunk) of this rank's whole chunks), so the shapes, and so the
+  /// bytes, do not depend on the number of ranks.
+  public static func conjugateAt(_ y: Matrix<Float>, config: Config, nets: Networks, state: TrainState) -> Matrix<Float> {
+    var m = Matrix<Float>(rows: y.rows, cols: y.cols)
+    for lo in stride(from: 0, to: y.rows, by: chunk) {
+      let hi = min(y.rows, lo + chunk)
+      let part = Matrix(rows: hi - lo, cols: y.cols, storage: Array(y.storage[lo * y.cols ..< hi * y.cols]))
+      let s = nets.conjugate(part, state: state, solver: config.solver(evaluation: true))
+      for i in 0 ..< s.x.storage.count { m.storage[lo * y.cols + i] = s.x.storage[i] }
+    }
+    return m
   }
 
   /// For every known point, how many samples (rows of the flat `samples`) lie within `tolerance`.

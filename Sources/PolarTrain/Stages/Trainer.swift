@@ -12,17 +12,18 @@ import SwiftMPI
 
 public final class Trainer {
   public let config: Config
-  public let problem: Problem
+  /// The problem whose batches the steps draw (LMC-NPF's refresh swaps in the particles for a while).
+  public internal(set) var problem: Problem
   public let world: Communicator
   public let nets: Networks
   public var state: TrainState
   let run: RunDirectory
   let reducer: Reducer
   let solverConfig: ConjugateSolverConfig
-  let potentialAdam: AdamConfig
-  let amortizerAdam: AdamConfig
-  let mapAdam: AdamConfig
-  let inverseAdam: AdamConfig
+  var potentialAdam: AdamConfig
+  var amortizerAdam: AdamConfig
+  var mapAdam: AdamConfig
+  var inverseAdam: AdamConfig
   /// The training steps' buffers, made at the first step.
   lazy var stepWorkspace = StepWorkspace(
     nets: nets, microBatch: config.parallel.microBatch, dim: problem.dim,
