@@ -27,6 +27,15 @@ struct TrainingTests {
     }
     #expect(params[2] == params[1], "2 ranks differ from 1")
     #expect(params[3] == params[1], "3 ranks differ from 1")
+    // inverse.pool: the couplings solved once (200, rounded up to 224: whole micro-batches), the same bits for any N
+    var pooled = [Int: [String: [UInt32]]]()
+    for n in [1, 3] {
+      let (r, run) = try train(ranks: n, smallRun + ["inverse.pool=200"], tag: "pool\(n)")
+      #expect(r.status == 0, "N=\(n): \(r.combined)")
+      pooled[n] = try checkpointParameters(try latestCheckpoint(run))
+    }
+    #expect(pooled[3] == pooled[1], "inverse.pool: 3 ranks differ from 1")
+    #expect(pooled[1]?["potential"] == params[1]?["potential"] && pooled[1]?["inverse"] != params[1]?["inverse"])
     // fast mode runs too (and is allowed to differ in the last bits)
     let (f, _) = try train(ranks: 2, smallRun + ["parallel.reduction=fast"], tag: "fast")
     #expect(f.status == 0, "\(f.combined)")
@@ -46,7 +55,7 @@ struct TrainingTests {
     // Adam with a budget at which >= 90% of its solves converge from the first step, so DualHealth
     // never raises it (a raise is an event printed from the step, which allocates its message).
     let adam = ["conjugate.solver=adam", "conjugate.max_iter=1000", "conjugate.tol=1e-3"]
-    for (n, extra) in [(1, [String]()), (2, []), (3, []), (1, ["inverse.coupling=explicit"]), (2, adam)] {
+    for (n, extra) in [(1, [String]()), (2, []), (3, []), (1, ["inverse.coupling=explicit"]), (2, adam), (2, ["inverse.pool=200"])] {
       let (r, run) = try train(ranks: n, smallRun + ["train.log_every=1"] + extra, tag: "alloc\(n)\(extra.count)")
       #expect(r.status == 0, "N=\(n): \(r.combined)")
       let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)

@@ -98,6 +98,9 @@ public struct Config: Sendable, Equatable {
     public var lr = 1e-2
     /// Where X0 = M(x) comes from: "implicit" (a conjugate solve) or "explicit" (M_net).
     public var coupling = Coupling.implicit
+    /// Implicit coupling: 0 solves M(x) afresh for every batch (the authors'); N > 0 solves it
+    /// once for a pool of N samples at the start of the stage and draws the batches from it.
+    public var pool = 0
   }
 
   public struct Checkpoint: Sendable, Equatable {
@@ -325,6 +328,9 @@ extension Config {
     }
     if !langevin.start.isEmpty && langevin.start.count != problem.dim {
       throw fail("langevin.start", "\(langevin.start.count) coordinates, problem.dim is \(problem.dim)")
+    }
+    if inverse.pool > 0 && inverse.coupling == .explicit {
+      throw fail("inverse.pool", "a pool of solved couplings is for inverse.coupling = \"implicit\" (M_net is cheap already)")
     }
     if inverse.steps > 0 && inverse.coupling == .explicit && map.steps == 0 {
       throw fail("inverse.coupling", "\"explicit\" needs the map stage (map.steps > 0)")

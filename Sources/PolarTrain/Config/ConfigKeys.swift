@@ -309,6 +309,10 @@ enum ConfigKeys {
       "inverse.steps", .trajectory, "steps of stage inverse (bridge matching); 0 skips it",
       { c, v, x in c.inverse.steps = try integer(v, x, min: 0) }, { "\($0.inverse.steps)" }),
     key(
+      "inverse.pool", .trajectory,
+      "0: solve M(x) = grad u*(F(x)) afresh for every batch; N: solve it once for N samples x ~ rho and draw the batches from them (high d, where the solves dominate)",
+      { c, v, x in c.inverse.pool = try integer(v, x, min: 0) }, { "\($0.inverse.pool)" }),
+    key(
       "inverse.sigma", .trajectory, "bridge noise level sigma",
       { c, v, x in c.inverse.sigma = try number(v, x, atLeast: 0) }, { "\($0.inverse.sigma)" }),
     key(

@@ -158,6 +158,8 @@ public struct Problem: Sendable {
     case heldOut = 8
     /// `langevin`: initial particles, chain noise, the reference sample.
     case langevin = 9
+    /// Stage inverse with inverse.pool: the pool's samples (step 0) and the rows each batch takes.
+    case inversePool = 10
   }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).

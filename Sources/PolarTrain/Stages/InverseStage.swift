@@ -7,26 +7,29 @@
 // functions of (seed, step, global sample index), so the stage is bitwise the same for any N.
 import Foundation
 import PolarCore
+import SwiftMPI
 
 extension Trainer {
   /// One micro-batch: [gradient | RegressionStat], through the step's workspace (nothing allocated).
   func inverseContribution(_ step: Int, _ m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
     let mb = config.parallel.microBatch, d = problem.dim
     let indices = m * mb ..< (m + 1) * mb
-    problem.batch(seed: config.seed, purpose: .inverse, step: step, indices: indices, into: &w.x, &w.y)
-    // X0 = M(x): M_net(x) (explicit, every row used) or xhat(F(x)) (implicit, converged rows).
-    let s = w.solver, explicit = config.inverse.coupling == .explicit
+    // X0 = M(x): from the pool (inverse.pool), M_net(x) (explicit, every row used) or xhat(F(x))
+    // (implicit, converged rows).
+    let s = w.solver, explicit = config.inverse.coupling == .explicit, pool = refreshing ? nil : inversePool
     var iterations = 0
-    let x0: UnsafePointer<Float>
+    if let pool {
+      poolBatch(pool, step: step, microBatch: m, w, rows: &poolRows)
+    } else {
+      problem.batch(seed: config.seed, purpose: .inverse, step: step, indices: indices, into: &w.x, &w.y)
+    }
     if explicit {
       w.x.storage.withUnsafeBufferPointer { w.map!.forward($0.baseAddress!, rows: mb) }
-      x0 = UnsafePointer(w.map!.y)
-    } else {
+    } else if pool == nil {
       w.y.storage.withUnsafeBufferPointer { py in
         w.amortizer.forward(py.baseAddress!, rows: mb)
         w.solve(py.baseAddress!, rows: mb)
       }
-      x0 = UnsafePointer(s.x)
       for r in 0 ..< mb { iterations += s.iterations[r] }
     }
     // The rows used, gathered: z = [x_t | X0 | time features], X1 = x (BridgeNetwork.trainingRow).
@@ -34,21 +37,30 @@ extension Trainer {
     let bridge = w.bridge!, width = nets.inverse.mlp.input, sigma = Float(config.inverse.sigma)
     let rng = CounterRNG(seed: config.seed, stream: CounterRNG.streamID(Problem.Purpose.inverseBridge.rawValue, UInt64(step)))
     var kept = 0
-    w.x.storage.withUnsafeBufferPointer { px in
-      w.z.withUnsafeMutableBufferPointer { z in
-        w.x1.withUnsafeMutableBufferPointer { x1 in
-          for r in 0 ..< mb where explicit || s.converged[r] {
-            let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
-            let t = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
-            w.t[kept] = t
-            nets.inverse.trainingRow(
-              x0: x0 + r * d, x1: px.baseAddress! + r * d, t: t, sigma: sigma,
-              eps: { Float(rng.normal(g + 1 + UInt64($0))) },
-              input: z.baseAddress! + kept * width, target: x1.baseAddress! + kept * d)
-            kept += 1
+    func gather(_ x0: UnsafePointer<Float>, _ used: (Int) -> Bool) {
+      w.x.storage.withUnsafeBufferPointer { px in
+        w.z.withUnsafeMutableBufferPointer { z in
+          w.x1.withUnsafeMutableBufferPointer { x1 in
+            for r in 0 ..< mb where used(r) {
+              let g = UInt64(indices.lowerBound + r) * UInt64(d + 1)
+              let t = Float(1 - Foundation.pow(1 - (0.001 + 0.998 * rng.uniform(g)), config.inverse.timePower))
+              w.t[kept] = t
+              nets.inverse.trainingRow(
+                x0: x0 + r * d, x1: px.baseAddress! + r * d, t: t, sigma: sigma,
+                eps: { Float(rng.normal(g + 1 + UInt64($0))) },
+                input: z.baseAddress! + kept * width, target: x1.baseAddress! + kept * d)
+              kept += 1
+            }
           }
         }
       }
+    }
+    if explicit {
+      gather(UnsafePointer(w.map!.y)) { _ in true }
+    } else if let pool {
+      w.y.storage.withUnsafeBufferPointer { py in gather(py.baseAddress!) { pool.converged[poolRows[$0]] } }
+    } else {
+      gather(UnsafePointer(s.x)) { s.converged[$0] }
     }
     let p = nets.inverse.parameterCount
     for i in 0 ..< p { slot[i] = 0 }
@@ -69,6 +81,15 @@ extension Trainer {
   /// One optimizer step of stage inverse: the mean squared endpoint error over the samples used.
   func inverseStep(_ step: Int) throws -> StepFigures {
     let w = stepWorkspace
+    if config.inverse.pool > 0 && inversePool == nil && !refreshing {
+      let t0 = MPIEnvironment.wallTime()
+      inversePool = try makeInversePool()
+      poolRows = [Int](repeating: 0, count: config.parallel.microBatch)
+      if world.rank == 0 && verbose {
+        let p = inversePool!, share = Double(p.converged.filter { $0 }.count) / Double(p.count)
+        print(String(format: "inverse: a pool of %d solved couplings (%.1f%% converged) in %.0f s", p.count, 100 * share, MPIEnvironment.wallTime() - t0))
+      }
+    }
     _ = w.bridge(nets, state.params(.inverse))
     if config.inverse.coupling == .explicit { _ = w.map(nets, state.params(.map)) }
     return try regressionStep(

@@ -20,7 +20,8 @@ extension Trainer {
   public func refresh(x: Matrix<Float>, f: Matrix<Float>, round: Int, steps: Int, lrScale: Double) throws {
     precondition(x.rows == f.rows && x.cols == problem.dim && f.cols == problem.dim)
     let kept = (problem, potentialAdam, amortizerAdam, mapAdam, inverseAdam)
-    defer { (problem, potentialAdam, amortizerAdam, mapAdam, inverseAdam) = kept }
+    refreshing = true
+    defer { (problem, potentialAdam, amortizerAdam, mapAdam, inverseAdam, refreshing) = (kept.0, kept.1, kept.2, kept.3, kept.4, false) }
     problem = Problem(dim: problem.dim, reference: .data(rows: x.rows), field: problem.field, data: (x, f))
     func constant(_ a: AdamConfig) -> AdamConfig {
       var c = a

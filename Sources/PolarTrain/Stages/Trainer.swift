@@ -36,6 +36,11 @@ public final class Trainer {
   var boundaryFlags: [Int32] = [0, 0]
   /// Whether u changed since the latest validation (problem.validation).
   var potentialChanged = true
+  /// Stage inverse with inverse.pool: the solved couplings (InversePool.swift), made at its first step.
+  var inversePool: InversePool? = nil
+  var poolRows = [Int]()
+  /// LMC-NPF's refresh is running: batches come from the particles, never from the pool.
+  var refreshing = false
   /// The newest checkpoint this trainer wrote.
   public private(set) var lastCheckpoint: String? = nil
 
