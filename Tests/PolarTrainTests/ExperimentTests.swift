@@ -86,7 +86,7 @@ struct ExperimentTests {
     let (r, run) = try train(
       ranks: 2,
       [
-        "potential.steps=100", "inverse.steps=100", "sample.count=16", "sample.refine=3", "train.eval_samples=512",
+        "potential.steps=100", "inverse.steps=100", "inverse.pool=1024", "sample.count=16", "sample.refine=3", "train.eval_samples=512",
         "train.report=false",
       ], tag: "exp-lenet", config: "launch/configs/lenet-mnist.toml", timeout: 900)
     #expect(r.status == 0, "\(r.combined)")
