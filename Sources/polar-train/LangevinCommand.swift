@@ -84,7 +84,7 @@ struct LangevinCommand: ParsableCommand {
     let budget = try MemoryBudget.measure(world)
     try agreeing(world) {
       try checkMemory(
-        MemoryEstimate.langevin(config, particles: particles, ranks: world.size), budget: budget,
+        MemoryEstimate.langevin(config, particles: particles, ranks: world.size, refresh: refresh > 0), budget: budget,
         command: "langevin", flag: "--particles")
     }
     let problem = try agreeing(world) { () throws -> Problem in

@@ -100,13 +100,20 @@ public enum MemoryEstimate {
   }
 
   /// `langevin` with `particles`: this rank's two chains and their jumps, rank 0's gathered
-  /// particles (both chains, x0) and scores.
-  public static func langevin(_ c: Config, particles: Int, ranks: Int) -> Int {
+  /// particles (both chains, x0) and scores; with the refresh, every rank's gathered particles
+  /// and grad f at them (twice while they are gathered).
+  public static func langevin(_ c: Config, particles: Int, ranks: Int, refresh: Bool = false) -> Int {
     let d = c.problem.dim, rows = total([particles / max(1, ranks), 1])
     return total([
       product(rows, d, 24 * float), activations(c, rows: min(rows, 1024)), product(particles, d, 8 * float),
-      product(particles, 4 * double),
+      product(particles, 4 * double), refresh ? product(particles, d, 4 * float) : 0,
     ])
+  }
+
+  /// Stage inverse's pool (inverse.pool): x and X0 of every pooled sample on every rank, and
+  /// the gathered copy while it is built.
+  public static func inversePool(_ c: Config) -> Int {
+    c.inverse.pool > 0 && c.inverse.steps > 0 ? product(c.inverse.pool + c.parallel.microBatch, total([c.problem.dim, 1]), 4 * float) : 0
   }
 
   /// `report`: a grid x grid quiver and level-set sampling (a few doubles per point and
@@ -136,7 +143,10 @@ extension Config {
     if sample.count > 0 {
       terms.append(("sample.count", MemoryEstimate.sampling(self, count: sample.count, ranks: ranks, refine: sample.refine > 0)))
     }
-    if langevin.steps > 0 { terms.append(("langevin.particles", MemoryEstimate.langevin(self, particles: langevin.particles, ranks: ranks))) }
+    if inverse.pool > 0 { terms.append(("inverse.pool", MemoryEstimate.inversePool(self))) }
+    if langevin.steps > 0 {
+      terms.append(("langevin.particles", MemoryEstimate.langevin(self, particles: langevin.particles, ranks: ranks, refresh: langevin.refresh > 0)))
+    }
     return terms
   }
 
