@@ -19,9 +19,13 @@ extension Trainer {
   /// training. Collective.
   public func refresh(x: Matrix<Float>, f: Matrix<Float>, round: Int, steps: Int, lrScale: Double) throws {
     precondition(x.rows == f.rows && x.cols == problem.dim && f.cols == problem.dim)
-    let kept = (problem, potentialAdam, amortizerAdam, mapAdam, inverseAdam)
+    let (kept, adams) = (problem, (potentialAdam, amortizerAdam, mapAdam, inverseAdam))
     refreshing = true
-    defer { (problem, potentialAdam, amortizerAdam, mapAdam, inverseAdam, refreshing) = (kept.0, kept.1, kept.2, kept.3, kept.4, false) }
+    defer {
+      problem = kept
+      (potentialAdam, amortizerAdam, mapAdam, inverseAdam) = adams
+      refreshing = false
+    }
     problem = Problem(dim: problem.dim, reference: .data(rows: x.rows), field: problem.field, data: (x, f))
     func constant(_ a: AdamConfig) -> AdamConfig {
       var c = a
