@@ -4,11 +4,15 @@ import Testing
 @Suite("MLPEvaluator")
 struct MLPEvaluatorTests {
   @Test(
-    "Y and the parameter gradient equal MLP.forward/backward in Double (residual or not, every activation)",
+    "Y and the parameter gradient equal MLP.forward/backward in Double (residual or not, Fourier features or not, every activation)",
     arguments: [Activation.elu, .relu, .softplus, .leakyRelu(slope: 0.01)])
   func matchesMLP(activation: Activation) {
-    for (input, output, hidden, residual) in [(3, 3, [5, 4], true), (2, 4, [6], false), (4, 4, [3, 7, 5], false)] {
-      let net = MLP(input: input, output: output, hidden: hidden, activation: activation, residual: residual)
+    for (input, output, hidden, residual, fourier) in [
+      (3, 3, [5, 4], true, 0), (2, 4, [6], false, 0), (4, 4, [3, 7, 5], false, 0), (2, 2, [6, 5], true, 3), (2, 3, [4], false, 2),
+    ] {
+      let net = MLP(
+        input: input, output: output, hidden: hidden, activation: activation, residual: residual,
+        fourier: fourier > 0 ? FourierFeatures(input: input, count: fourier, scale: 2) : nil)
       let rng = CounterRNG(seed: 5, stream: 9)
       let params = (0 ..< net.parameterCount).map { 0.7 * rng.normal(UInt64($0)) }
       let x = randomMatrix(11, input, stream: 21), dy = randomMatrix(11, output, stream: 22)

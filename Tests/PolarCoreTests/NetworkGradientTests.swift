@@ -1,3 +1,4 @@
+import Foundation
 import PolarCore
 import Testing
 
@@ -26,23 +27,55 @@ struct NetworkGradientTests {
     #expect(relativeError(dX.storage, fdX) < 1e-6, "\(act) input")
   }
 
+  /// An MLP's parameter and input gradients (of sum(w . MLP(x)) on a 4 x 3 batch) against central differences.
+  func expectMLPGradients(_ net: MLP, _ what: String) {
+    let params = randomVector(net.parameterCount, seed: 21, stream: 21, scale: 0.6)
+    let x = randomBatch(4, 3, seed: 22)
+    let w = randomVector(12, seed: 23, stream: 23)
+    func loss(_ p: [Double], _ x: Matrix<Double>) -> Double {
+      zip(net(p, x).storage, w).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+    var grad = [Double](repeating: 0, count: net.parameterCount)
+    let dX = net.backward(
+      params, net.forward(params, x), dy: Matrix(rows: 4, cols: 3, storage: w),
+      grad: &grad, inputGradient: true)!
+    #expect(relativeError(grad, finiteDifference(params) { loss($0, x) }) < 1e-6, "\(what) parameters")
+    let fdX = finiteDifference(x.storage) { loss(params, Matrix(rows: 4, cols: 3, storage: $0)) }
+    #expect(relativeError(dX.storage, fdX) < 1e-6, "\(what) input")
+  }
+
   @Test("MLP, plain and residual: input and parameter gradients", arguments: [false, true])
   func mlp(residual: Bool) {
     for act in allActivations {
-      let net = MLP(input: 3, output: 3, hidden: [6, 5], activation: act, residual: residual)
-      let params = randomVector(net.parameterCount, seed: 21, stream: 21, scale: 0.6)
-      let x = randomBatch(4, 3, seed: 22)
-      let w = randomVector(12, seed: 23, stream: 23)
-      func loss(_ p: [Double], _ x: Matrix<Double>) -> Double {
-        zip(net(p, x).storage, w).reduce(0) { $0 + $1.0 * $1.1 }
-      }
-      var grad = [Double](repeating: 0, count: net.parameterCount)
-      let dX = net.backward(
-        params, net.forward(params, x), dy: Matrix(rows: 4, cols: 3, storage: w),
-        grad: &grad, inputGradient: true)!
-      #expect(relativeError(grad, finiteDifference(params) { loss($0, x) }) < 1e-6, "\(act) parameters")
-      let fdX = finiteDifference(x.storage) { loss(params, Matrix(rows: 4, cols: 3, storage: $0)) }
-      #expect(relativeError(dX.storage, fdX) < 1e-6, "\(act) input")
+      expectMLPGradients(MLP(input: 3, output: 3, hidden: [6, 5], activation: act, residual: residual), "\(act)")
+    }
+  }
+
+  @Test("MLP on Fourier features (plain and residual): input and parameter gradients", arguments: [false, true])
+  func fourierMLP(residual: Bool) {
+    let net = MLP(
+      input: 3, output: 3, hidden: [6, 5], activation: .elu, residual: residual,
+      fourier: FourierFeatures(input: 3, count: 4, scale: 1.5))
+    let plain = MLP(input: 3, output: 3, hidden: [6, 5], activation: .elu, residual: residual)
+    #expect(net.parameterCount == plain.parameterCount + 6 * 2 * 4)  // the first layer reads 3 + 2 K columns
+    expectMLPGradients(net, "Fourier features")
+  }
+
+  @Test("Fourier features: phi(x) = [x, sin 2 pi B x, cos 2 pi B x], B fixed by (d, K, sigma) with std sigma")
+  func fourierFeatures() {
+    let a = FourierFeatures(input: 2, count: 2000, scale: 3), b = FourierFeatures(input: 2, count: 2000, scale: 3)
+    #expect(a.frequencies == b.frequencies)
+    let n = Double(a.frequencies.count)
+    let mean = a.frequencies.reduce(0, +) / n
+    let sd = (a.frequencies.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / n).squareRoot()
+    #expect(abs(mean) < 0.15 && abs(sd - 3) < 0.1, "mean \(mean), sd \(sd)")
+    let x: [Double] = [0.3, -0.7]
+    var phi = [Double](repeating: 0, count: a.width)
+    phi.withUnsafeMutableBufferPointer { p in x.withUnsafeBufferPointer { a.forward($0.baseAddress!, rows: 1, into: p.baseAddress!) } }
+    #expect(phi[0] == 0.3 && phi[1] == -0.7)
+    for k in [0, 17, 1999] {
+      let t = 2 * Double.pi * (a.frequencies[2 * k] * 0.3 - a.frequencies[2 * k + 1] * 0.7)
+      #expect(abs(phi[2 + k] - sin(t)) < 1e-12 && abs(phi[2 + 2000 + k] - cos(t)) < 1e-12)
     }
   }
 

@@ -1,6 +1,6 @@
 // An MLP (MLP.swift) on batches with every buffer allocated once: the forward pass keeps each
 // layer's input and act'(pre-activation), so backward is one product per layer and direction,
-//   forward:  h_0 = X,  pre_k = h_{k-1} W_k^T + b_k,  h_k = act(pre_k),  Y = pre_L (+ X S^T)
+//   forward:  h_0 = X (phi(X) with Fourier features),  pre_k = h_{k-1} W_k^T + b_k,  h_k = act(pre_k),  Y = pre_L (+ X S^T)
 //   backward: G_L = dY;  dW_k += G_k^T h_{k-1},  db_k += sum_rows G_k,  G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})
 //             (+ dS += dY^T X for the skip).
 // The training steps' amortizer, M_psi and bridge network and the sampler run through it (no
@@ -13,6 +13,7 @@ public final class MLPEvaluator<T: BLASScalar> {
   let widths: [Int]  // input, hidden..., output
   var params: [T] = []
   let x: UnsafeMutablePointer<T>  // [n, input]: a copy of the batch
+  let phi: UnsafeMutablePointer<T>  // [n, fourier width]: the Fourier features (unused without)
   let post: [UnsafeMutablePointer<T>]  // h_k = act(pre_k), hidden layers
   let slope: [UnsafeMutablePointer<T>]  // act'(pre_k)
   /// The output Y [n, output] of the latest forward.
@@ -25,17 +26,18 @@ public final class MLPEvaluator<T: BLASScalar> {
     precondition(capacity >= 1, "MLPEvaluator: capacity must be at least 1")
     self.net = net
     self.capacity = capacity
-    widths = [net.input] + net.hidden + [net.output]
+    widths = [net.fourier?.width ?? net.input] + net.hidden + [net.output]
     // Every buffer is a slice of one block (Buffers), planned here and pointed below.
     let n = capacity, wmax = widths.max() ?? 1
     var plan = Buffers.Plan()
-    let sX = plan.add(T.self, n * net.input)
+    let sX = plan.add(T.self, n * net.input), sPhi = plan.add(T.self, n * (net.fourier?.width ?? 0))
     let sPost = net.hidden.map { plan.add(T.self, n * $0) }, sSlope = net.hidden.map { plan.add(T.self, n * $0) }
     let sY = plan.add(T.self, n * net.output)
     let sGa = plan.add(T.self, n * wmax), sGb = plan.add(T.self, n * wmax), sPre = plan.add(T.self, n * wmax)
     let b = Buffers(plan)
     buffers = b
     x = b.pointer(sX, 0)
+    phi = b.pointer(sPhi, 0)
     post = sPost.map { b.pointer($0, 0) }
     slope = sSlope.map { b.pointer($0, 0) }
     y = b.pointer(sY, 0)
@@ -61,6 +63,10 @@ public final class MLPEvaluator<T: BLASScalar> {
     params.withUnsafeBufferPointer { buf in
       let p = buf.baseAddress!, L = net.depth
       var h = UnsafePointer(x)
+      if let fourier = net.fourier {
+        fourier.forward(x, rows: n, into: phi)
+        h = UnsafePointer(phi)
+      }
       for k in 0 ..< L {
         let layer = net.layers[k]
         if k == L - 1 {
@@ -91,7 +97,7 @@ public final class MLPEvaluator<T: BLASScalar> {
       var g = dy, spare = ga
       for k in stride(from: L - 1, through: 0, by: -1) {
         let layer = net.layers[k]
-        let h = k == 0 ? UnsafePointer(x) : UnsafePointer(post[k - 1])
+        let h = k > 0 ? UnsafePointer(post[k - 1]) : net.fourier == nil ? UnsafePointer(x) : UnsafePointer(phi)
         layer.accumulateGradient(h, dY: g, rows: n, into: grad)
         guard k > 0 else { break }
         // G_{k-1} = (G_k W_k) ∘ act'(pre_{k-1})

@@ -3,6 +3,8 @@
 // y = S x + f(x) (needs input == output) with a learnt linear skip S, initialised to the identity
 // and the last layer of f small, so the network starts near the identity and the linear part of
 // the map (all of it for a linear field) is learnt directly rather than through the nonlinear path.
+// With `fourier`, f reads the random Fourier features phi(x) (FourierFeatures.swift) instead of x;
+// the skip still reads x.
 
 public struct MLP: Sendable, Equatable {
   public let input: Int
@@ -10,6 +12,7 @@ public struct MLP: Sendable, Equatable {
   public let hidden: [Int]
   public let activation: Activation
   public let residual: Bool
+  public let fourier: FourierFeatures?
   public let layout: ArenaLayout
   /// D_1 ... D_L, then the skip S (no bias) when `residual`.
   let layers: [Dense]
@@ -18,17 +21,19 @@ public struct MLP: Sendable, Equatable {
 
   public init(
     input: Int, output: Int, hidden: [Int], activation: Activation = .elu,
-    residual: Bool = false
+    residual: Bool = false, fourier: FourierFeatures? = nil
   ) {
     precondition(input > 0 && output > 0 && hidden.allSatisfy { $0 > 0 }, "MLP sizes must be positive")
     precondition(!residual || input == output, "a residual MLP needs input == output")
+    precondition(fourier.map { $0.input == input } ?? true, "MLP: Fourier features of another input width")
     self.input = input
     self.output = output
     self.hidden = hidden
     self.activation = activation
     self.residual = residual
+    self.fourier = fourier
     var layout = ArenaLayout()
-    let widths = [input] + hidden + [output]
+    let widths = [fourier?.width ?? input] + hidden + [output]
     var layers = (1 ..< widths.count).map {
       Dense("L\($0)", input: widths[$0 - 1], output: widths[$0], layout: &layout)
     }
@@ -62,7 +67,8 @@ public struct MLP: Sendable, Equatable {
   }
 
   public struct Tape<T: BLASScalar> {
-    let inputs: [Matrix<T>]  // input of each layer
+    let x: Matrix<T>  // the network's input
+    let inputs: [Matrix<T>]  // input of each layer (phi(x) for the first one with Fourier features)
     let pre: [Matrix<T>]  // pre-activations of the hidden layers
     public let y: Matrix<T>
   }
@@ -74,8 +80,12 @@ public struct MLP: Sendable, Equatable {
     precondition(params.count == layout.count, "MLP: \(params.count) parameters, expected \(layout.count)")
     return params.withUnsafeBufferPointer { buf in
       let p = buf.baseAddress!
-      var inputs = [x], pre = [Matrix<T>]()
       var h = x
+      if let fourier {
+        h = Matrix<T>(rows: x.rows, cols: fourier.width)
+        x.withPointer { px in h.withMutablePointer { fourier.forward(px, rows: x.rows, into: $0) } }
+      }
+      var inputs = [h], pre = [Matrix<T>]()
       for (k, layer) in layers.prefix(depth).enumerated() {
         let z = layer.forward(p, h)
         if k == depth - 1 {
@@ -84,7 +94,7 @@ public struct MLP: Sendable, Equatable {
             let sx = layers[depth].forward(p, x)
             for i in y.storage.indices { y.storage[i] += sx.storage[i] }
           }
-          return Tape(inputs: inputs, pre: pre, y: y)
+          return Tape(x: x, inputs: inputs, pre: pre, y: y)
         }
         pre.append(z)
         h = activation.forward(z)
@@ -113,7 +123,7 @@ public struct MLP: Sendable, Equatable {
         let p = buf.baseAddress!, gp = gbuf.baseAddress!
         var g = dy
         // The skip: dS += dy^T x, and dx gets dy S.
-        let skipDX = residual ? layers[depth].backward(p, tape.inputs[0], dy, grad: gp, inputGradient: inputGradient) : nil
+        let skipDX = residual ? layers[depth].backward(p, tape.x, dy, grad: gp, inputGradient: inputGradient) : nil
         for k in stride(from: depth - 1, through: 0, by: -1) {
           let needInput = k > 0 || inputGradient
           let dh = layers[k].backward(p, tape.inputs[k], g, grad: gp, inputGradient: needInput)
@@ -121,6 +131,12 @@ public struct MLP: Sendable, Equatable {
           if k == 0 {
             guard inputGradient else { return nil }
             var dx = dh
+            if let fourier {  // through phi(x)
+              dx = Matrix<T>(rows: dh.rows, cols: input)
+              tape.inputs[0].withPointer { pp in
+                dh.withPointer { pd in dx.withMutablePointer { fourier.inputGradient(phi: pp, dphi: pd, rows: dh.rows, into: $0) } }
+              }
+            }
             if let skipDX { for i in dx.storage.indices { dx.storage[i] += skipDX.storage[i] } }
             return dx
           }

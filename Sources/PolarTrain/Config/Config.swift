@@ -80,6 +80,10 @@ public struct Config: Sendable, Equatable {
     public var hidden = [64, 64, 64, 64]
     public var activation = Activation.elu
     public var residual = false
+    /// Random Fourier features of x as M_psi's input (FourierFeatures): their count K (0: x
+    /// itself) and the frequencies' standard deviation sigma, in cycles per unit of x.
+    public var fourier = 0
+    public var fourierScale = 4.0
     public var batch = 1024
     public var lr = 5e-3
   }

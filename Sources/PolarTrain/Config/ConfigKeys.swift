@@ -299,6 +299,13 @@ enum ConfigKeys {
       "map.residual", .structural, "M(x) = S x + MLP(x) when true (S learnt, initialised to I)",
       { c, v, x in c.map.residual = try flag(v, x) }, { "\($0.map.residual)" }),
     key(
+      "map.fourier", .structural,
+      "M network input: K random Fourier features [x, sin 2 pi B x, cos 2 pi B x], B [K, d] ~ N(0, fourier_scale^2) fixed (0: x)",
+      { c, v, x in c.map.fourier = try integer(v, x, min: 0, max: 1 << 16) }, { "\($0.map.fourier)" }),
+    key(
+      "map.fourier_scale", .structural, "standard deviation of the Fourier features' frequencies, in cycles per unit of x",
+      { c, v, x in c.map.fourierScale = try number(v, x, above: 0) }, { "\($0.map.fourierScale)" }),
+    key(
       "map.batch", .structural, "global batch of stage map",
       { c, v, x in c.map.batch = try integer(v, x, min: 1) }, { "\($0.map.batch)" }),
     key(

@@ -36,7 +36,14 @@ public enum MemoryEstimate {
         "amortizer.hidden", mlpParameters(input: d, output: d, hidden: c.amortizer.hidden, residual: c.amortizer.residual),
         c.amortizer.hidden.max() ?? d
       ),
-      ("map.hidden", mlpParameters(input: d, output: d, hidden: c.map.hidden, residual: c.map.residual), c.map.hidden.max() ?? d),
+      (
+        "map.hidden",
+        // On Fourier features the first layer reads d + 2K columns; B [K, d] is K d doubles.
+        total([
+          mlpParameters(input: total([d, product(2, c.map.fourier)]), output: d, hidden: c.map.hidden, residual: c.map.residual),
+          product(c.map.fourier, d, 2),
+        ]), c.map.hidden.max() ?? d
+      ),
       (
         "inverse.hidden",
         mlpParameters(
@@ -61,7 +68,7 @@ public enum MemoryEstimate {
   /// Activations of `rows` samples through every network (forward and backward, the conjugate
   /// solver's L-BFGS history): per row, 8 floats per hidden unit and (2 history + 16) per coordinate.
   static func activations(_ c: Config, rows: Int) -> Int {
-    let units = total([c.potential.hidden, c.amortizer.hidden, c.map.hidden, c.inverse.hidden].map { total($0) })
+    let units = total([c.potential.hidden, c.amortizer.hidden, c.map.hidden, c.inverse.hidden, [product(2, c.map.fourier)]].map { total($0) })
     let perRow = total([product(units, 8), product(c.problem.dim, total([product(2, c.conjugate.history), 16]))])
     return product(rows, perRow, float)
   }

@@ -21,7 +21,8 @@ public struct Networks: Sendable {
       residual: config.amortizer.residual)
     map = MLP(
       input: d, output: d, hidden: config.map.hidden,
-      activation: config.map.activation, residual: config.map.residual)
+      activation: config.map.activation, residual: config.map.residual,
+      fourier: config.map.fourier > 0 ? FourierFeatures(input: d, count: config.map.fourier, scale: config.map.fourierScale) : nil)
     inverse = BridgeNetwork(
       dim: d, hidden: config.inverse.hidden, frequencies: config.inverse.frequencies,
       activation: config.inverse.activation)
