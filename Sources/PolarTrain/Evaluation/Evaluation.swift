@@ -36,7 +36,9 @@ public enum Evaluation {
       let mh = implicitM(fh, config: config, nets: nets, state: state).m
       out["heldout_reconstruction_error"] = relativeL2(nets.potential.valueAndGradient(u, mh).1, fh)
       if mapTrained, let w = state.networks[.map]?.params {
-        out["heldout_reconstruction_error_net"] = relativeL2(nets.potential.valueAndGradient(u, nets.map(w, xh)).1, fh)
+        let mhNet = nets.map(w, xh)
+        out["heldout_reconstruction_error_net"] = relativeL2(nets.potential.valueAndGradient(u, mhNet).1, fh)
+        out["heldout_M_net_vs_implicit"] = relativeL2(mhNet, mh)
       }
     }
     let sortedRes = residuals.map(Double.init).sorted()

@@ -165,7 +165,7 @@ public enum RunReport {
     if m["heldout_reconstruction_error"] != nil {
       text +=
         " Held-out grid cells: reconstruction \(f("heldout_reconstruction_error")) (implicit M), "
-        + "\(f("heldout_reconstruction_error_net")) (M_net)."
+        + "\(f("heldout_reconstruction_error_net")) (M_net); |M_net - M| / |M| = \(f("heldout_M_net_vs_implicit"))."
     }
     if m["preimage_cosine_mean"] != nil {
       text += " Pre-image cosine \(f("preimage_cosine_mean")) +/- \(f("preimage_cosine_std")); inverse consistency \(f("inverse_consistency"))."
