@@ -78,18 +78,23 @@ extension Trainer {
     RegressionStat.write(slot, parameters: p, loss: loss, used: Float(kept), drawn: mb, iterations: iterations)
   }
 
+  /// inverse.pool: solves the pool once, before the stage's first step (the trainer calls it
+  /// before it starts the stage's clock, so the progress line's rate and ETA leave it out).
+  func prepareInversePool() throws {
+    guard config.inverse.pool > 0 && inversePool == nil && !refreshing else { return }
+    let t0 = MPIEnvironment.wallTime()
+    inversePool = try makeInversePool()
+    poolRows = [Int](repeating: 0, count: config.parallel.microBatch)
+    if world.rank == 0 && verbose {
+      let p = inversePool!, share = Double(p.converged.filter { $0 }.count) / Double(p.count)
+      print(String(format: "inverse: a pool of %d solved couplings (%.1f%% converged) in %.0f s", p.count, 100 * share, MPIEnvironment.wallTime() - t0))
+    }
+  }
+
   /// One optimizer step of stage inverse: the mean squared endpoint error over the samples used.
   func inverseStep(_ step: Int) throws -> StepFigures {
     let w = stepWorkspace
-    if config.inverse.pool > 0 && inversePool == nil && !refreshing {
-      let t0 = MPIEnvironment.wallTime()
-      inversePool = try makeInversePool()
-      poolRows = [Int](repeating: 0, count: config.parallel.microBatch)
-      if world.rank == 0 && verbose {
-        let p = inversePool!, share = Double(p.converged.filter { $0 }.count) / Double(p.count)
-        print(String(format: "inverse: a pool of %d solved couplings (%.1f%% converged) in %.0f s", p.count, 100 * share, MPIEnvironment.wallTime() - t0))
-      }
-    }
+    try prepareInversePool()
     _ = w.bridge(nets, state.params(.inverse))
     if config.inverse.coupling == .explicit { _ = w.map(nets, state.params(.map)) }
     return try regressionStep(

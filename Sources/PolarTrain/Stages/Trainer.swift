@@ -82,7 +82,9 @@ public final class Trainer {
       switch stage {
       case .potential: try runStage(stage, potentialStep)
       case .map: try runStage(stage, mapStep)
-      case .inverse: try runStage(stage, inverseStep)
+      case .inverse:
+        if state.step < stage.steps(config) { try prepareInversePool() }
+        try runStage(stage, inverseStep)
       case .done: break
       }
       state.stage = stage.next(config)
