@@ -1,4 +1,5 @@
 import Foundation
+import ParallelHDF5
 import TestSupport
 import Testing
 
@@ -10,6 +11,11 @@ import Testing
 struct ExperimentTests {
   /// Runs launch/configs/NAME.toml with the overrides; checks the exit status and the report.
   static func experiment(_ name: String, _ settings: [String]) throws -> [String: Double] {
+    try experimentRun(name, settings).metrics
+  }
+
+  /// experiment(), also giving the run directory.
+  static func experimentRun(_ name: String, _ settings: [String]) throws -> (metrics: [String: Double], run: URL) {
     let (r, run) = try train(ranks: 2, settings, tag: "exp-\(name)", config: "launch/configs/\(name).toml", timeout: 400)
     #expect(r.status == 0, "\(r.combined)")
     let html = (try? String(contentsOf: run.appendingPathComponent("report/index.html"), encoding: .utf8)) ?? ""
@@ -18,7 +24,7 @@ struct ExperimentTests {
     print("experiment \(name): \(r.seconds) s, \(m.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
     // The wall time is printed, not asserted: it measures the machine (2 to 4 times apart between
     // the 2-core machines CI runs on), not the code; launch/bench measures speed.
-    return m
+    return (m, run)
   }
 
   @Test("Himmelblau: critical points from refined samples; LMC-NPF reaches the 4 minima of exp(-Himmelblau), Langevin stays in one")
@@ -48,7 +54,7 @@ struct ExperimentTests {
 
   @Test("Gaussian mixture: LMC-NPF covers the 4 modes from one start, closer to exact samples than Langevin")
   func mixture() throws {
-    let m = try Self.experiment(
+    let (m, run) = try Self.experimentRun(
       "mixture",
       [
         "potential.steps=1000", "inverse.steps=3000", "sample.count=0",
@@ -58,16 +64,37 @@ struct ExperimentTests {
     #expect(m["langevin_modes_covered_ula", default: 0] == 1)
     #expect(m["langevin_tv_npf", default: .nan] < 0.3)
     #expect(m["langevin_energy_npf", default: .nan] < 0.25 * m["langevin_energy_ula", default: .nan])
+    // The same chains with the authors' online refresh (one training step of u, the amortizer and
+    // the bridge on the particles after every step) at a tenth of the stages' rates, the setting
+    // docs/experiments.md measures: the jumps still reach every mode, as well as without it.
+    let out = run.appendingPathComponent("langevin-refresh.h5").path
+    let r = try Programs.mpirun(
+      2, "polar-train",
+      [
+        "langevin", "--checkpoint", try latestCheckpoint(run), "--particles", "512", "--steps", "500",
+        "--step-size", "1e-2", "--every", "50", "--inner", "50", "--inner-step-size", "1e-2", "--start", "2.5,2.5",
+        "--refresh", "1", "--refresh-lr", "0.1", "--output", out,
+      ], timeout: 400)
+    #expect(r.status == 0, "\(r.combined)")
+    let f = try File.open(out)
+    let trace = try f.dataset("trace").read(as: Double.self)  // step, tv_npf, tv_ula, energy_npf, energy_ula
+    try f.close()
+    let last = Array(trace.suffix(5))
+    print("experiment mixture, refresh 1 at lr x 0.1: TV \(last[1]) (without: \(m["langevin_tv_npf", default: .nan])), energy \(last[3]) (Langevin \(last[4]))")
+    #expect(last[0] == 500 && last[1] < 0.3, "TV \(last[1])")
+    #expect(last[3] < 0.25 * last[4], "energy \(last[3]) against Langevin's \(last[4])")
   }
 
-  @Test("topography: M#rho close to rho; on the held-out cells F = grad u(M(x)) and M_net no worse than on training cells")
+  @Test("topography: M#rho close to rho; on the held-out cells F = grad u(M(x)), and M_net (on Fourier features) near the implicit M")
   func topography() throws {
     let m = try Self.experiment("topography", ["potential.steps=1000", "map.steps=1500"])
     #expect(m["energy_distance", default: .nan] < 3 * m["energy_distance_floor", default: .nan])
     // Implicit M on cells training never sampled: F(x) within the range of grad u, solves converge.
     #expect(m["heldout_reconstruction_error", default: .nan] < 1e-4)
-    // The explicit map (hard to learn on a rough terrain: docs/experiments.md) generalizes as well as it fits.
-    #expect(m["heldout_reconstruction_error_net", default: .nan] < 1.1 * m["reconstruction_error_net", default: .nan])
+    // The explicit map against the implicit one (measured at this size: 6.2% on the training
+    // cells, 18.5% on the held-out ones; 95% and 94% without the Fourier features).
+    #expect(m["M_net_vs_implicit", default: .nan] < 0.1)
+    #expect(m["heldout_M_net_vs_implicit", default: .nan] < 0.25)
   }
 
   @Test("classifier loss (d = 235): the pre-image check far above unrelated pairs; sampled critical points beside gradient descent")
