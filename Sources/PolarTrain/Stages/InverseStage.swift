@@ -78,8 +78,9 @@ extension Trainer {
     RegressionStat.write(slot, parameters: p, loss: loss, used: Float(kept), drawn: mb, iterations: iterations)
   }
 
-  /// inverse.pool: solves the pool once, before the stage's first step (the trainer calls it
-  /// before it starts the stage's clock, so the progress line's rate and ETA leave it out).
+  /// inverse.pool: solves the pool once, before the stage's first step. Called by the trainer
+  /// only, before it starts the stage's clock, so the progress line's rate and ETA leave it out;
+  /// the refresh's inverse steps never use a pool.
   func prepareInversePool() throws {
     guard config.inverse.pool > 0 && inversePool == nil && !refreshing else { return }
     let t0 = MPIEnvironment.wallTime()
@@ -94,7 +95,6 @@ extension Trainer {
   /// One optimizer step of stage inverse: the mean squared endpoint error over the samples used.
   func inverseStep(_ step: Int) throws -> StepFigures {
     let w = stepWorkspace
-    try prepareInversePool()
     _ = w.bridge(nets, state.params(.inverse))
     if config.inverse.coupling == .explicit { _ = w.map(nets, state.params(.map)) }
     return try regressionStep(
