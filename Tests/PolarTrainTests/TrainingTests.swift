@@ -124,6 +124,18 @@ struct TrainingTests {
     // the inverse stage ran: the pre-image cosine and the consistency of M^-1 are reported
     let cosine = metrics?["preimage_cosine_mean"] ?? -2
     #expect(cosine >= -1 && cosine <= 1 && (metrics?["inverse_consistency"] ?? -1) >= 0, "\(String(describing: metrics))")
+    // Tighter solves on request: the residuals drop, the training budget is still the run's.
+    let tight = try Programs.mpirun(
+      1, "polar-train", ["evaluate", "--checkpoint", ckpt, "--samples", "256", "--json", "--conjugate-tol", "1e-9", "--conjugate-max-iter", "400"])
+    let t = try JSONSerialization.jsonObject(with: Data(tight.stdout.utf8)) as? [String: Double]
+    #expect(tight.status == 0 && t?["conjugate_tol"] == 1e-9 && metrics?["conjugate_tol"] != 1e-9, "\(tight.combined)")
+    #expect(t?["conjugate_max_iter_training"] != nil && t?["conjugate_max_iter_training"] == metrics?["conjugate_max_iter_training"])
+    #expect(
+      (t?["conjugate_residual_p99"] ?? 1) <= (metrics?["conjugate_residual_p99"] ?? 0)
+        && (t?["conjugate_iterations"] ?? 0) > (metrics?["conjugate_iterations"] ?? 1),
+      "\(String(describing: t)) against \(String(describing: metrics))")
+    let refused = try Programs.mpirun(1, "polar-train", ["evaluate", "--checkpoint", ckpt, "--conjugate-tol", "0"])
+    #expect(refused.status != 0 && refused.combined.contains("--conjugate-tol must be a positive number"), "\(refused.combined)")
   }
 
   @Test("langevin: LMC-NPF (also with the online refresh) and Langevin particles identical for 1, 2 and 3 ranks; the report draws them")

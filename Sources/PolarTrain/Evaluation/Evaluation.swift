@@ -27,6 +27,8 @@ public enum Evaluation {
       // DualHealth: the steps at which the dual lost its meaning, and the training solver's budget.
       "dual_alerts": Double(state.dualAlerts),
       "conjugate_max_iter_training": Double(state.conjugateBudget(config)),
+      // The evaluation's own solves (L-BFGS; `evaluate --conjugate-tol` may tighten them).
+      "conjugate_tol": config.conjugate.tol,
     ]
     if let held = problem.heldOut, let field = problem.field {
       // Topography: the reconstruction on the held-out grid cells, which training never sampled.
