@@ -45,6 +45,13 @@ struct TrainCommand: ParsableCommand {
       valueName: "auto|PATH"))
   var resume: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "With --resume PATH: keep the checkpoint's networks of the stages before STAGE and train STAGE and the later stages afresh, "
+        + "into a new --output. Their keys may differ from the checkpoint's (a wider bridge: --retrain inverse --set inverse.hidden=[1024,1024]).",
+      valueName: "map|inverse"))
+  var retrain: String?
+
   @Flag(help: "Replace an existing run directory: only a polar-train run directory (its marker .polar-train-run), and only the run's own files.")
   var force = false
 
@@ -55,6 +62,12 @@ struct TrainCommand: ParsableCommand {
     if resume != nil && force { throw ValidationError("--resume and --force exclude each other") }
     if resume?.isEmpty == true { throw ValidationError("--resume needs auto or a checkpoint path") }
     if output.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--output: empty path: name the run directory") }
+    if let retrain {
+      guard Stage.retrainable.contains(where: { $0.rawValue == retrain }) else {
+        throw ValidationError("--retrain: expected map or inverse, got \"\(retrain)\"")
+      }
+      guard let resume, resume != "auto" else { throw ValidationError("--retrain needs --resume PATH: the checkpoint whose earlier stages are kept") }
+    }
   }
 
   /// Rank 0 decides what --output is (RunDirectory.plan); every rank gets the decision.
@@ -85,15 +98,25 @@ struct TrainCommand: ParsableCommand {
       if let found {
         for w in found.warnings where world.rank == 0 { MPIEnvironment.printError("polar-train: \(w)") }
         let t0 = MPIEnvironment.wallTime()
-        let contents = try agreeing(world) { try Checkpoint.read(found.path, world: world) }
+        var contents = try agreeing(world) { try Checkpoint.read(found.path, world: world) }
         let readSeconds = MPIEnvironment.wallTime() - t0
         // Without --config, the checkpoint's configuration (plus the --set overrides) is the run's.
         if configFile == nil {
           cfg = try agreeing(world) { try Config.load(file: nil, overrides: overrides, base: contents.config) }
           plan = try self.plan(cfg, world)
         }
+        let retraining = retrain.flatMap(Stage.init(rawValue:))
+        let (savedStage, savedStep) = (contents.state.stage, contents.state.step)
+        if let retraining {
+          try agreeing(world) {
+            guard plan.fresh else {
+              throw OutputError(message: "\(plan.path): exists; --retrain \(retraining) writes a new run: choose a new --output")
+            }
+          }
+          contents = try agreeing(world) { try contents.retraining(retraining, config: cfg, path: found.path) }
+        }
         let changed = try agreeing(world) { () throws -> [String] in
-          let changed = try cfg.checkResumable(from: contents.config, path: found.path)
+          let changed = try cfg.checkResumable(from: contents.config, path: found.path, retraining: retraining)
           if contents.state.stage == .done && !changed.isEmpty {
             throw ConfigError(
               source: found.path, key: "",
@@ -105,8 +128,11 @@ struct TrainCommand: ParsableCommand {
         }
         if world.rank == 0 {
           print(
-            "resuming from \(found.path) (stage \(contents.state.stage), step \(contents.state.step), "
+            "resuming from \(found.path) (stage \(savedStage), step \(savedStep), "
               + "written by \(contents.worldSize) rank(s); read in \(String(format: "%.3f", readSeconds)) s)")
+          if let retraining {
+            print("retraining from stage \(retraining): the networks of the earlier stages are the checkpoint's, the others start afresh")
+          }
           if contents.state.stage == .done {
             print("the run has already finished training: nothing to train; the steps after training follow")
           } else if !changed.isEmpty {

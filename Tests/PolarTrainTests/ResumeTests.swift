@@ -188,6 +188,52 @@ struct ResumeTests {
     #expect(r.stdout.contains("no checkpoint in \(run.path)/checkpoints: starting fresh"), "\(r.stdout)")
     #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
   }
+
+  @Test("--retrain inverse with a wider bridge: bitwise the run trained from scratch with it (1 rank from 2); refused where it would lose or mix data")
+  func retrainInverse() throws {
+    let small = [
+      "potential.steps=200", "map.steps=50", "inverse.steps=60", "inverse.batch=64", "potential.hidden=[16, 16]", "amortizer.hidden=[16]",
+      "map.hidden=[16]", "train.report=false", "train.eval_samples=64",
+    ]
+    let (a, runA) = try train(ranks: 2, small + ["inverse.hidden=[8]"], tag: "retrain-a")
+    let (c, runC) = try train(ranks: 2, small + ["inverse.hidden=[16, 16]"], tag: "retrain-c")
+    #expect(a.status == 0 && c.status == 0, "\(a.combined)\n\(c.combined)")
+    let done = try latestCheckpoint(runA)
+    let runB = try Programs.temporaryDirectory("retrain-b").appendingPathComponent("run")
+    let b = try Programs.mpirun(
+      1, "polar-train", ["train", "--output", runB.path, "--resume", done, "--retrain", "inverse", "--set", "inverse.hidden=[16, 16]"], timeout: 300)
+    #expect(b.status == 0 && b.stdout.contains("(stage done, step 60,") && b.stdout.contains("retraining from stage inverse"), "\(b.combined)")
+    let (pa, pb, pc) = (
+      try checkpointParameters(done), try checkpointParameters(try latestCheckpoint(runB)), try checkpointParameters(try latestCheckpoint(runC))
+    )
+    #expect(pb == pc && pb["inverse"] != pa["inverse"] && pb["potential"] == pa["potential"] && pb["map"] == pa["map"])
+    let stages = try String(contentsOf: runB.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").map {
+      $0.contains("\"stage\":\"inverse\"")
+    }
+    #expect(stages.filter { $0 }.count == 3 && stages.count == 10, "metrics.jsonl: the potential and map lines of A, then B's own inverse lines")
+
+    func refused(_ args: [String], _ message: String, _ what: String, status: Int32 = 4) throws {
+      let r = try Programs.mpirun(2, "polar-train", ["train"] + args, timeout: 60)
+      if message.hasPrefix("--") {
+        #expect(r.status == 2 && r.stderr.contains("Error: \(message)") && r.seconds < 10, "\(what): \(r.combined)")
+      } else {
+        expectRefused(r, status, message, what)
+      }
+    }
+    let own = try latestCheckpoint(runB), before = try String(contentsOf: runB.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    try refused(
+      ["--output", runB.path, "--resume", own, "--retrain", "inverse"], "\(runB.path): exists; --retrain inverse writes a new run", "into its own run",
+      status: 2)
+    #expect(try String(contentsOf: runB.appendingPathComponent("metrics.jsonl"), encoding: .utf8) == before && (try latestCheckpoint(runB)) == own)
+    let fresh = try Programs.temporaryDirectory("retrain-d").appendingPathComponent("run").path
+    let early = runA.appendingPathComponent("checkpoints/ckpt-map-0.h5").path
+    try refused(["--output", fresh, "--resume", early, "--retrain", "inverse"], "stage map, step 0: --retrain inverse needs a checkpoint", "too early")
+    try refused(
+      ["--output", fresh, "--resume", done, "--retrain", "inverse", "--set", "potential.hidden=[8, 8]"], "differing keys: potential.hidden", "u changed")
+    try refused(["--output", fresh, "--resume", done, "--retrain", "potential"], "--retrain: expected map or inverse", "not retrainable")
+    try refused(["--output", fresh, "--resume", "auto", "--retrain", "map"], "--retrain needs --resume PATH", "auto")
+    #expect(!FileManager.default.fileExists(atPath: fresh + "/checkpoints"))
+  }
 }
 
 /// faultRun as a TOML file (for launch/train).

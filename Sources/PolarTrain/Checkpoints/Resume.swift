@@ -104,8 +104,10 @@ extension Config {
   /// Compares this (the run's) configuration with a checkpoint's: throws naming the structural
   /// keys that differ; returns the other differing keys, which change the trajectory (the run
   /// will not match an uninterrupted one) but not the meaning of the saved numbers.
-  public func checkResumable(from saved: Config, path: String) throws -> [String] {
-    let differing = differingKeys(from: saved)
+  /// `retraining`: the stage `--retrain` starts afresh, whose keys and its later stages' may differ.
+  public func checkResumable(from saved: Config, path: String, retraining: Stage? = nil) throws -> [String] {
+    let fresh = retraining?.sectionsFromHere ?? []
+    let differing = differingKeys(from: saved).filter { key in !fresh.contains { key.hasPrefix($0) } }
     let structural = differing.filter { PolarTrain.Checkpoint.structuralKeys.contains($0) }
     if !structural.isEmpty {
       let rendered = structural.map { key -> String in
