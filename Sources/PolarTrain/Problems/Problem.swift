@@ -160,6 +160,8 @@ public struct Problem: Sendable {
     case langevin = 9
     /// Stage inverse with inverse.pool: the pool's samples (step 0) and the rows each batch takes.
     case inversePool = 10
+    /// The classifier report's probe of rho near grad f = 0.
+    case criticalProbe = 11
   }
 
   /// Samples with global indices `indices` of (purpose, step): x ~ rho and y = F(x).

@@ -5,6 +5,11 @@
 //   H = (J + J^T) / 2,  J the central-difference Jacobian of the exact gradient F = grad f
 //   index = #{lambda < -tau},  flat = #{|lambda| <= tau},  tau = 1e-6 max |lambda|
 // (relu networks have exactly flat directions: a dead unit's weights do not change f).
+// It also probes what the exact method would sample: M(x) = grad u*(F(x)) and grad u is
+// injective, so M^-1(grad u*(0)) is rho restricted to {x : grad f(x) = 0}; its finite-resolution
+// version is rho conditioned on |grad f(x)| <= eps, read off the 1% of a large sample x ~ rho
+// with the smallest |grad f|. Where rho's mass near grad f = 0 lies at low accuracy, no
+// sampler of M^-1(grad u*(0)), however well trained, returns low-loss critical points.
 import Foundation
 import PolarCore
 
@@ -36,15 +41,18 @@ extension ReportFigures {
       for i in 0 ..< wf.storage.count { wf.storage[i] -= rate * g.storage[i] }
     }
     let w = Matrix<Double>(rows: wf.rows, cols: d, storage: wf.storage.map(Double.init))
-    var groups: [(String, [[Double]])] = [("bridge samples", rows(samples))]
-    if let refined { groups.append(("refined samples", rows(refined))) }
-    groups.append(("gradient descent (\(o.descentSteps) steps, lr \(o.descentRate))", (0 ..< w.rows).map { w.row($0) }))
+    var groups: [(String, String, [[Double]])] = [("bridge samples", "raw", rows(samples))]
+    if let refined { groups.append(("refined samples", "refined", rows(refined))) }
+    groups.append(("gradient descent (\(o.descentSteps) steps, lr \(o.descentRate))", "descent", (0 ..< w.rows).map { w.row($0) }))
+    let probe = nearCriticalProbe(ctx, loss: loss)
+    groups.append(("x ~ rho: the 1% nearest grad f = 0 (|grad f| <= \(String(format: "%.2g", probe.eps)))", "rho_near_critical", probe.rows))
     var scatter = Figure(title: "Loss against |grad f|", xLabel: "log10 |grad f(w)|", yLabel: "cross-entropy f(w)")
     var accuracy = Figure(title: "Accuracy on the fixed minibatch", xLabel: "accuracy", yLabel: "parameter vectors")
     var indexFigure = Figure(title: "Hessian index at critical points", xLabel: "negative eigenvalues of the Hessian", yLabel: "points")
     var stats = [String: Double](), parts = [String](), indexParts = [String]()
-    for (index, (name, ws)) in groups.enumerated() {
-      let key = ["raw", "refined", "descent"][index == groups.count - 1 ? 2 : index]
+    stats["classifier_rho_near_critical_eps"] = probe.eps
+    stats["classifier_rho_grad_norm_median"] = probe.median
+    for (name, key, ws) in groups {
       guard !ws.isEmpty else { continue }
       let batch = Matrix(ws), gradients = loss.gradients(batch)
       let (losses, accs) = loss.lossesAndAccuracies(batch)
@@ -59,14 +67,17 @@ extension ReportFigures {
       let good = critical.filter { accs[$0] >= goodAccuracy }
       stats["classifier_\(key)_critical_share"] = Double(critical.count) / Double(max(ws.count, 1))
       stats["classifier_\(key)_good_critical_share"] = Double(good.count) / Double(max(ws.count, 1))
+      let goodShare = Double(accs.filter { $0 >= goodAccuracy }.count) / Double(max(ws.count, 1))
+      stats["classifier_\(key)_good_share"] = goodShare
       parts.append(
         String(format: "%@: median loss %.3f, accuracy %.2f, |grad f| %.2e", name, ml, ma, mn)
           + String(
-            format: ", %.0f%% critical (|grad f| <= 1e-4), %.0f%% critical with accuracy >= 0.8", 100 * Double(critical.count) / Double(max(ws.count, 1)),
-            100 * Double(good.count) / Double(max(ws.count, 1))))
+            format: ", %.0f%% with accuracy >= 0.8, %.0f%% critical (|grad f| <= 1e-4), %.0f%% critical with accuracy >= 0.8", 100 * goodShare,
+            100 * Double(critical.count) / Double(max(ws.count, 1)), 100 * Double(good.count) / Double(max(ws.count, 1)))
+          + (key == "rho_near_critical" ? String(format: " (of %d points x ~ rho, median |grad f| %.3g)", o.criticalProbe, probe.median) : ""))
       // The index where it means something: at critical points (refined samples), and at the end
       // points of gradient descent (near minima when it has converged).
-      guard key != "raw" else { continue }
+      guard key == "refined" || key == "descent" else { continue }
       let chosen = Array((key == "refined" ? critical : Array(ws.indices)).prefix(hessiansPerGroup))
       guard !chosen.isEmpty else { continue }
       let inertia = chosen.map { hessianInertia(loss, at: ws[$0]) }
@@ -93,6 +104,25 @@ extension ReportFigures {
         ))
     }
     return (figures, stats, text)
+  }
+
+  /// The 1% (at least 16) of `options.criticalProbe` points x ~ rho with the smallest |grad f(x)|
+  /// (gradients in Float, in chunks of 256 rows), their largest |grad f| (eps) and the sample's
+  /// median |grad f|.
+  static func nearCriticalProbe(_ ctx: ReportContext, loss: ClassifierLossField) -> (rows: [[Double]], eps: Double, median: Double) {
+    let d = loss.dim, count = max(16, ctx.options.criticalProbe)
+    let x = ctx.problem.referenceSample(seed: ctx.config.seed, purpose: .criticalProbe, count: count)
+    var norms = [Double]()
+    norms.reserveCapacity(count)
+    for start in stride(from: 0, to: count, by: 256) {
+      let rows = min(256, count - start)
+      let chunk = Matrix<Float>(rows: rows, cols: d, storage: Array(x.storage[start * d ..< (start + rows) * d]))
+      let g = loss.gradients(chunk)
+      for r in 0 ..< rows { norms.append(Double(g.row(r).reduce(0) { $0 + $1 * $1 }).squareRoot()) }
+    }
+    let nearest = norms.indices.sorted { norms[$0] < norms[$1] }.prefix(max(16, count / 100))
+    let rows = nearest.map { i in (0 ..< d).map { Double(x[i, $0]) } }
+    return (rows, norms[nearest.last!], Sampling.quantiles(norms, [0.5])[0])
   }
 
   /// The Hessian's inertia at w: eigenvalues below -tau (negative) and within tau of 0 (flat),

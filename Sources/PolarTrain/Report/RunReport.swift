@@ -23,6 +23,8 @@ public struct ReportOptions: Sendable {
   /// Gradient descent baseline for classifier-loss: starts, steps, learning rate.
   public var descentStarts = 64, descentSteps = 2000
   public var descentRate = 0.1
+  /// Classifier-loss: points x ~ rho probed for the law of x given |grad f(x)| small.
+  public var criticalProbe = 16384
   public init() {}
 }
 
