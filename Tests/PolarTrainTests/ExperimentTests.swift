@@ -127,5 +127,10 @@ struct ExperimentTests {
     #expect(m["classifier_refined_hessians", default: 0] >= 1)
     #expect(m["classifier_descent_hessians", default: 0] == 8)
     #expect(m["classifier_descent_loss_median", default: .nan] < m["classifier_raw_loss_median", default: .nan])
+    // rho's mass near grad f = 0 (what the exact M^-1(grad u*(0)) weighs; it does not depend on
+    // training): the 1% of 16,384 x ~ rho nearest to it are near the uniform predictor
+    // (measured: accuracy median 0.11, loss 2.38, |grad f| <= 0.16 against a median of 11.8).
+    #expect(m["classifier_rho_near_critical_accuracy_median", default: 1] < 0.2 && m["classifier_rho_near_critical_good_share"] == 0)
+    #expect(m["classifier_rho_near_critical_eps", default: .nan] < 0.05 * m["classifier_rho_grad_norm_median", default: .nan])
   }
 }

@@ -15,10 +15,17 @@ enum LangevinReport {
     let modes = try read("modes"), trace = try read("trace")
     let beta = (try? file.attribute("beta", as: Double.self).first) ?? 1
     let steps = (try? file.attribute("steps", as: Int64.self).first).map { Int($0) } ?? 0
+    let every = (try? file.attribute("every", as: Int64.self).first).map { Int($0) } ?? 0
+    let refresh = (try? file.attribute("refresh", as: Int64.self).first).map { Int($0) } ?? 0
+    let refreshLR = (try? file.attribute("refresh_lr", as: Double.self).first) ?? 1
     try file.close()
     var figures = [(Figure, String?)]()
     var stats = [String: Double]()
-    var text = "\(npf.count / d) particles, \(steps) steps of each chain, beta = \(beta)."
+    var text =
+      "\(npf.count / d) particles, \(steps) steps of each chain, beta = \(beta)"
+      + (every > 0 ? ", a jump through the factorization every \(every) steps" : "")
+      + (refresh > 0 ? "; online refresh: \(refresh) training step(s) of every network per step, learning rates x \(refreshLR)" : "; no online refresh")
+      + "."
     if d == 2 {
       let w = ctx.window
       func cloud(_ title: String, _ v: [Double], _ color: String) -> Figure {
