@@ -34,6 +34,27 @@ struct DualHealthRunTests {
     #expect(try checkpointParameters(try latestCheckpoint(resumed)) == checkpointParameters(try latestCheckpoint(run)))
   }
 
+  @Test("the grown budget also solves inverse.pool in a process that starts at stage inverse: retraining the bridge gives the same bits")
+  func poolUsesGrownBudget() throws {
+    let settings = Self.small + [
+      "problem.dim=16", "potential.steps=40", "conjugate.max_iter=3", "inverse.steps=20", "inverse.batch=64", "inverse.pool=256",
+      "inverse.hidden=[16]", "train.report=false",
+    ]
+    let (r, run) = try train(ranks: 2, settings, tag: "health-pool")
+    #expect(r.status == 0, "\(r.combined)")
+    let done = try latestCheckpoint(run)
+    let f = try File.open(done)
+    let grown = try f.scalarAttribute("conjugate_max_iter", as: Int64.self)
+    try f.close()
+    #expect(grown > 3, "conjugate_max_iter at the end: \(grown)")
+    // The uninterrupted run solved its pool with the grown budget; a process starting at stage
+    // inverse must too (its solver is new, made with conjugate.max_iter = 3).
+    let again = try Programs.temporaryDirectory("health-pool-again").appendingPathComponent("run")
+    let r2 = try Programs.mpirun(1, "polar-train", ["train", "--quiet", "--output", again.path, "--resume", done, "--retrain", "inverse"], timeout: 300)
+    #expect(r2.status == 0, "\(r2.combined)")
+    #expect(try checkpointParameters(try latestCheckpoint(again))["inverse"] == checkpointParameters(done)["inverse"])
+  }
+
   @Test("d = 64 with conjugate.max_iter = 1 (cap 10): the dual is lost; exit 1 with advice, or 3 rollbacks; report and evaluate flag it")
   func lostDual() throws {
     // The tolerance of d < 32 (1e-5), not d = 64's default: the problem this test was built on.
