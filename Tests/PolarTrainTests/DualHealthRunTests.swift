@@ -36,10 +36,11 @@ struct DualHealthRunTests {
 
   @Test("the grown budget also solves inverse.pool in a process that starts at stage inverse: retraining the bridge gives the same bits")
   func poolUsesGrownBudget() throws {
-    let settings = Self.small + [
-      "problem.dim=16", "potential.steps=40", "conjugate.max_iter=3", "inverse.steps=20", "inverse.batch=64", "inverse.pool=256",
-      "inverse.hidden=[16]", "train.report=false",
-    ]
+    let settings =
+      Self.small + [
+        "problem.dim=16", "potential.steps=40", "conjugate.max_iter=3", "inverse.steps=20", "inverse.batch=64", "inverse.pool=256",
+        "inverse.hidden=[16]", "train.report=false",
+      ]
     let (r, run) = try train(ranks: 2, settings, tag: "health-pool")
     #expect(r.status == 0, "\(r.combined)")
     let done = try latestCheckpoint(run)
