@@ -43,9 +43,9 @@ extension ReportFigures {
     let w = Matrix<Double>(rows: wf.rows, cols: d, storage: wf.storage.map(Double.init))
     var groups: [(String, String, [[Double]])] = [("bridge samples", "raw", rows(samples))]
     if let refined { groups.append(("refined samples", "refined", rows(refined))) }
-    groups.append(("gradient descent (\(o.descentSteps) steps, lr \(o.descentRate))", "descent", (0 ..< w.rows).map { w.row($0) }))
+    groups.append(("gradient descent", "descent", (0 ..< w.rows).map { w.row($0) }))
     let probe = nearCriticalProbe(ctx, loss: loss)
-    groups.append(("x ~ rho: the 1% nearest grad f = 0 (|grad f| <= \(String(format: "%.2g", probe.eps)))", "rho_near_critical", probe.rows))
+    groups.append(("x ~ rho nearest grad f = 0", "rho_near_critical", probe.rows))
     var scatter = Figure(title: "Loss against |grad f|", xLabel: "log10 |grad f(w)|", yLabel: "cross-entropy f(w)")
     var accuracy = Figure(title: "Accuracy on the fixed minibatch", xLabel: "accuracy", yLabel: "parameter vectors")
     var indexFigure = Figure(title: "Hessian index at critical points", xLabel: "negative eigenvalues of the Hessian", yLabel: "points")
@@ -74,7 +74,11 @@ extension ReportFigures {
           + String(
             format: ", %.0f%% with accuracy >= 0.8, %.0f%% critical (|grad f| <= 1e-4), %.0f%% critical with accuracy >= 0.8", 100 * goodShare,
             100 * Double(critical.count) / Double(max(ws.count, 1)), 100 * Double(good.count) / Double(max(ws.count, 1)))
-          + (key == "rho_near_critical" ? String(format: " (of %d points x ~ rho, median |grad f| %.3g)", o.criticalProbe, probe.median) : ""))
+          + (key == "descent" ? String(format: " (%d starts x ~ rho, %d steps, lr %g)", o.descentStarts, o.descentSteps, o.descentRate) : "")
+          + (key == "rho_near_critical"
+            ? String(
+              format: " (the 1%% of %d points x ~ rho with the smallest |grad f|, at most %.2g; the median is %.3g)", o.criticalProbe, probe.eps, probe.median)
+            : ""))
       // The index where it means something: at critical points (refined samples), and at the end
       // points of gradient descent (near minima when it has converged).
       guard key == "refined" || key == "descent" else { continue }
