@@ -106,7 +106,7 @@ extension Config {
   /// will not match an uninterrupted one) but not the meaning of the saved numbers.
   /// `retraining`: the stage `--retrain` starts afresh, whose keys and its later stages' may differ.
   public func checkResumable(from saved: Config, path: String, retraining: Stage? = nil) throws -> [String] {
-    let fresh = retraining?.sectionsFromHere ?? []
+    let fresh = (retraining?.networksFromHere ?? []).map { "\($0.rawValue)." }
     let differing = differingKeys(from: saved).filter { key in !fresh.contains { key.hasPrefix($0) } }
     let structural = differing.filter { PolarTrain.Checkpoint.structuralKeys.contains($0) }
     if !structural.isEmpty {

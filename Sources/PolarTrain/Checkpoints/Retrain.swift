@@ -6,29 +6,24 @@
 // the map or the bridge as often as one likes.
 import Foundation
 
+extension NetworkName {
+  /// The stage that trains this network (the amortizer trains with u).
+  var stage: Stage {
+    switch self {
+    case .potential, .amortizer: .potential
+    case .map: .map
+    case .inverse: .inverse
+    }
+  }
+}
+
 extension Stage {
   /// The stages `--retrain` accepts: those that train after u.
   public static let retrainable: [Stage] = [.map, .inverse]
 
-  /// The networks trained at this stage or after it (reinitialised by --retrain).
-  var networksFromHere: [NetworkName] {
-    switch self {
-    case .potential: [.potential, .amortizer, .map, .inverse]
-    case .map: [.map, .inverse]
-    case .inverse: [.inverse]
-    case .done: []
-    }
-  }
-
-  /// Configuration sections read only by this stage and the later ones.
-  var sectionsFromHere: [String] {
-    switch self {
-    case .potential: ["potential.", "amortizer.", "conjugate.", "map.", "inverse."]
-    case .map: ["map.", "inverse."]
-    case .inverse: ["inverse."]
-    case .done: []
-    }
-  }
+  /// The networks trained at this stage or after it (reinitialised by --retrain); each one's
+  /// keys are the configuration section of its name (`inverse.*`, ...).
+  var networksFromHere: [NetworkName] { NetworkName.allCases.filter { $0.stage >= self } }
 }
 
 extension Checkpoint.Contents {

@@ -24,8 +24,7 @@ extension Trainer {
     let mb = config.parallel.microBatch, d = problem.dim
     let count = (config.inverse.pool + mb - 1) / mb
     let w = stepWorkspace
-    // The budget in effect (DualHealth may have raised it in stage potential), as every step sets it.
-    w.solver.maxIterations = state.conjugateBudget(config)
+    useConjugateBudget()  // DualHealth may have raised it in stage potential
     w.load(potential: state.params(.potential), amortizer: state.params(.amortizer))
     var mine = [Float]()
     for m in microBatches(count: count, rank: world.rank, size: world.size) {

@@ -33,7 +33,7 @@ extension Trainer {
       return c
     }
     (potentialAdam, amortizerAdam, mapAdam, inverseAdam) = (constant(potentialAdam), constant(amortizerAdam), constant(mapAdam), constant(inverseAdam))
-    stepWorkspace.solver.maxIterations = state.conjugateBudget(config)
+    useConjugateBudget()
     let first = round * steps
     for i in 0 ..< steps { _ = try potentialStep(config.potential.steps + first + i) }
     if config.map.steps > 0 { for i in 0 ..< steps { _ = try mapStep(config.map.steps + first + i) } }

@@ -100,14 +100,17 @@ public final class Trainer {
     throw OutputError(message: try world.broadcast(run.writeFailure ?? "", root: 0))
   }
 
+  /// Gives the training solver the budget in effect (adapted by DualHealth, restored from
+  /// checkpoints), before any training solve: every step, the inverse pool, the refresh.
+  func useConjugateBudget() { stepWorkspace.solver.maxIterations = state.conjugateBudget(config) }
+
   func runStage(_ stage: Stage, _ body: (Int) throws -> StepFigures) throws {
     let steps = stage.steps(config), batch = stage.batch(config), name = stage.rawValue
     var start = MPIEnvironment.wallTime()
     var first = state.step
     while state.step < steps {
       try stopIfSignalled()
-      // The solver budget in effect (adapted by DualHealth, restored from checkpoints).
-      stepWorkspace.solver.maxIterations = state.conjugateBudget(config)
+      useConjugateBudget()
       let t0 = MPIEnvironment.wallTime(), allocations0 = pt_thread_allocations(), inReduction0 = reducer.allocations
       let figures: StepFigures
       do {
