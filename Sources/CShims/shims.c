@@ -16,11 +16,40 @@ MPI_Op pt_mpi_min(void) { return MPI_MIN; }
 MPI_Info pt_mpi_info_null(void) { return MPI_INFO_NULL; }
 MPI_Errhandler pt_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 int pt_mpi_undefined(void) { return MPI_UNDEFINED; }
-int pt_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 int pt_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 int pt_mpi_max_library_version_string(void) { return MPI_MAX_LIBRARY_VERSION_STRING; }
 int pt_mpi_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
 void *pt_mpi_in_place(void) { return MPI_IN_PLACE; }
+
+const char *pt_mpi_family(void) {
+#if defined(OPEN_MPI)
+  return "Open MPI";
+#elif defined(MPICH_VERSION)
+  return "MPICH";
+#else
+  return "unknown";
+#endif
+}
+
+MPI_Comm pt_mpi_comm_split(MPI_Comm comm, int color, int key, int *error) {
+  MPI_Comm out = MPI_COMM_NULL;
+  *error = MPI_Comm_split(comm, color, key, &out);
+  return *error == MPI_SUCCESS ? out : MPI_COMM_NULL;
+}
+
+MPI_Comm pt_mpi_comm_split_shared(MPI_Comm comm, int key, int *error) {
+  MPI_Comm out = MPI_COMM_NULL;
+  *error = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, key, MPI_INFO_NULL, &out);
+  return *error == MPI_SUCCESS ? out : MPI_COMM_NULL;
+}
+
+MPI_Comm pt_mpi_comm_dup(MPI_Comm comm, int *error) {
+  MPI_Comm out = MPI_COMM_NULL;
+  *error = MPI_Comm_dup(comm, &out);
+  return *error == MPI_SUCCESS ? out : MPI_COMM_NULL;
+}
+
+int pt_mpi_comm_free(MPI_Comm comm) { return MPI_Comm_free(&comm); }
 
 hid_t pt_h5p_default(void) { return H5P_DEFAULT; }
 hid_t pt_h5e_default(void) { return H5E_DEFAULT; }

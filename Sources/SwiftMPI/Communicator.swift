@@ -38,10 +38,11 @@ public struct Communicator: @unchecked Sendable {
   /// MPI_Comm_split: processes with the same `color` form a communicator, ordered by `key`
   /// (then by rank). A nil color (MPI_UNDEFINED) returns nil for this process.
   public func split(color: Int?, key: Int = 0) throws(MPIError) -> Communicator? {
-    var out: MPI_Comm? = nil
     let c = color.map { Int32($0) } ?? Int32(pt_mpi_undefined())
-    try check("MPI_Comm_split", MPI_Comm_split(handle, c, Int32(key), &out))
-    guard let out, out != pt_mpi_comm_null() else { return nil }
+    var code: Int32 = 0
+    let out: MPI_Comm = pt_mpi_comm_split(handle, c, Int32(key), &code)
+    try check("MPI_Comm_split", code)
+    if out == pt_mpi_comm_null() { return nil }
     try check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(out, pt_mpi_errors_return()))
     return Communicator(handle: out)
   }
@@ -49,9 +50,10 @@ public struct Communicator: @unchecked Sendable {
   /// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED): the processes that can share memory with this one
   /// (those on the same host), ordered by `key` (then by rank). The caller frees it.
   public func splitShared(key: Int = 0) throws(MPIError) -> Communicator {
-    var out: MPI_Comm? = nil
-    try check("MPI_Comm_split_type", MPI_Comm_split_type(handle, pt_mpi_comm_type_shared(), Int32(key), pt_mpi_info_null(), &out))
-    guard let out, out != pt_mpi_comm_null() else {
+    var code: Int32 = 0
+    let out: MPI_Comm = pt_mpi_comm_split_shared(handle, Int32(key), &code)
+    try check("MPI_Comm_split_type", code)
+    if out == pt_mpi_comm_null() {
       throw MPIError(function: "MPI_Comm_split_type", code: 0, message: "no shared-memory communicator")
     }
     try check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(out, pt_mpi_errors_return()))
@@ -60,10 +62,11 @@ public struct Communicator: @unchecked Sendable {
 
   /// MPI_Comm_dup: a communicator with the same group and a separate message context.
   public func dup() throws(MPIError) -> Communicator {
-    var out: MPI_Comm? = nil
-    try check("MPI_Comm_dup", MPI_Comm_dup(handle, &out))
+    var code: Int32 = 0
+    let out: MPI_Comm = pt_mpi_comm_dup(handle, &code)
+    try check("MPI_Comm_dup", code)
     try check("MPI_Comm_set_errhandler", MPI_Comm_set_errhandler(out, pt_mpi_errors_return()))
-    return Communicator(handle: out!)
+    return Communicator(handle: out)
   }
 
   /// MPI_Comm_free (collective). Never call it on `world` or `selfOnly`.
@@ -71,8 +74,7 @@ public struct Communicator: @unchecked Sendable {
     precondition(
       handle != pt_mpi_comm_world() && handle != pt_mpi_comm_self(),
       "the predefined communicators cannot be freed")
-    var h: MPI_Comm? = handle
-    try check("MPI_Comm_free", MPI_Comm_free(&h))
+    try check("MPI_Comm_free", pt_mpi_comm_free(handle))
   }
 
   /// MPI_Abort on this communicator.

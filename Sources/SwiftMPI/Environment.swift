@@ -72,6 +72,29 @@ public enum MPIEnvironment {
     try check("MPI_Finalize", MPI_Finalize())
   }
 
+  /// The MPI family this program was compiled against: "Open MPI", "MPICH" (MPICH and the MPIs
+  /// built on it: Intel MPI, Cray MPICH, MVAPICH) or "unknown".
+  public static var family: String { String(cString: pt_mpi_family()) }
+
+  /// The number of processes the launcher says it started, from the variables Open MPI's mpirun
+  /// (OMPI_COMM_WORLD_SIZE) and PMI launchers (PMI_SIZE: MPICH's hydra, srun) give each process.
+  public static var launcherSize: Int? {
+    for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
+      if let v = getenv(key), let n = Int(String(cString: v)) { return n }
+    }
+    return nil
+  }
+
+  /// A process started by a launcher of several processes that MPI sees as a world of one: the
+  /// launcher belongs to another MPI than the one this program was built with, and every process
+  /// would run the job alone (and write the same files). The message says so; nil when consistent.
+  public static func launcherMismatch(worldSize: Int) -> String? {
+    guard worldSize == 1, let n = launcherSize, n > 1 else { return nil }
+    return "the launcher started \(n) processes but MPI sees a world of 1: this binary is built "
+      + "with \(family), and the mpirun that started it belongs to another MPI (use \(family)'s "
+      + "mpirun; `polar-train doctor` names the MPI and HDF5 the binary runs with)"
+  }
+
   /// MPI_Wtime: seconds since an arbitrary point, per rank.
   public static func wallTime() -> Double { MPI_Wtime() }
 
@@ -124,6 +147,10 @@ public enum MPIEnvironment {
       exit(abortCode)
     }
     let world = Communicator.world
+    if let mismatch = launcherMismatch(worldSize: world.size) {
+      printError("\(program): \(mismatch)")
+      exit(abortCode)
+    }
     let status: Int32
     do {
       status = try body(world)

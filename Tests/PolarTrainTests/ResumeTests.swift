@@ -66,7 +66,7 @@ struct ResumeTests {
     let job = try startTraining(2, run: run, ["--set", "checkpoint.dir=\"\(shared.path)\""])
     let step = Int.random(in: 120 ... 1300)
     #expect(job.wait(for: 120) { loggedStep(run) >= step }, "never reached step \(step)")
-    let ranks = Programs.children(of: job.pid)
+    let ranks = Programs.ranks(of: job.pid)
     #expect(ranks.count == 2, "ranks \(ranks)")
     let victim = ranks.randomElement()!
     let killedAt = Date()
@@ -92,7 +92,7 @@ struct ResumeTests {
     let partial = run.appendingPathComponent("checkpoints/ckpt-potential-500.h5.partial").path
     #expect(job.wait(for: 120) { FileManager.default.fileExists(atPath: partial) }, "no partial checkpoint appeared")
     usleep(300_000)
-    kill(Programs.children(of: job.pid).last!, SIGKILL)
+    kill(Programs.ranks(of: job.pid).last!, SIGKILL)
     let r = job.finish(timeout: 60)
     #expect(r.status != 0 && r.seconds < 60)
     let latest = try String(contentsOf: run.appendingPathComponent("checkpoints/latest"), encoding: .utf8)
@@ -140,8 +140,9 @@ struct ResumeTests {
     #expect(r.stderr.contains("polar-train: stopped by \(name) after writing"), "\(r.combined)")
     if kind == "TERM" {
       // Open MPI 4.1's mpirun exits 1 after a SIGTERM of its own, whatever the ranks return;
-      // the ranks did exit 75 after their checkpoint (the message above).
-      #expect(r.status != 0)
+      // the ranks did exit 75 after their checkpoint (the message above). MPICH 4.0's hydra
+      // exits 0 then (measured): its status says nothing, the message and checkpoint do.
+      if Programs.mpiFamily == "openmpi" { #expect(r.status != 0) }
     } else {
       #expect(r.status == 75, "\(r.combined)")
     }
@@ -162,7 +163,7 @@ struct ResumeTests {
       2, run: run, ["--set", "checkpoint.every=100000"],
       environment: ["POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "20"])
     #expect(job.wait(for: 120) { loggedStep(run) >= 200 })
-    let rank = Programs.children(of: job.pid).last!
+    let rank = Programs.ranks(of: job.pid).last!
     kill(rank, SIGINT)
     let dir = run.appendingPathComponent("checkpoints").path
     #expect(

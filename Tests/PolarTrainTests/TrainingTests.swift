@@ -210,7 +210,7 @@ struct TrainingTests {
       ], environment: ["POLAR_TRAIN_TEST_PAUSE_IN_SAMPLES": "20"])
     #expect(job.wait(for: 60) { FileManager.default.fileExists(atPath: kept + ".partial") })
     usleep(300_000)
-    kill(Programs.children(of: job.pid).first!, SIGKILL)
+    kill(Programs.ranks(of: job.pid).first!, SIGKILL)
     let killed = job.finish(timeout: 60)
     #expect(killed.status != 0 && killed.seconds < 30, "\(killed.combined)")
     #expect(try Data(contentsOf: URL(fileURLWithPath: kept)) == before, "the existing samples file changed")

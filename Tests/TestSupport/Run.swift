@@ -12,8 +12,32 @@ public struct RunResult: Sendable {
 }
 
 public enum Programs {
-  /// The build products directory (where the test bundle and the executables live).
+  /// The MPI the programs are built with, and so the launcher the tests use: POLAR_TEST_MPI,
+  /// openmpi (default) or mpich (launch/test --mpi mpich sets it with POLAR_TEST_PROGRAMS).
+  public static var mpiFamily: String { ProcessInfo.processInfo.environment["POLAR_TEST_MPI"] ?? "openmpi" }
+
+  /// The launcher's command for `ranks` processes, before the program: Open MPI's mpirun with
+  /// --oversubscribe, or MPICH's hydra (mpiexec.mpich, Debian's name; it oversubscribes by itself).
+  public static func launcher(_ ranks: Int, family: String = mpiFamily) -> [String] {
+    family == "mpich" ? [mpichLauncher, "-n", String(ranks)] : ["mpirun", "-n", String(ranks), "--oversubscribe"]
+  }
+
+  /// MPICH's launcher: POLAR_TEST_MPIRUN, else Debian's mpiexec.mpich.
+  public static var mpichLauncher: String {
+    ProcessInfo.processInfo.environment["POLAR_TEST_MPIRUN"] ?? "mpiexec.mpich"
+  }
+
+  /// The build products directory (where the executables live): POLAR_TEST_PROGRAMS when set
+  /// (another build configuration's products, e.g. .build-mpich/release), else the test bundle's.
   public static var buildDirectory: URL {
+    if let dir = ProcessInfo.processInfo.environment["POLAR_TEST_PROGRAMS"] {
+      return URL(fileURLWithPath: dir, isDirectory: true)
+    }
+    return bundleDirectory
+  }
+
+  /// The test bundle's own build products directory (built with Open MPI by launch/test).
+  public static var bundleDirectory: URL {
     let exe =
       (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
       ?? CommandLine.arguments[0]
@@ -43,18 +67,22 @@ public enum Programs {
     // Quiet a container without a fast network: use loopback TCP and shared memory only.
     env["OMPI_MCA_btl"] = env["OMPI_MCA_btl"] ?? "self,vader,tcp"
     env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
+    // The launchers (launch/train, launch/env.sh) pick the MPI family's mpirun from POLAR_MPI.
+    env["POLAR_MPI"] = mpiFamily
     return env
   }
 
-  /// Runs `program args` under `mpirun -n ranks` with a deadline.
+  /// Runs `program args` under `mpirun -n ranks` with a deadline; `build` names another build
+  /// configuration's products and launcher (the cross-MPI tests).
   public static func mpirun(
     _ ranks: Int, _ program: String, _ args: [String],
     timeout: Double = 120, environment: [String: String] = [:],
-    directory: URL? = nil
+    directory: URL? = nil, build: MPIBuild? = nil
   ) throws -> RunResult {
-    try run(
+    let build = build ?? .current
+    return try run(
       "/usr/bin/env",
-      ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
+      launcher(ranks, family: build.family) + [build.directory.appendingPathComponent(program).path] + args,
       timeout: timeout, environment: mpiEnvironment.merging(environment) { $1 },
       directory: directory)
   }
@@ -74,7 +102,7 @@ public enum Programs {
     environment: [String: String] = [:]
   ) throws -> Launched {
     try start(
-      "/usr/bin/env", ["mpirun", "-n", String(ranks), "--oversubscribe", path(program)] + args,
+      "/usr/bin/env", launcher(ranks) + [path(program)] + args,
       environment: mpiEnvironment.merging(environment) { $1 })
   }
 
@@ -107,7 +135,24 @@ public enum Programs {
     return launched
   }
 
-  /// PIDs of the direct children of `pid` (the ranks, for mpirun on one node), from /proc.
+  /// PIDs of the ranks a launcher `pid` started on this host, in PID order: its descendants that
+  /// are not launcher daemons (Open MPI's mpirun forks the ranks; MPICH's hydra forks a
+  /// hydra_pmi_proxy that forks them).
+  public static func ranks(of pid: Int32) -> [Int32] {
+    let daemons: Set<String> = ["hydra_pmi_proxy", "orted", "prted", "mpiexec", "mpiexec.hydra", "mpirun"]
+    var found = [Int32](), frontier = [pid]
+    while let next = frontier.popLast() {
+      for child in children(of: next) {
+        let comm =
+          (try? String(contentsOfFile: "/proc/\(child)/comm", encoding: .utf8))?
+          .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if daemons.contains(comm) { frontier.append(child) } else { found.append(child) }
+      }
+    }
+    return found.sorted()
+  }
+
+  /// PIDs of the direct children of `pid`, from /proc.
   public static func children(of pid: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { Int32($0) }.filter { child in
@@ -136,6 +181,19 @@ public enum Programs {
     }
     return root
   }()
+}
+
+/// A build configuration's products and the MPI family whose launcher runs them.
+public struct MPIBuild: Sendable {
+  public let family: String
+  public let directory: URL
+
+  /// The programs the tests run (POLAR_TEST_MPI, POLAR_TEST_PROGRAMS).
+  public static var current: MPIBuild { MPIBuild(family: Programs.mpiFamily, directory: Programs.buildDirectory) }
+  /// The Open MPI build of the test bundle itself.
+  public static var openMPI: MPIBuild { MPIBuild(family: "openmpi", directory: Programs.bundleDirectory) }
+  /// Whether the tests run another configuration's programs than the bundle's (launch/test --mpi).
+  public static var isOther: Bool { ProcessInfo.processInfo.environment["POLAR_TEST_PROGRAMS"] != nil }
 }
 
 /// A program running in the background.

@@ -21,11 +21,21 @@ MPI_Op pt_mpi_min(void);
 MPI_Info pt_mpi_info_null(void);
 MPI_Errhandler pt_mpi_errors_return(void);
 int pt_mpi_undefined(void);
-int pt_mpi_comm_type_shared(void);
 int pt_mpi_max_error_string(void);
 int pt_mpi_max_library_version_string(void);
 int pt_mpi_max_processor_name(void);
 void *pt_mpi_in_place(void);
+// The MPI family the program was compiled against: "Open MPI", "MPICH" (and its derivatives,
+// which define MPICH_VERSION), or "unknown".
+const char *pt_mpi_family(void);
+
+// The calls with a handle out-parameter, returning the handle by value (MPI_COMM_NULL on error,
+// the code in *error), so that Swift never spells a handle's representation: Open MPI's handles
+// are pointers (imported as optionals), MPICH's are ints.
+MPI_Comm pt_mpi_comm_split(MPI_Comm comm, int color, int key, int *error);
+MPI_Comm pt_mpi_comm_split_shared(MPI_Comm comm, int key, int *error);
+MPI_Comm pt_mpi_comm_dup(MPI_Comm comm, int *error);
+int pt_mpi_comm_free(MPI_Comm comm);
 
 // HDF5 predefined identifiers and flags.
 hid_t pt_h5p_default(void);

@@ -1,6 +1,7 @@
 // `polar-train doctor`: what each rank sees of its environment, gathered to rank 0 and printed
-// in rank order: rank/size, host, MPI library, HDF5 version and parallel support (and whether a
-// serial libhdf5 got linked by mistake, docs/design.md §3), OpenBLAS build, kernel and threads.
+// in rank order: rank/size, host, the MPI family the binary was built with and the MPI library it
+// runs with, HDF5 version and parallel support (and whether a serial libhdf5 got linked by
+// mistake, docs/design.md §3), OpenBLAS build, kernel and threads.
 import Foundation
 import ParallelHDF5
 import PolarCore
@@ -11,6 +12,7 @@ public struct DoctorReport: Codable, Sendable {
   public var size: Int
   public var host: String
   public var pid: Int32
+  public var mpiFamily: String
   public var mpiLibrary: String
   public var mpiStandard: String
   public var hdf5Version: String
@@ -35,12 +37,13 @@ public struct DoctorReport: Codable, Sendable {
     return DoctorReport(
       rank: comm.rank, size: comm.size, host: Communicator.processorName,
       pid: ProcessInfo.processInfo.processIdentifier,
+      mpiFamily: MPIEnvironment.family,
       mpiLibrary: Communicator.libraryVersion.split(separator: "\n").first.map(String.init) ?? "",
       mpiStandard: "\(std.major).\(std.minor)",
       hdf5Version: HDF5Info.version, hdf5Parallel: HDF5Info.isParallel,
       hdf5MPIIO: HDF5Info.mpioAccessWorks(Communicator.selfOnly),
       hdf5Libraries: libs,
-      serialHDF5Linked: libs.contains { !$0.contains("openmpi") },
+      serialHDF5Linked: serialHDF5(libs),
       openblasConfig: BLASInfo.config.trimmingCharacters(in: .whitespaces),
       openblasCore: BLASInfo.coreName, openblasThreads: BLASInfo.threads,
       environment: env.filter { knobs.contains($0.key) })
@@ -59,7 +62,7 @@ public struct DoctorReport: Codable, Sendable {
   public var text: String {
     var lines = [
       "rank \(rank)/\(size) on \(host) (pid \(pid))",
-      "  MPI      \(mpiLibrary) (standard \(mpiStandard))",
+      "  MPI      built with \(mpiFamily); runs \(mpiLibrary) (standard \(mpiStandard))",
       "  HDF5     \(hdf5Version), parallel: \(hdf5Parallel ? "yes" : "no"), MPI-IO: \(hdf5MPIIO ? "works" : "FAILS")",
       "           \(hdf5Libraries.joined(separator: ", "))",
       "  OpenBLAS \(openblasConfig)",
@@ -80,6 +83,16 @@ public struct DoctorReport: Codable, Sendable {
     let mine = try JSONEncoder().encode(collect(comm))
     guard let all = try comm.gatherv(Array(mine), root: 0) else { return nil }
     return try all.map { try JSONDecoder().decode(DoctorReport.self, from: Data($0)) }
+  }
+
+  /// Whether the mapped HDF5 libraries show a serial build: Debian's serial flavour
+  /// (libhdf5_serial), or two different core libraries at once (a serial one beside the parallel
+  /// one). A site's parallel build is often plain libhdf5.so, so the name alone proves nothing.
+  static func serialHDF5(_ libraries: [String]) -> Bool {
+    let cores = Set(
+      libraries.map { ($0 as NSString).lastPathComponent }.map { $0.prefix { $0 != "." } }
+        .filter { !$0.contains("_hl") && !$0.contains("hl_") && !$0.contains("fortran") })
+    return cores.contains { $0.contains("serial") } || cores.count > 1
   }
 
   /// Paths of the shared libraries mapped into this process (/proc/self/maps).
