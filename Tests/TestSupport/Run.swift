@@ -174,7 +174,7 @@ public enum Programs {
     return dir
   }
 
-  static let testRoot: URL = {
+  public static let testRoot: URL = {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("polar-train-tests-\(getpid())")
     if ProcessInfo.processInfo.environment["POLAR_TRAIN_KEEP_TEST_DIRS"] == nil {
       atexit { try? FileManager.default.removeItem(at: Programs.testRoot) }
