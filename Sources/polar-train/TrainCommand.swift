@@ -162,6 +162,10 @@ struct TrainCommand: ParsableCommand {
           + "\(trainer.nets.amortizer.parameterCount)" + (cfg.map.steps > 0 ? ", map \(trainer.nets.map.parameterCount)" : "")
           + (cfg.inverse.steps > 0 ? ", inverse \(trainer.nets.inverse.parameterCount)" : ""))
     }
+    // Heartbeats between the ranks while they train (a lost host ends the job, not hangs it).
+    let watchdog = try Watchdog.start(world: world, timeout: cfg.parallel.watchdog)
+    trainer.watchdog = watchdog
+    defer { watchdog?.stop() }
     do {
       try trainer.train()
     } catch let stop as StoppedBySignal {

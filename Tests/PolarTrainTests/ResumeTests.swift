@@ -84,6 +84,31 @@ struct ResumeTests {
       "killed at step >= \(step): resumed parameters differ")
   }
 
+  @Test("a rank stopped (SIGSTOP): the other leaves by its watchdog within 15 s, naming it, exit 69; --resume auto is identical")
+  func stoppedRank() throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("stopped").appendingPathComponent("run")
+    let job = try startTraining(2, run: run, ["--set", "parallel.watchdog=5"])
+    #expect(job.wait(for: 120) { loggedStep(run) >= 300 })
+    let ranks = Programs.ranks(of: job.pid)
+    #expect(ranks.count == 2, "ranks \(ranks)")
+    let stoppedAt = Date()
+    kill(ranks.last!, SIGSTOP)
+    let r = job.finish(timeout: 60)
+    let seconds = Date().timeIntervalSince(stoppedAt)
+    // The message names the rank that stopped (which one it is in rank order is the launcher's choice).
+    #expect(r.stderr.contains("stopped answering: no heartbeat for 5 s (parallel.watchdog) at step"), "\(r.combined)")
+    let line = r.stderr.split(separator: "\n").first { $0.contains("stopped answering") }.map(String.init) ?? ""
+    let named = line.matches(of: /rank (\d) \(/).map { Int($0.1)! }
+    #expect(named.count == 2 && Set(named) == [0, 1], "rank R (host): rank S (host) stopped answering: \(line)")
+    #expect(r.status == 69 || Programs.mpiFamily != "openmpi" && r.status != 0, "\(r.combined)")
+    #expect(seconds < 15, "left after \(seconds) s")
+    for pid in ranks { #expect(kill(pid, 0) != 0, "rank \(pid) left behind") }
+    let resumed = try resumeAuto(2, run: run)
+    #expect(resumed.status == 0, "\(resumed.combined)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+
   @Test("kill -9 while a checkpoint is being written: latest stays on the previous one, resume is identical")
   func killDuringCheckpoint() throws {
     let reference = try Reference.shared.get()

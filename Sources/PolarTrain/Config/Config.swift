@@ -116,6 +116,8 @@ public struct Config: Sendable, Equatable {
   public struct Parallel: Sendable, Equatable {
     public var reduction = Reduction.exact
     public var microBatch = 64
+    /// Seconds without a heartbeat after which a peer rank counts as gone (Watchdog); 0: off.
+    public var watchdog = 30.0
   }
 
   public struct Train: Sendable, Equatable {

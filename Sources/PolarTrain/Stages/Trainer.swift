@@ -30,6 +30,8 @@ public final class Trainer {
     solver: solverConfig)
   /// Print progress (rank 0 only); tests and benchmarks turn it off.
   public var verbose = true
+  /// The heartbeat watchdog (train), told the step at every step boundary for its message.
+  public var watchdog: Watchdog?
 
   public static let maxRollbacks = 3
   /// The step boundary's all-reduced flags (stopIfSignalled), kept between steps.
@@ -182,6 +184,7 @@ public final class Trainer {
   /// At a step boundary: if any rank has received a stop signal, all write a checkpoint and stop;
   /// if rank 0 could not write metrics.jsonl (a full disk), all stop with its message.
   func stopIfSignalled() throws {
+    watchdog?.mark(step: state.step)
     // One kept buffer (no allocation at every step): [signal, metrics write failed].
     boundaryFlags[0] = StopSignals.pending
     boundaryFlags[1] = run.writeFailure == nil ? 0 : 1
