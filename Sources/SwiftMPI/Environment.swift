@@ -107,6 +107,13 @@ public enum MPIEnvironment {
     exit(code)
   }
 
+  /// MPI_Abort on the world communicator from a thread other than the main one (the watchdog):
+  /// outside the funneled thread level, for a launcher that ends a job only on an abort.
+  public static func abortFromAnyThread(code: Int32) -> Never {
+    _ = MPI_Abort(pt_mpi_comm_world(), code)
+    _exit(code)
+  }
+
   /// Writes one line to standard error, unbuffered: control characters inside it (a line break in
   /// a user's path or value) are escaped, so one message stays one line.
   public static func printError(_ line: String) {

@@ -163,7 +163,11 @@ public final class Watchdog: @unchecked Sendable {
     }
   }
 
-  /// Prints the one line and ends the process (no MPI call: the collectives may never return).
+  /// Prints the one line and ends the process. Open MPI's mpirun ends the job when a rank exits
+  /// non-zero, so `_exit` is enough there (and makes no MPI call while the main thread may be
+  /// inside one). MPICH's hydra ends it only for a rank killed by a signal or calling MPI_Abort
+  /// (a stopped peer would wait for ever), so under MPICH this thread calls MPI_Abort, outside
+  /// the funneled thread level: the job is being torn down either way.
   func leave(_ silent: [Peer]) -> Never {
     let names = silent.map { "rank \($0.rank) (\($0.host))" }
     let shown = names.count > 6 ? names.prefix(6).joined(separator: ", ") + " and \(names.count - 6) more" : names.joined(separator: ", ")
@@ -171,6 +175,7 @@ public final class Watchdog: @unchecked Sendable {
       "polar-train: rank \(rank) (\(host)): \(shown) stopped answering: no heartbeat for "
         + "\(Int(timeout)) s (parallel.watchdog) at step \(step.load(ordering: .relaxed)); leaving so that the job ends "
         + "(continue from the newest checkpoint with --resume auto)")
+    if MPIEnvironment.family == "MPICH" { MPIEnvironment.abortFromAnyThread(code: Self.exitStatus) }
     _exit(Self.exitStatus)
   }
 
