@@ -120,6 +120,21 @@ struct ResumeTests {
     #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
   }
 
+  @Test("heartbeats that never arrive (UDP blocked): one warning per rank, the run finishes, bitwise")
+  func heartbeatsBlocked() throws {
+    let reference = try Reference.shared.get()
+    let run = try Programs.temporaryDirectory("blocked").appendingPathComponent("run")
+    // The pause makes the run outlast the 5 s after which a never-heard peer is reported.
+    let job = try startTraining(
+      2, run: run, ["--set", "parallel.watchdog=5"],
+      environment: ["POLAR_TRAIN_TEST_DROP_HEARTBEATS": "1", "POLAR_TRAIN_TEST_PAUSE_IN_CHECKPOINT": "8@4000"])
+    let r = job.finish(timeout: 120)
+    #expect(r.status == 0, "\(r.combined)")
+    #expect(r.stderr.components(separatedBy: "warning: never heard a heartbeat from rank").count == 3, "\(r.stderr)")
+    #expect(!r.stderr.contains("stopped answering"), "\(r.stderr)")
+    #expect(try checkpointParameters(try latestCheckpoint(run)) == reference.params)
+  }
+
   @Test("kill -9 while a checkpoint is being written: latest stays on the previous one, resume is identical")
   func killDuringCheckpoint() throws {
     let reference = try Reference.shared.get()

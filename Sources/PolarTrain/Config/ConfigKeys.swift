@@ -362,7 +362,7 @@ enum ConfigKeys {
       { c, v, x in c.parallel.microBatch = try integer(v, x, min: 1) }, { "\($0.parallel.microBatch)" }),
     key(
       "parallel.watchdog", .free,
-      "seconds without a heartbeat from a rank (UDP, outside MPI) after which training ends on every rank that can still run, naming it, exit 69 (docs/commands.md: Several hosts); 0: off",
+      "seconds (at least 5) without a heartbeat from a rank (UDP, outside MPI) after which training ends on every rank that can still run, naming it, exit 69 (docs/commands.md: Several hosts); 0: off",
       { c, v, x in c.parallel.watchdog = try number(v, x, atLeast: 0) }, { "\($0.parallel.watchdog)" }),
     // [train]
     key(

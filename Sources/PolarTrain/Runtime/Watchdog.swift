@@ -115,8 +115,12 @@ public final class Watchdog: @unchecked Sendable {
     close(socket)
   }
 
+  /// POLAR_TRAIN_TEST_DROP_HEARTBEATS: send nothing (tests: a firewall that blocks UDP).
+  static let dropHeartbeats = ProcessInfo.processInfo.environment["POLAR_TRAIN_TEST_DROP_HEARTBEATS"] != nil
+
   /// One datagram: magic, nonce, rank, kind (1 alive, 2 leaving), to every peer.
   func send(kind: UInt32) {
+    if Self.dropHeartbeats { return }
     let words: [UInt32] = [Self.magic, nonce, UInt32(rank), kind].map { $0.bigEndian }
     for peer in peers {
       for var a in peer.addresses {
@@ -139,7 +143,11 @@ public final class Watchdog: @unchecked Sendable {
     sigfillset(&all)
     pthread_sigmask(SIG_BLOCK, &all, nil)
     let start = Self.now()
-    var lastHeard = [Int: Double](uniqueKeysWithValues: peers.map { ($0.rank, start) })
+    // Only a peer heard at least once can be declared gone: one never heard (UDP blocked by a
+    // firewall, an address that does not route) is reported once and left unwatched, so a
+    // blocked heartbeat cannot end a healthy run.
+    var lastHeard = [Int: Double]()
+    var unwatched = Set<Int>()
     var nextBeat = start
     var buffer = [UInt32](repeating: 0, count: 8)
     while running.load(ordering: .relaxed) {
@@ -154,12 +162,25 @@ public final class Watchdog: @unchecked Sendable {
           let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
           guard n >= 16 else { break }
           let w = buffer.prefix(4).map { UInt32(bigEndian: $0) }
-          guard w[0] == Self.magic, w[1] == nonce, lastHeard[Int(w[2])] != nil else { continue }
-          lastHeard[Int(w[2])] = w[3] == 2 ? .infinity : Self.now()
+          let from = Int(w[2])
+          guard w[0] == Self.magic, w[1] == nonce, peers.contains(where: { $0.rank == from }) else { continue }
+          lastHeard[from] = w[3] == 2 ? .infinity : Self.now()
         }
       }
-      let silent = peers.filter { Self.now() - lastHeard[$0.rank]! > timeout }
+      let t = Self.now()
+      let silent = peers.filter { p in lastHeard[p.rank].map { t - $0 > timeout } ?? false }
       if !silent.isEmpty, running.load(ordering: .relaxed) { leave(silent) }
+      if t - start > timeout {
+        let never = peers.filter { lastHeard[$0.rank] == nil && !unwatched.contains($0.rank) }
+        if !never.isEmpty {
+          never.forEach { unwatched.insert($0.rank) }
+          MPIEnvironment.printError(
+            "polar-train: rank \(rank) (\(host)): warning: never heard a heartbeat from "
+              + never.map { "rank \($0.rank) (\($0.host))" }.prefix(6).joined(separator: ", ")
+              + (never.count > 6 ? " and \(never.count - 6) more" : "")
+              + " (UDP blocked between the hosts?): the watchdog does not watch them")
+        }
+      }
     }
   }
 
