@@ -11,8 +11,8 @@ import Testing
 /// `mpirun -n 1 -wdir DIR polar-train ARGS : -n 1 -wdir DIR' polar-train ARGS' ...`: one rank per
 /// part, each in its own working directory with its own arguments.
 func mpmd(_ parts: [(dir: URL, args: [String])], timeout: Double = 60) throws -> RunResult {
-  // Hydra (MPICH) spells the working directory -wdir too, and oversubscribes by itself.
-  var line = Programs.mpiFamily == "mpich" ? [Programs.mpichLauncher] : ["mpirun", "--oversubscribe"]
+  // Hydra (MPICH) spells the working directory -wdir too.
+  var line = Programs.launcher()
   for (i, part) in parts.enumerated() {
     if i > 0 { line.append(":") }
     line += ["-n", "1", "-wdir", part.dir.path, Programs.path("polar-train")] + part.args

@@ -19,11 +19,16 @@ public enum Programs {
   /// The launcher's command for `ranks` processes, before the program: Open MPI's mpirun with
   /// --oversubscribe, or MPICH's hydra (mpiexec.mpich, Debian's name; it oversubscribes by itself).
   public static func launcher(_ ranks: Int, family: String = mpiFamily) -> [String] {
-    family == "mpich" ? [mpichLauncher, "-n", String(ranks)] : ["mpirun", "-n", String(ranks), "--oversubscribe"]
+    launcher(family: family) + ["-n", String(ranks)]
+  }
+
+  /// The launcher and its options before any `-n` (MPMD lines put several after it).
+  public static func launcher(family: String = mpiFamily) -> [String] {
+    family == "mpich" ? [mpichLauncher] : ["mpirun", "--oversubscribe"]
   }
 
   /// MPICH's launcher: POLAR_TEST_MPIRUN, else Debian's mpiexec.mpich.
-  public static var mpichLauncher: String {
+  static var mpichLauncher: String {
     ProcessInfo.processInfo.environment["POLAR_TEST_MPIRUN"] ?? "mpiexec.mpich"
   }
 

@@ -148,6 +148,7 @@ public final class Watchdog: @unchecked Sendable {
     // blocked heartbeat cannot end a healthy run.
     var lastHeard = [Int: Double]()
     var unwatched = Set<Int>()
+    let peerRanks = Set(peers.map(\.rank))
     var nextBeat = start
     var buffer = [UInt32](repeating: 0, count: 8)
     while running.load(ordering: .relaxed) {
@@ -163,7 +164,7 @@ public final class Watchdog: @unchecked Sendable {
           guard n >= 16 else { break }
           let w = buffer.prefix(4).map { UInt32(bigEndian: $0) }
           let from = Int(w[2])
-          guard w[0] == Self.magic, w[1] == nonce, peers.contains(where: { $0.rank == from }) else { continue }
+          guard w[0] == Self.magic, w[1] == nonce, peerRanks.contains(from) else { continue }
           lastHeard[from] = w[3] == 2 ? .infinity : Self.now()
         }
       }
