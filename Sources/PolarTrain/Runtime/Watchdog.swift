@@ -189,7 +189,8 @@ public final class Watchdog: @unchecked Sendable {
   /// non-zero, so `_exit` is enough there (and makes no MPI call while the main thread may be
   /// inside one). MPICH's hydra ends it only for a rank killed by a signal or calling MPI_Abort
   /// (a stopped peer would wait for ever), so under MPICH this thread calls MPI_Abort, outside
-  /// the funneled thread level: the job is being torn down either way.
+  /// the funneled thread level: the job is being torn down either way. It first waits a second:
+  /// hydra's proxies drop what a rank wrote just before an abort (a CI run lost the line).
   func leave(_ silent: [Peer]) -> Never {
     let names = silent.map { "rank \($0.rank) (\($0.host))" }
     let shown = names.count > 6 ? names.prefix(6).joined(separator: ", ") + " and \(names.count - 6) more" : names.joined(separator: ", ")
@@ -197,7 +198,10 @@ public final class Watchdog: @unchecked Sendable {
       "polar-train: rank \(rank) (\(host)): \(shown) stopped answering: no heartbeat for "
         + "\(Int(timeout)) s (parallel.watchdog) at step \(step.load(ordering: .relaxed)); leaving so that the job ends "
         + "(continue from the newest checkpoint with --resume auto)")
-    if MPIEnvironment.family == "MPICH" { MPIEnvironment.abortFromAnyThread(code: Self.exitStatus) }
+    if MPIEnvironment.family == "MPICH" {
+      usleep(1_000_000)
+      MPIEnvironment.abortFromAnyThread(code: Self.exitStatus)
+    }
     _exit(Self.exitStatus)
   }
 
