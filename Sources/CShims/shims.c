@@ -51,6 +51,26 @@ MPI_Comm pt_mpi_comm_dup(MPI_Comm comm, int *error) {
 
 int pt_mpi_comm_free(MPI_Comm comm) { return MPI_Comm_free(&comm); }
 
+MPI_Request pt_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+
+MPI_Request pt_mpi_iallreduce(const void *send, void *recv, int count, MPI_Datatype type, MPI_Op op,
+                              MPI_Comm comm, int *error) {
+  MPI_Request r = MPI_REQUEST_NULL;
+  *error = MPI_Iallreduce(send, recv, count, type, op, comm, &r);
+  return r;
+}
+
+MPI_Request pt_mpi_test(MPI_Request request, int *done, int *error) {
+  *done = 0;
+  *error = MPI_Test(&request, done, MPI_STATUS_IGNORE);
+  return request;
+}
+
+MPI_Request pt_mpi_wait(MPI_Request request, int *error) {
+  *error = MPI_Wait(&request, MPI_STATUS_IGNORE);
+  return request;
+}
+
 hid_t pt_h5p_default(void) { return H5P_DEFAULT; }
 hid_t pt_h5e_default(void) { return H5E_DEFAULT; }
 hid_t pt_h5s_all(void) { return H5S_ALL; }

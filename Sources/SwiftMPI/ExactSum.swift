@@ -150,14 +150,97 @@ public enum FixedPointSum {
 /// nothing (the training step's reduction, docs/design.md §3).
 public final class ExactSumWorkspace<T: ExactSummable> {
   public let count: Int
-  var fields: [Int16]  // shared biased exponents, the header all-reduce
-  var digits: [Double]  // [q0 | q1], 2n, the digit all-reduce
-  var flags: [Int32] = []  // [NaN | +Inf | -Inf], 3n, only once some rank had a non-finite value
+  // Allocated once, never moved: a nonblocking all-reduce (ExactSumRequest) holds their addresses.
+  let fields: UnsafeMutableBufferPointer<Int16>  // shared biased exponents, the header all-reduce
+  let digits: UnsafeMutableBufferPointer<Double>  // [q0 | q1], 2n, the digit all-reduce
+  // [NaN | +Inf | -Inf], 3n, allocated once some rank had a non-finite value.
+  var flags = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
+
+  var nonFinite = false
 
   public init(count: Int) {
     self.count = count
-    fields = [Int16](repeating: 0, count: count)
-    digits = [Double](repeating: 0, count: 2 * count)
+    fields = .allocate(capacity: count)
+    fields.initialize(repeating: 0)
+    digits = .allocate(capacity: 2 * count)
+    digits.initialize(repeating: 0)
+  }
+
+  deinit {
+    fields.deallocate()
+    digits.deallocate()
+    flags.deallocate()
+  }
+
+  /// 1. This rank's header: the largest biased exponent field of each element over its k
+  /// contributions (Inf/NaN have the largest, so a non-finite value anywhere shows once the
+  /// header is all-reduced with MAX). Returns k, or nil when there is nothing to sum (n = 0, the
+  /// same on every rank).
+  func header(_ contributions: UnsafeBufferPointer<T>, size: Int) -> Int? {
+    let n = count
+    precondition(n == 0 || contributions.count % n == 0, "exactSum: lengths differ")
+    if n == 0 { return nil }
+    let k = contributions.count / n
+    // A guard only (each rank sees its own k): callers keep the total within the limit
+    // (polar-train's configuration check on batch / micro_batch).
+    precondition(k <= (FixedPointSum.maxContributions + size - 1) / size, "exactSum: more than 2^20 contributions")
+    let h = fields
+    if k == 0 { for i in 0 ..< n { h[i] = 0 } }
+    for j in 0 ..< k {
+      let cj = contributions.baseAddress! + j * n
+      if j == 0 { for i in 0 ..< n { h[i] = T.exponentField(cj[i]) } } else { for i in 0 ..< n { h[i] = max(h[i], T.exponentField(cj[i])) } }
+    }
+    return k
+  }
+
+  /// 2a. Once the header is shared: true when some rank had a non-finite value, and then this
+  /// rank's flags are set, to be all-reduced with MAX (every rank saw the same header, so all
+  /// make that all-reduce or none).
+  func markNonFinite(_ contributions: UnsafeBufferPointer<T>, _ k: Int) -> Bool {
+    let n = count, c = contributions.baseAddress  // nil when this rank has none
+    nonFinite = fields.contains(T.nonFiniteExponent)
+    guard nonFinite else { return false }
+    if flags.count != 3 * n {
+      flags.deallocate()
+      flags = .allocate(capacity: 3 * n)
+    }
+    flags.initialize(repeating: 0)
+    for j in 0 ..< k {
+      for i in 0 ..< n where !c![j * n + i].isFinite {
+        let x = c![j * n + i]
+        flags[(x.isNaN ? 0 : x > 0 ? 1 : 2) * n + i] = 1
+      }
+    }
+    return true
+  }
+
+  /// 2b. The digits of every contribution on the shared grid, summed locally, ready for the
+  /// digits' all-reduce SUM.
+  func cutDigits(_ contributions: UnsafeBufferPointer<T>, _ k: Int) {
+    let n = count, chunk = 512, c = contributions.baseAddress
+    let d = digits, h = fields
+    var lo = 0
+    while lo < n {
+      let m = min(chunk, n - lo)
+      for i in lo ..< lo + m { d[i] = 0; d[n + i] = 0 }  // in L1, just before use
+      if k > 0 {
+        T.accumulateDigits(c! + lo, contributions: k, m, fields: h.baseAddress! + lo, digits: d.baseAddress! + lo, stride: n)
+      }
+      lo += m
+    }
+  }
+
+  /// 3. Once the digits are summed over all ranks: back to floating point, once.
+  func values(into result: UnsafeMutableBufferPointer<T>) {
+    let n = count
+    precondition(result.count == n, "exactSum: lengths differ")
+    T.values(fields: fields.baseAddress!, digits: digits.baseAddress!, count: n, into: result.baseAddress!)
+    if nonFinite {
+      for i in 0 ..< n where fields[i] == T.nonFiniteExponent {
+        let nan = flags[i] != 0, pinf = flags[n + i] != 0, ninf = flags[2 * n + i] != 0
+        result[i] = nan || (pinf && ninf) ? T.nan : pinf ? T.infinity : ninf ? -T.infinity : 0
+      }
+    }
   }
 }
 
@@ -172,62 +255,13 @@ extension Communicator {
     _ contributions: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>,
     workspace w: ExactSumWorkspace<T>
   ) throws(MPIError) {
-    let n = result.count, chunk = 512
-    precondition(w.count == n && (n == 0 || contributions.count % n == 0), "exactSum: lengths differ")
-    if n == 0 { return }  // n is the same on every rank: all return
-    let k = contributions.count / n
-    // A guard only (each rank sees its own k): callers keep the total within the limit
-    // (polar-train's configuration check on batch / micro_batch).
-    precondition(k <= (FixedPointSum.maxContributions + size - 1) / size, "exactSum: more than 2^20 contributions")
-    let c = contributions.baseAddress  // nil when this rank has none
-    // 1. Shared exponents, all-reduce MAX of the biased exponent fields (Inf/NaN have the
-    //    largest, so a non-finite value anywhere shows in the header).
-    try w.fields.withUnsafeMutableBufferPointer { (h) throws(MPIError) in
-      if k == 0 { for i in 0 ..< n { h[i] = 0 } }
-      for j in 0 ..< k {
-        let cj = c! + j * n
-        if j == 0 { for i in 0 ..< n { h[i] = T.exponentField(cj[i]) } } else { for i in 0 ..< n { h[i] = max(h[i], T.exponentField(cj[i])) } }
-      }
-      try allreduce(inPlace: h, op: .max)
-    }
-    let nonFinite = w.fields.contains(T.nonFiniteExponent)
-    if nonFinite {
-      // 1b. Every rank saw the same header, so all take part in the flags' all-reduce or none.
-      if w.flags.count != 3 * n { w.flags = [Int32](repeating: 0, count: 3 * n) }
-      for i in 0 ..< 3 * n { w.flags[i] = 0 }
-      for j in 0 ..< k {
-        for i in 0 ..< n where !c![j * n + i].isFinite {
-          let x = c![j * n + i]
-          w.flags[(x.isNaN ? 0 : x > 0 ? 1 : 2) * n + i] = 1
-        }
-      }
-      try allreduce(&w.flags, op: .max)
-    }
-    // 2. Digits of every contribution on the shared grid, summed locally then globally.
-    try w.digits.withUnsafeMutableBufferPointer { (d) throws(MPIError) in
-      w.fields.withUnsafeBufferPointer { h in
-        var lo = 0
-        while lo < n {
-          let m = min(chunk, n - lo)
-          for i in lo ..< lo + m { d[i] = 0; d[n + i] = 0 }  // in L1, just before use
-          if k > 0 {
-            T.accumulateDigits(c! + lo, contributions: k, m, fields: h.baseAddress! + lo, digits: d.baseAddress! + lo, stride: n)
-          }
-          lo += m
-        }
-      }
-      try allreduce(inPlace: d, op: .sum)
-    }
-    // 3. Back to floating point, once.
-    w.fields.withUnsafeBufferPointer { h in
-      w.digits.withUnsafeBufferPointer { d in T.values(fields: h.baseAddress!, digits: d.baseAddress!, count: n, into: result.baseAddress!) }
-    }
-    if nonFinite {
-      for i in 0 ..< n where w.fields[i] == T.nonFiniteExponent {
-        let nan = w.flags[i] != 0, pinf = w.flags[n + i] != 0, ninf = w.flags[2 * n + i] != 0
-        result[i] = nan || (pinf && ninf) ? T.nan : pinf ? T.infinity : ninf ? -T.infinity : 0
-      }
-    }
+    precondition(w.count == result.count, "exactSum: lengths differ")
+    guard let k = w.header(contributions, size: size) else { return }
+    try allreduce(inPlace: w.fields, op: .max)
+    if w.markNonFinite(contributions, k) { try allreduce(inPlace: w.flags, op: .max) }
+    w.cutDigits(contributions, k)
+    try allreduce(inPlace: w.digits, op: .sum)
+    w.values(into: result)
   }
 
   /// In place: buffer[i] <- exact sum over ranks of buffer[i].

@@ -66,6 +66,7 @@ func checkExactSum(_ world: Communicator, _ args: [String]) throws {
       forward.map(\.bitPattern) == backward.map(\.bitPattern),
       "\(type): order of contributions changed the bytes")
   }
+  try checkExactSumRequest(world, mine.map { all[$0].map { Float($0) } })
   try checkExactSumAllocations(world)
   // Single-buffer form: rank r contributes (r + 1) * 0.1 everywhere.
   var v = [Float](repeating: Float(world.rank + 1) * 0.1, count: 5)
@@ -166,4 +167,48 @@ func checkExactSumAllocations(_ world: Communicator) throws {
   try expect(
     ours <= theirs && (world.size > 1 || own.dropFirst(2).allSatisfy { $0 == 0 }),
     "exact sum allocations \(own) against the all-reduces' own \(mpi)")
+}
+
+/// The nonblocking form (ExactSumRequest, on a dup of the world) gives the bits of the blocking
+/// one: finished by polling alone, with a world all-reduce and local work between polls; finished
+/// by waiting; with a NaN and an Inf in one rank's contributions; and with a rank that has none.
+func checkExactSumRequest(_ world: Communicator, _ parts: [[Float]]) throws {
+  let n = 600
+  let blocking: [Float] = try world.exactSum(parts, count: n)
+  let flat = Array(parts.joined())
+  let request = ExactSumRequest<Float>(comm: try world.dup(), count: n)
+  var result = [Float](repeating: 0, count: n)
+  func run(_ c: [Float], polls: Bool) throws -> [Float] {
+    try c.withUnsafeBufferPointer { s in
+      try request.start(s)
+      if polls {
+        // Until no rank's sum is in flight; the MAX is another collective on the world meanwhile.
+        var spins = 0
+        while try world.allreduce(Int32(request.inFlight ? 1 : 0), op: .max) != 0 {
+          request.progress()
+          spins += 1
+          try expect(spins < 1_000_000, "ExactSumRequest: polling never completed")
+        }
+      }
+      try result.withUnsafeMutableBufferPointer { try request.finish(into: $0) }
+    }
+    return result
+  }
+  for polls in [true, false] {
+    let r = try run(flat, polls: polls)
+    try expect(r.map(\.bitPattern) == blocking.map(\.bitPattern), "nonblocking exact sum (polls: \(polls)) differs from the blocking one")
+  }
+  // A rank without contributions (the last one, when there are several) and a non-finite value.
+  var special = flat
+  if !special.isEmpty { special[3] = .nan; special[4] = world.rank == 0 ? .infinity : 1 }
+  let none = world.size > 1 && world.rank == world.size - 1
+  let mineSpecial = none ? [] : special
+  var expected = [Float](repeating: 0, count: n)
+  try mineSpecial.withUnsafeBufferPointer { c in
+    try expected.withUnsafeMutableBufferPointer { try world.exactSum(c, into: $0, workspace: ExactSumWorkspace<Float>(count: n)) }
+  }
+  let r = try run(mineSpecial, polls: true)
+  try expect(
+    r.map(\.bitPattern) == expected.map(\.bitPattern) && r[3].isNaN,
+    "nonblocking exact sum with NaN/Inf or an empty rank differs: \(r[3]) \(r[4]) vs \(expected[3]) \(expected[4])")
 }

@@ -36,6 +36,14 @@ MPI_Comm pt_mpi_comm_split(MPI_Comm comm, int color, int key, int *error);
 MPI_Comm pt_mpi_comm_split_shared(MPI_Comm comm, int key, int *error);
 MPI_Comm pt_mpi_comm_dup(MPI_Comm comm, int *error);
 int pt_mpi_comm_free(MPI_Comm comm);
+// Nonblocking all-reduce (MPI-3): the request is returned by value (an int in MPICH, a pointer
+// in Open MPI), so Swift never spells its representation. Test and wait return the request
+// after the call (MPI_REQUEST_NULL once complete).
+MPI_Request pt_mpi_request_null(void);
+MPI_Request pt_mpi_iallreduce(const void *send, void *recv, int count, MPI_Datatype type, MPI_Op op,
+                              MPI_Comm comm, int *error);
+MPI_Request pt_mpi_test(MPI_Request request, int *done, int *error);
+MPI_Request pt_mpi_wait(MPI_Request request, int *error);
 
 // HDF5 predefined identifiers and flags.
 hid_t pt_h5p_default(void);

@@ -58,9 +58,32 @@ extension ICNNEvaluator {
     x: UnsafePointer<T>, y: UnsafePointer<T>, xhat: UnsafePointer<T>, mask: UnsafePointer<Bool>,
     rows n: Int, gradX: UnsafeMutablePointer<T>, gradY: UnsafeMutablePointer<T>
   ) -> DualTerms {
-    var terms = DualTerms()
+    let sumU = sampleGradient(x: x, rows: n, gradX: gradX)
+    var terms = conjugateGradient(y: y, xhat: xhat, mask: mask, rows: n, gradY: gradY)
+    terms.sumU = sumU
+    return terms
+  }
+
+  /// The first half, which needs no conjugate solve: gradX += sum_i d_theta u(x_i); returns
+  /// sum_i u(x_i). A step computes it for all its micro-batches before their solves, so that
+  /// its all-reduce runs behind them (docs/design.md §3, "Overlap").
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func sampleGradient(x: UnsafePointer<T>, rows n: Int, gradX: UnsafeMutablePointer<T>) -> Double {
     accumulateParameterGradient(x, rows: n, u: rowValues, into: gradX)
-    for i in 0 ..< n { terms.sumU += Double(rowValues[i]) }
+    var sumU = 0.0
+    for i in 0 ..< n { sumU += Double(rowValues[i]) }
+    return sumU
+  }
+
+  /// The second half: gradY += sum_{j unmasked} d_theta u(xhat_j); returns the conjugate sums
+  /// (sumU left 0).
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  public func conjugateGradient(
+    y: UnsafePointer<T>, xhat: UnsafePointer<T>, mask: UnsafePointer<Bool>, rows n: Int, gradY: UnsafeMutablePointer<T>
+  ) -> DualTerms {
+    var terms = DualTerms()
     var kept = 0
     for j in 0 ..< n where mask[j] {
       for k in 0 ..< d { gathered[kept * d + k] = xhat[j * d + k] }

@@ -116,6 +116,8 @@ public struct Config: Sendable, Equatable {
   public struct Parallel: Sendable, Equatable {
     public var reduction = Reduction.exact
     public var microBatch = 64
+    /// Stage potential reduces the gradients at x behind the conjugate solves (Reducer).
+    public var overlap = true
     /// Seconds without a heartbeat after which a peer rank counts as gone (Watchdog); 0: off.
     public var watchdog = 30.0
   }

@@ -361,6 +361,10 @@ enum ConfigKeys {
       "parallel.micro_batch", .structural, "samples per micro-batch; must divide the batch; N ranks split the micro-batches",
       { c, v, x in c.parallel.microBatch = try integer(v, x, min: 1) }, { "\($0.parallel.microBatch)" }),
     key(
+      "parallel.overlap", .free,
+      "stage potential: reduce the gradients at x (about 40% of the all-reduce) while the conjugate solves run; the same bits either way (docs/design.md §3)",
+      { c, v, x in c.parallel.overlap = try flag(v, x) }, { "\($0.parallel.overlap)" }),
+    key(
       "parallel.watchdog", .free,
       "seconds (at least 5) without a heartbeat from a rank (UDP, outside MPI) after which training ends on every rank that can still run, naming it, exit 69 (docs/commands.md: Several hosts); 0: off",
       { c, v, x in c.parallel.watchdog = try number(v, x, atLeast: 0) }, { "\($0.parallel.watchdog)" }),

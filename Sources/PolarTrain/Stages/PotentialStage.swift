@@ -12,39 +12,44 @@ enum PotentialStat: Int, CaseIterable {
 }
 
 extension Trainer {
-  /// One micro-batch: warm start g(y), conjugate solve, envelope gradients of the dual,
-  /// amortizer regression |g(y) - xhat|^2 on the converged samples, into its slot
-  /// [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics], through the step's
-  /// workspace (nothing allocated).
-  func potentialContribution(step: Int, microBatch m: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
+  /// First pass over micro-batch m (the j-th of this rank): draw (x, y) and keep them, and write
+  /// sum_i d u(x_i) into `slot` (pu values); no conjugate solve is needed, so the all-reduce of
+  /// these sums runs behind the second pass (Reducer, docs/design.md §3 "Overlap").
+  func potentialSampleGradient(step: Int, microBatch m: Int, local j: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
+    let mb = config.parallel.microBatch
+    problem.batch(seed: config.seed, purpose: .potential, step: step, indices: m * mb ..< (m + 1) * mb, into: &w.xs[j], &w.ys[j])
+    for i in 0 ..< slot.count { slot[i] = 0 }
+    w.sumU[j] = w.xs[j].storage.withUnsafeBufferPointer { w.evaluator.sampleGradient(x: $0.baseAddress!, rows: mb, gradX: slot.baseAddress!) }
+  }
+
+  /// Second pass over micro-batch m: warm start g(y), conjugate solve, the dual's gradient at the
+  /// conjugates, amortizer regression |g(y) - xhat|^2 on the converged samples, into its slot
+  /// [d u(xhat) sums | amortizer gradient | statistics], through the step's workspace (nothing
+  /// allocated).
+  func potentialConjugateGradient(local j: Int, into slot: UnsafeMutableBufferPointer<Float>, _ w: StepWorkspace) {
     let mb = config.parallel.microBatch, d = problem.dim
     let pu = nets.potential.parameterCount, pa = nets.amortizer.parameterCount
-    problem.batch(seed: config.seed, purpose: .potential, step: step, indices: m * mb ..< (m + 1) * mb, into: &w.x, &w.y)
-    for i in 0 ..< 2 * pu + pa { slot[i] = 0 }
+    for i in 0 ..< pu + pa { slot[i] = 0 }
     let s = w.solver, g = slot.baseAddress!
-    let terms = w.x.storage.withUnsafeBufferPointer { px in
-      w.y.storage.withUnsafeBufferPointer { py in
-        w.amortizer.forward(py.baseAddress!, rows: mb)
-        w.solve(py.baseAddress!, rows: mb)
-        return w.evaluator.dualGradients(
-          x: px.baseAddress!, y: py.baseAddress!, xhat: s.x, mask: s.converged, rows: mb,
-          gradX: g, gradY: g + pu)
-      }
+    let terms = w.ys[j].storage.withUnsafeBufferPointer { py in
+      w.amortizer.forward(py.baseAddress!, rows: mb)
+      w.solve(py.baseAddress!, rows: mb)
+      return w.evaluator.conjugateGradient(y: py.baseAddress!, xhat: s.x, mask: s.converged, rows: mb, gradY: g)
     }
     let amortizerLoss = w.dy.withUnsafeMutableBufferPointer { dy in
       maskedSquaredError(prediction: w.amortizer.y, target: s.x, mask: s.converged, rows: mb, dim: d, gradient: dy.baseAddress!)
     }
-    w.dy.withUnsafeBufferPointer { w.amortizer.backward(dy: $0.baseAddress!, rows: mb, grad: g + 2 * pu) }
+    w.dy.withUnsafeBufferPointer { w.amortizer.backward(dy: $0.baseAddress!, rows: mb, grad: g + pu) }
     var sumX2: Float = 0, sumY2: Float = 0, iterations = 0, residual: Float = 0
-    for v in w.x.storage { sumX2 += v * v }
-    for v in w.y.storage { sumY2 += v * v }
+    for v in w.xs[j].storage { sumX2 += v * v }
+    for v in w.ys[j].storage { sumY2 += v * v }
     for r in 0 ..< mb {
       iterations += s.iterations[r]
       if s.residual[r].isFinite { residual += s.residual[r] }
     }
-    let stats = UnsafeMutableBufferPointer(rebasing: slot[(2 * pu + pa)...])
+    let stats = UnsafeMutableBufferPointer(rebasing: slot[(pu + pa)...])
     stats[PotentialStat.samples.rawValue] = Float(mb)
-    stats[PotentialStat.sumU.rawValue] = Float(terms.sumU)
+    stats[PotentialStat.sumU.rawValue] = Float(w.sumU[j])
     stats[PotentialStat.sumConjugate.rawValue] = Float(terms.sumConjugate)
     stats[PotentialStat.converged.rawValue] = Float(terms.conjugateCount)
     stats[PotentialStat.sumX2.rawValue] = sumX2
@@ -64,7 +69,17 @@ extension Trainer {
     let mine = microBatches(count: count, rank: world.rank, size: world.size)
     let w = stepWorkspace
     w.load(potential: state.params(.potential), amortizer: state.params(.amortizer))
-    let sum = try reducer.sum(count: total, microBatches: mine) { potentialContribution(step: step, microBatch: $0, into: $1, w) }
+    // The contribution [d u(x) sums | d u(xhat) sums | amortizer gradient | statistics] in two
+    // passes: the first pu values before any solve, reduced while the solves run.
+    w.reserveBatches(mine.count, rows: mb, dim: problem.dim)
+    let sum = try reducer.sum(
+      count: total, early: pu, overlap: config.parallel.overlap, microBatches: mine,
+      first: { potentialSampleGradient(step: step, microBatch: $0, local: $0 - mine.lowerBound, into: $1, w) },
+      rest: { m, slot, poll in
+        w.poll = poll
+        potentialConjugateGradient(local: m - mine.lowerBound, into: slot, w)
+        w.poll = nil
+      })
     w.release()
     func stat(_ s: PotentialStat) -> Double { Double(sum[2 * pu + pa + s.rawValue]) }
     let dual = DualStepSums(

@@ -21,6 +21,12 @@ final class StepWorkspace {
   var map: MLPEvaluator<Float>?
   var bridge: MLPEvaluator<Float>?
   var z: [Float] = [], x1: [Float] = [], t: [Float] = []
+  // Stage potential with overlap: the rank's micro-batches (x, y) and sum u(x), kept from the
+  // gradients at x (first pass) to the solves (second pass); made at the first step.
+  var xs: [Matrix<Float>] = [], ys: [Matrix<Float>] = []
+  var sumU: [Double] = []
+  /// Called after every evaluation of the solver: lets MPI move an overlapped all-reduce on.
+  var poll: (() -> Void)?
 
   init(nets: Networks, microBatch mb: Int, dim d: Int, solver config: ConjugateSolverConfig) {
     evaluator = ICNNEvaluator(nets.potential, capacity: mb)
@@ -30,6 +36,15 @@ final class StepWorkspace {
     gradU = [Float](repeating: 0, count: nets.potential.parameterCount)
     gradA = [Float](repeating: 0, count: nets.amortizer.parameterCount)
     figures.reserveCapacity(16)
+  }
+
+  /// Room for k micro-batches of mb rows (allocates at a stage's first step only).
+  func reserveBatches(_ k: Int, rows mb: Int, dim d: Int) {
+    while xs.count < k {
+      xs.append(Matrix(rows: mb, cols: d))
+      ys.append(Matrix(rows: mb, cols: d))
+    }
+    if sumU.count < k { sumU = [Double](repeating: 0, count: k) }
   }
 
   /// The networks' current parameters, for this step's micro-batches.
@@ -70,6 +85,9 @@ final class StepWorkspace {
   /// xhat(y) for the n rows of y from the amortizer's prediction, by the configured solver on
   /// the evaluator (allocation-free for every solver).
   func solve(_ y: UnsafePointer<Float>, rows n: Int) {
-    solver.solve(y: y, start: amortizer.y, rows: n) { x, rows, u, grad in evaluator.evaluate(x, rows: rows, u: u, grad: grad) }
+    solver.solve(y: y, start: amortizer.y, rows: n) { x, rows, u, grad in
+      evaluator.evaluate(x, rows: rows, u: u, grad: grad)
+      poll?()
+    }
   }
 }
