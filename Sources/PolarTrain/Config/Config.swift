@@ -116,8 +116,10 @@ public struct Config: Sendable, Equatable {
   public struct Parallel: Sendable, Equatable {
     public var reduction = Reduction.exact
     public var microBatch = 64
-    /// Stage potential reduces the gradients at x behind the conjugate solves (Reducer).
-    public var overlap = true
+    /// Stage potential reduces the gradients at x behind the conjugate solves (Reducer). Off by
+    /// default: on 2 cores it hid a third of the reduction's wait but cost as much in the step
+    /// (docs/benchmark.md, "Across hosts").
+    public var overlap = false
     /// Seconds without a heartbeat after which a peer rank counts as gone (Watchdog); 0: off.
     public var watchdog = 30.0
   }

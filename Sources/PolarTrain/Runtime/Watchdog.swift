@@ -228,7 +228,7 @@ public final class Watchdog: @unchecked Sendable {
         var addr = s.pointee.sin_addr
         _ = inet_ntop(AF_INET, &addr, &text, socklen_t(INET_ADDRSTRLEN))
       }
-      let s = String(cString: text)
+      let s = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       if !found.contains(s) { found.append(s) }
     }
     return Array(found.prefix(8))
