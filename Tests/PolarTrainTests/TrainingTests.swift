@@ -51,12 +51,16 @@ struct TrainingTests {
     #expect((share ?? 0) > 0.5, "converged share with adam: \(String(describing: share))")
   }
 
-  @Test("a warmed-up training step allocates nothing, in every stage and with either conjugate solver (malloc & co. counted on every step; 1, 2 and 3 ranks)")
+  @Test(
+    "a warmed-up training step allocates nothing, in every stage and with either conjugate solver (malloc & co. counted on every step; 1, 2 and 3 ranks, 3 with the overlapped all-reduce)"
+  )
   func noAllocationInTheStep() throws {
     // Adam with a budget at which >= 90% of its solves converge from the first step, so DualHealth
     // never raises it (a raise is an event printed from the step, which allocates its message).
     let adam = ["conjugate.solver=adam", "conjugate.max_iter=1000", "conjugate.tol=1e-3"]
-    for (n, extra) in [(1, [String]()), (2, []), (3, []), (1, ["inverse.coupling=explicit"]), (2, adam), (2, ["inverse.pool=200"])] {
+    for (n, extra) in [
+      (1, [String]()), (2, []), (3, ["parallel.overlap=true"]), (1, ["inverse.coupling=explicit"]), (2, adam), (2, ["inverse.pool=200"]),
+    ] {
       let (r, run) = try train(ranks: n, smallRun + ["train.log_every=1"] + extra, tag: "alloc\(n)\(extra.count)")
       #expect(r.status == 0, "N=\(n): \(r.combined)")
       let records = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)

@@ -362,7 +362,7 @@ enum ConfigKeys {
       { c, v, x in c.parallel.microBatch = try integer(v, x, min: 1) }, { "\($0.parallel.microBatch)" }),
     key(
       "parallel.overlap", .free,
-      "stage potential: reduce the gradients at x (about 40% of the all-reduce) while the conjugate solves run, for networks slow next to the step (docs/benchmark.md: Across hosts); the same bits either way",
+      "stage potential: reduce the gradients at x (about a third of the all-reduce) while the conjugate solves run, for networks slow next to the step (docs/benchmark.md: Across hosts); the same bits either way",
       { c, v, x in c.parallel.overlap = try flag(v, x) }, { "\($0.parallel.overlap)" }),
     key(
       "parallel.watchdog", .free,

@@ -108,34 +108,43 @@ final class Reducer {
       poll = { [unowned self, unowned o] in
         let t = MPIEnvironment.wallTime()
         if t - self.lastPoll < 20 * self.pollCost { return }
-        o.progress()
+        self.counted { o.progress() }
         self.lastPoll = MPIEnvironment.wallTime()
         self.pollCost += 0.1 * (self.lastPoll - t - self.pollCost)
       }
     }
     let o = overlapped!, earlyParts = UnsafeBufferPointer(rebasing: slots[..<(k * early)])
     for (j, m) in mine.enumerated() { first(m, UnsafeMutableBufferPointer(rebasing: slots[j * early ..< (j + 1) * early])) }
+    // Only the reduction's own calls count as its allocations (MPI's buffers), not the work
+    // between them, which the step's zero-allocation check covers.
     var waited = 0.0
-    let a0 = pt_thread_allocations()
-    defer { allocations += pt_thread_allocations() - a0 }
     if overlap {
       let t0 = MPIEnvironment.wallTime()
-      try o.start(earlyParts, k)
+      try counted { try o.start(earlyParts, k) }
       waited += MPIEnvironment.wallTime() - t0
     }
     for (j, m) in mine.enumerated() {
       let lo = k * early + j * late
       rest(m, UnsafeMutableBufferPointer(rebasing: slots[lo ..< lo + late]), poll)
-      o.progress()
+      poll()
     }
     let t0 = MPIEnvironment.wallTime()
-    if !overlap { try o.start(earlyParts, k) }
-    try total.withUnsafeMutableBufferPointer { r in
-      try reduce(UnsafeBufferPointer(rebasing: slots[(k * early)...]), k, into: UnsafeMutableBufferPointer(rebasing: r[early...]))
-      try o.finish(into: UnsafeMutableBufferPointer(rebasing: r[..<early]))
+    try counted {
+      if !overlap { try o.start(earlyParts, k) }
+      try total.withUnsafeMutableBufferPointer { r in
+        try reduce(UnsafeBufferPointer(rebasing: slots[(k * early)...]), k, into: UnsafeMutableBufferPointer(rebasing: r[early...]))
+        try o.finish(into: UnsafeMutableBufferPointer(rebasing: r[..<early]))
+      }
     }
     lastSeconds = waited + MPIEnvironment.wallTime() - t0
     return total
+  }
+
+  /// Runs `body`, counting its heap allocations as the reduction's.
+  private func counted<R>(_ body: () throws -> R) rethrows -> R {
+    let a0 = pt_thread_allocations()
+    defer { allocations += pt_thread_allocations() - a0 }
+    return try body()
   }
 }
 
