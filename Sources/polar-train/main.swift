@@ -41,9 +41,11 @@ MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { 
   }
   do {
     try command.run()
+    if training { StopSignals.recordStatus(0, world: world) }
     return 0
   } catch let error as CommandFailure {
     if !error.printed && world.rank == 0 { MPIEnvironment.printError("polar-train: \(error.message)") }
+    if training { StopSignals.recordStatus(error.status, world: world) }
     return error.status
   } catch let error as ExitCode {
     return error.rawValue

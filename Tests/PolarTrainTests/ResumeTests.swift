@@ -194,6 +194,10 @@ struct ResumeTests {
       // the ranks did exit 75 after their checkpoint (the message above). MPICH 4.0's hydra
       // exits 0 then (measured): its status says nothing, the message and checkpoint do.
       if Programs.mpiFamily == "openmpi" { #expect(r.status != 0) }
+    } else if kind == "USR1" && Programs.mpiFamily == "mpich" {
+      // Hydra exits 0 now and then after forwarding USR1 to ranks that exited 75 (2 runs in 6);
+      // launch/train reads rank 0's status instead (TERM-launcher).
+      #expect(r.status == 75 || r.status == 0, "\(r.combined)")
     } else {
       #expect(r.status == 75, "\(r.combined)")
     }

@@ -88,7 +88,7 @@ final class Reducer {
   /// m's contribution, for every micro-batch of this rank; their all-reduce starts at once,
   /// nonblocking, on a communicator of its own. Then `rest(m, slot, poll)` writes the other
   /// count - early values, calling `poll` now and then to let MPI move the first all-reduce on.
-  /// With `overlap` false the first all-reduce starts after `rest`. The sum is elementwise, so
+  /// With `overlap` false both parts are reduced after `rest`, blocking, on the world. The sum is elementwise, so
   /// the bits are those of `sum(count:)` either way (docs/design.md §3, "Overlap").
   func sum(
     count: Int, early: Int, overlap: Bool, microBatches mine: Range<Int>,
@@ -97,6 +97,23 @@ final class Reducer {
   ) throws -> [Float] {
     let k = mine.count, late = count - early
     reserve(k, count)
+    if !overlap {
+      // Both parts after the solves, blocking, on the world (no communicator of its own).
+      for (j, m) in mine.enumerated() { first(m, UnsafeMutableBufferPointer(rebasing: slots[j * early ..< (j + 1) * early])) }
+      for (j, m) in mine.enumerated() {
+        let lo = k * early + j * late
+        rest(m, UnsafeMutableBufferPointer(rebasing: slots[lo ..< lo + late])) {}
+      }
+      let t0 = MPIEnvironment.wallTime()
+      try counted {
+        try total.withUnsafeMutableBufferPointer { r in
+          try reduce(UnsafeBufferPointer(rebasing: slots[..<(k * early)]), k, into: UnsafeMutableBufferPointer(rebasing: r[..<early]))
+          try reduce(UnsafeBufferPointer(rebasing: slots[(k * early)...]), k, into: UnsafeMutableBufferPointer(rebasing: r[early...]))
+        }
+      }
+      lastSeconds = MPIEnvironment.wallTime() - t0
+      return total
+    }
     if overlapped?.count != early {  // collective (a dup of the world): every rank's first call
       let o = try OverlappedSum(comm: world.dup(), count: early, exact: exact)
       overlapped = o
@@ -117,12 +134,9 @@ final class Reducer {
     for (j, m) in mine.enumerated() { first(m, UnsafeMutableBufferPointer(rebasing: slots[j * early ..< (j + 1) * early])) }
     // Only the reduction's own calls count as its allocations (MPI's buffers), not the work
     // between them, which the step's zero-allocation check covers.
-    var waited = 0.0
-    if overlap {
-      let t0 = MPIEnvironment.wallTime()
-      try counted { try o.start(earlyParts, k) }
-      waited += MPIEnvironment.wallTime() - t0
-    }
+    var waited = MPIEnvironment.wallTime()
+    try counted { try o.start(earlyParts, k) }
+    waited = MPIEnvironment.wallTime() - waited
     for (j, m) in mine.enumerated() {
       let lo = k * early + j * late
       rest(m, UnsafeMutableBufferPointer(rebasing: slots[lo ..< lo + late]), poll)
@@ -130,7 +144,6 @@ final class Reducer {
     }
     let t0 = MPIEnvironment.wallTime()
     try counted {
-      if !overlap { try o.start(earlyParts, k) }
       try total.withUnsafeMutableBufferPointer { r in
         try reduce(UnsafeBufferPointer(rebasing: slots[(k * early)...]), k, into: UnsafeMutableBufferPointer(rebasing: r[early...]))
         try o.finish(into: UnsafeMutableBufferPointer(rebasing: r[..<early]))
