@@ -88,8 +88,8 @@ final class Reducer {
   /// m's contribution, for every micro-batch of this rank; their all-reduce starts at once,
   /// nonblocking, on a communicator of its own. Then `rest(m, slot, poll)` writes the other
   /// count - early values, calling `poll` now and then to let MPI move the first all-reduce on.
-  /// With `overlap` false both parts are reduced after `rest`, blocking, on the world. The sum is elementwise, so
-  /// the bits are those of `sum(count:)` either way (docs/design.md §3, "Overlap").
+  /// With `overlap` false it is `sum(count:)`, each micro-batch's two passes in a row. The sum
+  /// is elementwise, so the bits are the same either way (docs/design.md §3, "Overlap").
   func sum(
     count: Int, early: Int, overlap: Bool, microBatches mine: Range<Int>,
     first: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void,
@@ -98,21 +98,12 @@ final class Reducer {
     let k = mine.count, late = count - early
     reserve(k, count)
     if !overlap {
-      // Both parts after the solves, blocking, on the world (no communicator of its own).
-      for (j, m) in mine.enumerated() { first(m, UnsafeMutableBufferPointer(rebasing: slots[j * early ..< (j + 1) * early])) }
-      for (j, m) in mine.enumerated() {
-        let lo = k * early + j * late
-        rest(m, UnsafeMutableBufferPointer(rebasing: slots[lo ..< lo + late])) {}
+      // Each contribution whole in its slot, [early | late], and one fused sum after the solves,
+      // as `sum(count:)`: no communicator of its own, no extra collective.
+      return try sum(count: count, microBatches: mine) { m, slot in
+        first(m, UnsafeMutableBufferPointer(rebasing: slot[..<early]))
+        rest(m, UnsafeMutableBufferPointer(rebasing: slot[early...])) {}
       }
-      let t0 = MPIEnvironment.wallTime()
-      try counted {
-        try total.withUnsafeMutableBufferPointer { r in
-          try reduce(UnsafeBufferPointer(rebasing: slots[..<(k * early)]), k, into: UnsafeMutableBufferPointer(rebasing: r[..<early]))
-          try reduce(UnsafeBufferPointer(rebasing: slots[(k * early)...]), k, into: UnsafeMutableBufferPointer(rebasing: r[early...]))
-        }
-      }
-      lastSeconds = MPIEnvironment.wallTime() - t0
-      return total
     }
     if overlapped?.count != early {  // collective (a dup of the world): every rank's first call
       let o = try OverlappedSum(comm: world.dup(), count: early, exact: exact)
