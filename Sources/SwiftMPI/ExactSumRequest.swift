@@ -2,14 +2,13 @@
 // all-reduces, the header's MAX, the non-finite flags' MAX when some rank has one, then the
 // digits' SUM, run as nonblocking collectives while the caller works, advanced by `progress()`
 // between pieces of that work; none blocks, so a rank never waits inside `progress()` for one
-// that is busy elsewhere. The arithmetic is the
-// blocking sum's, so the result has the same bits.
+// that is busy elsewhere. The arithmetic is the blocking sum's, so the result has the same bits.
 import CMPI
 
 public final class ExactSumRequest<T: ExactSummable> {
-  enum Phase { case idle, header, flags, digits, done }
+  enum Phase { case idle, header, flags, digits }  // idle: nothing in flight
   let comm: Communicator
-  public let workspace: ExactSumWorkspace<T>
+  let workspace: ExactSumWorkspace<T>
   var contributions = UnsafeBufferPointer<T>(start: nil, count: 0)
   var k = 0
   var phase = Phase.idle
@@ -23,17 +22,14 @@ public final class ExactSumRequest<T: ExactSummable> {
     workspace = ExactSumWorkspace<T>(count: count)
   }
 
-  public var inFlight: Bool { phase == .header || phase == .flags || phase == .digits }
+  public var inFlight: Bool { phase != .idle }
 
   /// Starts the sum of this rank's contributions (k * count values, k may be 0). They must stay
   /// valid and unchanged until `finish`.
   public func start(_ contributions: UnsafeBufferPointer<T>) throws(MPIError) {
     precondition(!inFlight, "ExactSumRequest: a sum is already in flight")
     failure = nil
-    guard let k = workspace.header(contributions, size: comm.size) else {
-      phase = .done
-      return
-    }
+    guard let k = workspace.header(contributions, size: comm.size) else { return }  // count 0
     self.contributions = contributions
     self.k = k
     request = try comm.iallreduce(inPlace: workspace.fields, op: .max)
@@ -52,7 +48,6 @@ public final class ExactSumRequest<T: ExactSummable> {
     if let failure { throw failure }
     while inFlight { try advance(blocking: true) }
     if workspace.count > 0 { workspace.values(into: result) }
-    phase = .idle
   }
 
   func advance(blocking: Bool) throws(MPIError) {
@@ -66,8 +61,8 @@ public final class ExactSumRequest<T: ExactSummable> {
       workspace.cutDigits(contributions, k)
       request = try comm.iallreduce(inPlace: workspace.digits, op: .sum)
       phase = .digits
-    case .digits: phase = .done
-    case .idle, .done: break
+    case .digits: phase = .idle
+    case .idle: break
     }
   }
 }

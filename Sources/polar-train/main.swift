@@ -41,7 +41,6 @@ MPIEnvironment.run(program: "polar-train", finalize: { File.abandoned == 0 }) { 
   }
   do {
     try command.run()
-    if training { StopSignals.recordStatus(0, world: world) }
     return 0
   } catch let error as CommandFailure {
     if !error.printed && world.rank == 0 { MPIEnvironment.printError("polar-train: \(error.message)") }

@@ -95,8 +95,6 @@ final class Reducer {
     first: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>) -> Void,
     rest: (_ microBatch: Int, _ slot: UnsafeMutableBufferPointer<Float>, _ poll: @escaping () -> Void) -> Void
   ) throws -> [Float] {
-    let k = mine.count, late = count - early
-    reserve(k, count)
     if !overlap {
       // Each contribution whole in its slot, [early | late], and one fused sum after the solves,
       // as `sum(count:)`: no communicator of its own, no extra collective.
@@ -105,6 +103,8 @@ final class Reducer {
         rest(m, UnsafeMutableBufferPointer(rebasing: slot[early...])) {}
       }
     }
+    let k = mine.count, late = count - early
+    reserve(k, count)
     if overlapped?.count != early {  // collective (a dup of the world): every rank's first call
       let o = try OverlappedSum(comm: world.dup(), count: early, exact: exact)
       overlapped = o
